@@ -1,0 +1,3 @@
+from jasco_bridge.cli import main
+
+raise SystemExit(main())

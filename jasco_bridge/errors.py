@@ -1,0 +1,25 @@
+"""The exceptions raised by `jasco_bridge`.
+
+Each one carries the text that goes back to the user: over OSC as `/jasco/error`, or on the
+command line as a one-line message (never a traceback).
+"""
+
+
+class BridgeError(Exception):
+    """Base class of every error raised by the daemon and the CLI."""
+
+
+class ProtocolError(BridgeError):
+    """An OSC message with an unknown address or arguments of the wrong number or type."""
+
+
+class SessionError(BridgeError):
+    """A session is missing something a render needs, or was given an unusable value."""
+
+
+class RenderError(BridgeError):
+    """A render job failed, was refused (queue full) or cannot be placed."""
+
+
+class ClipError(BridgeError):
+    """A clip could not be written."""

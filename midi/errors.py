@@ -1,0 +1,25 @@
+"""The exceptions raised by `midi`. Every message names the bad input and says what to do."""
+
+
+class MidiError(Exception):
+    """Base class of every error raised by the `midi` package."""
+
+
+class MidiFileError(MidiError):
+    """A MIDI file could not be read: missing, not a file, truncated or malformed."""
+
+
+class TempoMapError(MidiError, ValueError):
+    """A tempo, time signature or musical position is out of range."""
+
+
+class ChordSymbolError(MidiError, ValueError):
+    """A chord symbol or label could not be parsed."""
+
+
+class VocabularyError(MidiError):
+    """A checkpoint's chord vocabulary file is missing or malformed."""
+
+
+class TrackSelectionError(MidiError, ValueError):
+    """The requested track does not exist or holds no usable notes."""
