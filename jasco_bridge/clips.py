@@ -1,0 +1,515 @@
+"""Clip files: bar-exact audio, a WAV with a BWF time stamp, and a JSON sidecar beside it.
+
+A clip is the rendered audio for a bar range, cut or padded to exactly
+`round(duration_seconds * sample_rate)` samples so that it ends on the bar line. The WAV carries a
+Broadcast WAVE `bext` chunk whose TimeReference is the clip's start on the DAW timeline in samples
+(beat 0 of the session = sample 0), so a DAW that honours BWF time stamps drops it on its bar.
+
+Files are never overwritten: each one is written under a temporary name in the destination
+folder, flushed to disk, then hard-linked to its final name, which fails instead of replacing an
+existing file. On a clash the next free name (`..._j17-2.wav`) is taken.
+
+    path = clip_path(out_dir, "default", start_bar=5, bars=4, prompt="lofi hip hop, rhodes",
+                     seed=1234, job_id=17)
+    # <out_dir>/default/bars005-008_lofi-hip-hop-rhodes_1234_j17.wav
+    info = save_clip(result.audio, result.sample_rate, path=path, window=window, sidecar={...})
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import struct
+import tempfile
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from jasco_bridge.errors import ClipError
+
+logger = logging.getLogger(__name__)
+
+PROMPT_SLUG_MAX_CHARS = 40
+SESSION_SLUG_MAX_CHARS = 64
+DEFAULT_DESCRIPTION = "jasco-bridge clip"
+BITS_PER_SAMPLE = 24
+# Sample peak ceiling after loudness normalisation: 1 dB of headroom for inter-sample peaks.
+DEFAULT_PEAK_CEILING_DBFS = -1.0
+# pyloudnorm's gating blocks are 400 ms long; shorter audio has no integrated loudness.
+_MIN_LOUDNESS_SECONDS = 0.4
+_MAX_NAME_ATTEMPTS = 1000
+_RIFF_LIMIT_BYTES = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """A clip written to disk, and where it belongs on the DAW timeline."""
+
+    path: Path
+    sidecar_path: Path
+    start_beat: float
+    length_beats: float
+    start_seconds: float
+    duration_seconds: float
+    sample_rate: int
+    time_reference_samples: int
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ClipError(f"clip sample_rate must be positive, got {self.sample_rate!r}")
+        if self.time_reference_samples < 0:
+            raise ClipError(
+                "clip time_reference_samples must be >= 0 (sample 0 = beat 0 of the session), "
+                f"got {self.time_reference_samples!r}"
+            )
+        if not (math.isfinite(self.length_beats) and self.length_beats > 0):
+            raise ClipError(f"clip length_beats must be positive, got {self.length_beats!r}")
+
+
+class ClipWindow(Protocol):
+    """The bar window a clip covers (`jasco_bridge.conditioning.BarWindow` fits this)."""
+
+    start_bar: int
+    bars: int
+    start_beat: float
+    end_beat: float
+    start_seconds: float
+    duration_seconds: float
+
+
+# ---------------------------------------------------------------------------------------------
+# File names
+
+
+def slugify(text: str, max_chars: int, fallback: str) -> str:
+    """ASCII letters, digits and single hyphens, at most `max_chars` long; `fallback` if empty.
+
+    Accents are folded (`Café` -> `cafe`); everything else that is not a letter or digit,
+    path separators and NUL included, becomes a hyphen.
+    """
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
+    slug = slug[:max_chars].rstrip("-")
+    return slug or fallback
+
+
+def bar_range_label(start_bar: int, bars: int) -> str:
+    """`bars005-008` for four bars from bar 5 (bars are 1-based and the range is inclusive)."""
+    if start_bar < 1 or bars < 1:
+        raise ClipError(
+            f"a clip needs start_bar >= 1 and bars >= 1, got start_bar={start_bar}, bars={bars}"
+        )
+    return f"bars{start_bar:03d}-{start_bar + bars - 1:03d}"
+
+
+def clip_path(
+    out_dir: str | os.PathLike[str],
+    session: str,
+    start_bar: int,
+    bars: int,
+    prompt: str,
+    seed: int,
+    job_id: int,
+) -> Path:
+    """`<out_dir>/<session>/bars005-008_<prompt slug>_<seed>_j<job>.wav`, proven to lie in out_dir.
+
+    The session name and prompt are slugged, so whatever they contain (`../..`, absolute paths,
+    NUL, emoji) the result is a plain file name one folder below `out_dir`. The check runs on the
+    resolved path too, so a symlinked session folder pointing elsewhere is refused.
+    """
+    root = Path(out_dir).resolve()
+    folder = slugify(session, SESSION_SLUG_MAX_CHARS, fallback="default")
+    name = (
+        f"{bar_range_label(start_bar, bars)}_"
+        f"{slugify(prompt, PROMPT_SLUG_MAX_CHARS, fallback='no-prompt')}_"
+        f"{int(seed)}_j{int(job_id)}.wav"
+    )
+    path = root / folder / name
+    if not path.resolve().is_relative_to(root):
+        raise ClipError(
+            f"clip path {path} resolves outside the clip folder {root}: "
+            f"remove the link at {root / folder} or choose another --out-dir"
+        )
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio
+
+
+def clip_length_samples(duration_seconds: float, sample_rate: int) -> int:
+    """Samples in a clip of `duration_seconds`: rounded to the nearest sample, never truncated."""
+    return round(duration_seconds * sample_rate)
+
+
+def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
+    """Cut or zero-pad the last axis of `audio` to exactly `n_samples`."""
+    have = audio.shape[-1]
+    if have >= n_samples:
+        return audio[..., :n_samples]
+    padding = [(0, 0)] * (audio.ndim - 1) + [(0, n_samples - have)]
+    return np.pad(audio, padding)
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """High-quality resampling of `[samples]` or `[channels, samples]` audio with soxr."""
+    if from_rate == to_rate:
+        return audio
+    import soxr
+
+    # soxr wants [samples, channels]; we keep channels first like the engine.
+    frames_last = np.ascontiguousarray(audio.T if audio.ndim == 2 else audio, dtype=np.float32)
+    resampled = soxr.resample(frames_last, from_rate, to_rate, quality="HQ")
+    return resampled.T if audio.ndim == 2 else resampled
+
+
+def normalize_loudness(
+    audio: np.ndarray,
+    sample_rate: int,
+    target_lufs: float,
+    *,
+    peak_ceiling_dbfs: float = DEFAULT_PEAK_CEILING_DBFS,
+) -> np.ndarray:
+    """Gain `audio` to `target_lufs` integrated loudness (ITU-R BS.1770), then cap the peak.
+
+    The peak cap wins over the target: a quiet, spiky clip ends up below the target rather than
+    clipped. Silence and clips shorter than 0.4 s (no gating block) are returned unchanged.
+    """
+    import pyloudnorm
+
+    if not math.isfinite(target_lufs) or target_lufs >= 0:
+        raise ClipError(
+            f"target loudness must be a negative LUFS value (e.g. -14), got {target_lufs}"
+        )
+    if audio.shape[-1] < _MIN_LOUDNESS_SECONDS * sample_rate:
+        return audio
+    meter = pyloudnorm.Meter(sample_rate)
+    measured = meter.integrated_loudness(np.asarray(audio, dtype=np.float64).T)
+    if not math.isfinite(measured):
+        return audio
+    gained = audio * np.float32(10.0 ** ((target_lufs - measured) / 20.0))
+    peak = float(np.max(np.abs(gained)))
+    ceiling = 10.0 ** (peak_ceiling_dbfs / 20.0)
+    if peak > ceiling:
+        gained = gained * np.float32(ceiling / peak)
+    return gained.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# WAV with a BWF bext chunk
+
+
+def _chunk(tag: bytes, payload: bytes) -> bytes:
+    # RIFF chunks are word-aligned: an odd payload is followed by one pad byte not counted in size.
+    pad = b"\x00" if len(payload) % 2 else b""
+    return tag + struct.pack("<I", len(payload)) + payload + pad
+
+
+def _fixed_ascii(text: str, size: int) -> bytes:
+    encoded = text.encode("ascii", "replace")[:size]
+    return encoded.ljust(size, b"\x00")
+
+
+def bext_payload(
+    *,
+    description: str,
+    originator: str,
+    time_reference_samples: int,
+    origination: datetime,
+    coding_history: str,
+) -> bytes:
+    """The `bext` chunk body, EBU Tech 3285 version 1 (602 fixed bytes + coding history).
+
+    Fields in order: Description 256, Originator 32, OriginatorReference 32, OriginationDate 10,
+    OriginationTime 8, TimeReference low/high 2 x uint32, Version uint16, UMID 64, 190 reserved.
+    """
+    if not 0 <= time_reference_samples < 2**64:
+        raise ClipError(f"time reference {time_reference_samples} does not fit in 64 bits")
+    low = time_reference_samples & 0xFFFFFFFF
+    high = time_reference_samples >> 32
+    return (
+        _fixed_ascii(description, 256)
+        + _fixed_ascii(originator, 32)
+        + _fixed_ascii("", 32)
+        + _fixed_ascii(origination.strftime("%Y-%m-%d"), 10)
+        + _fixed_ascii(origination.strftime("%H:%M:%S"), 8)
+        + struct.pack("<IIH", low, high, 1)
+        + bytes(64)  # UMID: none
+        + bytes(190)  # version 1 leaves the loudness fields and the rest reserved (zero)
+        + coding_history.encode("ascii", "replace")
+    )
+
+
+def pcm24_bytes(audio: np.ndarray) -> bytes:
+    """Interleaved little-endian 24-bit PCM from float audio in [-1, 1] (clipped beyond)."""
+    frames_first = audio.T if audio.ndim == 2 else audio[:, None]
+    scaled = np.clip(np.nan_to_num(frames_first, nan=0.0), -1.0, 1.0) * 8388607.0
+    as_int = np.rint(scaled).astype("<i4")
+    # Keep the low three bytes of each little-endian int32: that is the 24-bit sample.
+    return as_int.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+
+
+def encode_bwf_wav(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    time_reference_samples: int,
+    description: str = DEFAULT_DESCRIPTION,
+    origination: datetime | None = None,
+) -> bytes:
+    """A complete RIFF/WAVE file (fmt, bext, data) holding 24-bit PCM `audio`."""
+    channels = 1 if audio.ndim == 1 else audio.shape[0]
+    block_align = channels * BITS_PER_SAMPLE // 8
+    fmt = struct.pack(
+        "<HHIIHH",
+        1,  # WAVE_FORMAT_PCM
+        channels,
+        sample_rate,
+        sample_rate * block_align,
+        block_align,
+        BITS_PER_SAMPLE,
+    )
+    mode = "mono" if channels == 1 else "stereo" if channels == 2 else "multichannel"
+    bext = bext_payload(
+        description=description,
+        originator="jasco-bridge",
+        time_reference_samples=time_reference_samples,
+        origination=origination or datetime.now(timezone.utc),
+        coding_history=f"A=PCM,F={sample_rate},W={BITS_PER_SAMPLE},M={mode},T=jasco-bridge\r\n",
+    )
+    body = (
+        b"WAVE" + _chunk(b"fmt ", fmt) + _chunk(b"bext", bext) + _chunk(b"data", pcm24_bytes(audio))
+    )
+    if len(body) > _RIFF_LIMIT_BYTES:
+        raise ClipError(
+            f"a clip of {audio.shape[-1]} samples exceeds the 4 GB WAV limit: render fewer bars"
+        )
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing without ever overwriting
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _temporary_file(folder: Path, data: bytes, final_name: str) -> Path:
+    descriptor, name = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _publish(temporary: Path, final: Path) -> None:
+    """Give the finished `temporary` file the name `final`; FileExistsError if that is taken."""
+    try:
+        os.link(temporary, final)
+    except FileExistsError:
+        raise
+    except OSError:
+        # Filesystems without hard links (FAT, some network shares): claim the name exclusively,
+        # then move the complete file over the empty placeholder.
+        os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(temporary, final)
+        return
+    temporary.unlink()
+
+
+def _candidate(path: Path, attempt: int) -> Path:
+    return path if attempt == 1 else path.with_name(f"{path.stem}-{attempt}{path.suffix}")
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # Windows cannot open folders; the rename is durable enough there.
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_files_exclusively(path: Path, wav: bytes, sidecar_text: str) -> tuple[Path, Path]:
+    """Write `wav` at `path` (or the next free `-N` name) and the sidecar beside it as `.json`.
+
+    Returns the two final paths. Neither file is ever visible half-written and no existing file
+    is replaced: a name counts as free only when both the `.wav` and the `.json` are.
+    """
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        wav_temporary = _temporary_file(folder, wav, path.name)
+        json_temporary = _temporary_file(folder, sidecar_text.encode("utf-8"), path.name)
+    except OSError as error:
+        raise ClipError(f"cannot write a clip in {folder}: {error.strerror or error}") from error
+    try:
+        for attempt in range(1, _MAX_NAME_ATTEMPTS + 1):
+            wav_path = _candidate(path, attempt)
+            json_path = wav_path.with_suffix(".json")
+            if json_path.exists():
+                continue
+            try:
+                _publish(wav_temporary, wav_path)
+            except FileExistsError:
+                continue
+            try:
+                _publish(json_temporary, json_path)
+            except FileExistsError:
+                wav_path.unlink()  # another writer took the sidecar name between our checks
+                continue
+            _fsync_folder(folder)
+            return wav_path, json_path
+    except OSError as error:
+        raise ClipError(f"cannot write clip {path}: {error.strerror or error}") from error
+    finally:
+        wav_temporary.unlink(missing_ok=True)
+        json_temporary.unlink(missing_ok=True)
+    raise ClipError(
+        f"{_MAX_NAME_ATTEMPTS} clips named like {path.name} already exist in {folder}: "
+        "move old clips away or choose another --out-dir"
+    )
+
+
+def write_clip(
+    audio: np.ndarray,
+    sample_rate: int,
+    path: str | os.PathLike[str],
+    *,
+    time_reference_samples: int,
+    sidecar: Mapping[str, Any],
+    description: str = DEFAULT_DESCRIPTION,
+    start_beat: float | None = None,
+    length_beats: float | None = None,
+    origination: datetime | None = None,
+) -> ClipInfo:
+    """Write `audio` as it is (no trimming) to `path`, with a BWF time stamp and a JSON sidecar.
+
+    `audio` is float `[samples]` or `[channels, samples]`. `start_beat` and `length_beats` default
+    to the sidecar's keys of the same names. The sidecar gets an `"audio"` entry (sample rate,
+    samples, time reference) added; it shares the WAV's name stem, so it never names the file. If `path` is taken, the next free `-N` name is
+    used; the returned `ClipInfo.path` says which.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
+        raise ClipError(
+            f"clip audio must be [samples] or [channels, samples] and not empty, got {audio.shape}"
+        )
+    start_beat = sidecar.get("start_beat") if start_beat is None else start_beat
+    length_beats = sidecar.get("length_beats") if length_beats is None else length_beats
+    if start_beat is None or length_beats is None:
+        raise ClipError(
+            "write_clip needs the clip's place in beats: pass start_beat= and length_beats= "
+            "or put them in the sidecar"
+        )
+    wav = encode_bwf_wav(
+        audio,
+        sample_rate,
+        time_reference_samples=time_reference_samples,
+        description=description,
+        origination=origination,
+    )
+    path = Path(path)
+    document = {
+        **sidecar,
+        "audio": {
+            "sample_rate": sample_rate,
+            "channels": 1 if audio.ndim == 1 else audio.shape[0],
+            "samples": audio.shape[-1],
+            "bits_per_sample": BITS_PER_SAMPLE,
+            "time_reference_samples": time_reference_samples,
+        },
+    }
+    try:
+        text = json.dumps(
+            document, indent=2, ensure_ascii=False, allow_nan=False, default=_json_value
+        )
+    except (TypeError, ValueError) as error:
+        raise ClipError(f"clip sidecar for {path.name} cannot be saved as JSON: {error}") from error
+    wav_path, json_path = write_files_exclusively(path, wav, text)
+    if wav_path != path:
+        logger.info("%s already existed; wrote %s instead", path.name, wav_path.name)
+    return ClipInfo(
+        path=wav_path,
+        sidecar_path=json_path,
+        start_beat=float(start_beat),
+        length_beats=float(length_beats),
+        start_seconds=time_reference_samples / sample_rate,
+        duration_seconds=audio.shape[-1] / sample_rate,
+        sample_rate=sample_rate,
+        time_reference_samples=time_reference_samples,
+    )
+
+
+def save_clip(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    path: str | os.PathLike[str],
+    window: ClipWindow,
+    sidecar: Mapping[str, Any],
+    output_sample_rate: int | None = None,
+    target_lufs: float | None = None,
+    description: str = DEFAULT_DESCRIPTION,
+    origination: datetime | None = None,
+) -> ClipInfo:
+    """Rendered audio -> a bar-exact clip on disk: resample, trim/pad, normalise, write.
+
+    The clip gets exactly `round(window.duration_seconds * rate)` samples at the output rate, and
+    a time reference of `round(window.start_seconds * rate)`. Loudness normalisation runs only
+    when `target_lufs` is given. Window facts (bars, beats, seconds) are added to the sidecar.
+    """
+    rate = output_sample_rate or sample_rate
+    if rate <= 0:
+        raise ClipError(f"output sample rate must be positive, got {rate}")
+    audio = np.asarray(audio, dtype=np.float32)
+    audio = fit_length(
+        resample(audio, sample_rate, rate), clip_length_samples(window.duration_seconds, rate)
+    )
+    if target_lufs is not None:
+        audio = normalize_loudness(audio, rate, target_lufs)
+    length_beats = window.end_beat - window.start_beat
+    placed = {
+        **sidecar,
+        "start_bar": window.start_bar,
+        "bars": window.bars,
+        "start_beat": window.start_beat,
+        "length_beats": length_beats,
+        "start_seconds": window.start_seconds,
+        "duration_seconds": window.duration_seconds,
+        "rendered_sample_rate": sample_rate,
+        "target_lufs": target_lufs,
+    }
+    return write_clip(
+        audio,
+        rate,
+        path,
+        time_reference_samples=round(window.start_seconds * rate),
+        sidecar=placed,
+        description=description,
+        start_beat=window.start_beat,
+        length_beats=length_beats,
+        origination=origination,
+    )
