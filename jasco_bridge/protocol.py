@@ -1,0 +1,529 @@
+"""The jasco-bridge OSC address table, and the one function that reads messages through it.
+
+`COMMANDS` lists every address a DAW may send: its arguments (name, type, default, range), the
+flat repeat group for bulk messages, which daemon method handles it, and which replies it can
+cause. `parse_request(message)` checks a decoded `OscMessage` against that table and returns a
+`Request` with typed values, or raises `ProtocolError` with a message that names the address, the
+argument and what to send instead. `REPLIES` describes what the daemon sends back and the reply
+builders below produce exactly those messages. `docs/osc.md` is generated from both tables
+(`markdown_tables()`), so the docs cannot drift from the code.
+
+Sessions: `/jasco/<command>` works on the session called "default";
+`/jasco/session/<name>/<command>` works on session `<name>` (letters, digits, `-`, `_`).
+
+Integers are also accepted as floats (Pure Data and REAPER send every number as `f`), but only
+whole values where a whole number is needed; T/F are accepted for numbers as 1/0.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from jasco_bridge.errors import ProtocolError
+from jasco_bridge.osc import OscArg, OscMessage
+
+PREFIX = "/jasco/"
+SESSION_PREFIX = "/jasco/session/"
+DEFAULT_SESSION = "default"
+MAX_STRING_CHARS = 4096  # a prompt or a path longer than this is a mistake (or an attack)
+MAX_GROUPS = 4096  # bulk messages: at most this many notes / symbols per message
+
+Kind = Literal["int", "float", "str", "number_or_str", "int_or_str"]
+
+class _Required:
+    """Marks an argument without a default."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+_REQUIRED = _Required()
+
+_KIND_DOC = {
+    "int": "i",
+    "float": "f",
+    "str": "s",
+    "number_or_str": "i, f or s",
+    "int_or_str": "s or i",
+}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument: its name, OSC type, default (absent = required), allowed range and meaning."""
+
+    name: str
+    kind: Kind
+    help: str
+    default: object = _REQUIRED
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def describe(self) -> str:
+        text = f"{self.name} {_KIND_DOC[self.kind]}"
+        if self.low is not None and self.high is not None:
+            text += f" ({self.low:g}..{self.high:g})"
+        elif self.low is not None:
+            text += f" (>= {self.low:g})"
+        if not self.required:
+            text = f"[{text} = {self.default!r}]" if self.default is not None else f"[{text}]"
+        return text
+
+
+@dataclass(frozen=True)
+class Command:
+    """One address the daemon accepts. `repeat` makes the message a flat list of groups."""
+
+    name: str  # the part after /jasco/, e.g. "tempo/change"
+    summary: str
+    handler: str  # the daemon method that carries it out
+    args: tuple[Arg, ...] = ()
+    repeat: tuple[Arg, ...] = ()
+    replies: tuple[str, ...] = ()
+    per_session: bool = True
+
+    @property
+    def address(self) -> str:
+        return PREFIX + self.name
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One address the daemon sends."""
+
+    name: str
+    summary: str
+    args: tuple[Arg, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return PREFIX + self.name
+
+
+@dataclass(frozen=True)
+class Request:
+    """A message that passed the table: typed `values` by argument name, `groups` for bulk lists."""
+
+    command: Command
+    address: str  # as received, for error messages
+    session: str
+    values: Mapping[str, object] = field(default_factory=dict)
+    groups: tuple[tuple[object, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+
+    def __getitem__(self, name: str) -> object:
+        return self.values[name]
+
+
+_BEAT = Arg("start_beat", "float", "quarter notes from the song start (0 = bar 1)", low=0)
+_LENGTH = Arg("length_beats", "float", "length in quarter notes", low=0)
+_PITCH = Arg("pitch", "int", "MIDI note number", low=0, high=127)
+_VELOCITY = Arg("velocity", "int", "MIDI velocity", default=100, low=1, high=127)
+_REQUIRED_VELOCITY = Arg("velocity", "int", "MIDI velocity", low=1, high=127)
+_JOB = Arg("job", "int", "job id from /jasco/ack", low=1)
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "ping",
+        "Is the daemon alive? The optional token comes back in the pong.",
+        "ping",
+        args=(Arg("token", "int", "echoed back", default=None),),
+        replies=("pong",),
+        per_session=False,
+    ),
+    Command(
+        "status",
+        "Queue and engine state.",
+        "status",
+        replies=("status",),
+        per_session=False,
+    ),
+    Command(
+        "cancel",
+        "Cancel a queued or running job.",
+        "cancel",
+        args=(_JOB,),
+        replies=("cancelled", "error"),
+        per_session=False,
+    ),
+    Command(
+        "tempo",
+        "Set a constant tempo and time signature (replaces the tempo map).",
+        "tempo",
+        args=(
+            Arg("bpm", "float", "quarter notes per minute", low=1, high=999),
+            Arg("numerator", "int", "beats per bar", default=4, low=1, high=64),
+            Arg("denominator", "int", "beat unit (1, 2, 4, 8, 16, 32)", default=4, low=1, high=64),
+        ),
+    ),
+    Command(
+        "tempo/change",
+        "Add a tempo change at a beat (after /jasco/tempo).",
+        "tempo_change",
+        args=(
+            Arg("at_beat", "float", "where it starts", low=0),
+            Arg("bpm", "float", "new tempo", low=1, high=999),
+        ),
+    ),
+    Command(
+        "meter/change",
+        "Add a time-signature change at a beat (on a bar line).",
+        "meter_change",
+        args=(
+            Arg("at_beat", "float", "where it starts", low=0),
+            Arg("numerator", "int", "beats per bar", low=1, high=64),
+            Arg("denominator", "int", "beat unit", low=1, high=64),
+        ),
+    ),
+    Command("chords/clear", "Forget all chord notes, symbols and the chord file.", "chords_clear"),
+    Command(
+        "chords/note",
+        "Add one note of the chord track.",
+        "chord_note",
+        args=(_BEAT, _LENGTH, _PITCH, _VELOCITY),
+    ),
+    Command(
+        "chords/notes",
+        "Add many chord notes at once: a flat list of start, length, pitch, velocity.",
+        "chord_notes",
+        repeat=(_BEAT, _LENGTH, _PITCH, _REQUIRED_VELOCITY),
+    ),
+    Command(
+        "chords/symbol",
+        "Add a chord symbol (Cmaj7, F#m7b5, C/E, N.C.) starting at a beat.",
+        "chord_symbol",
+        args=(_BEAT, Arg("label", "str", "chord symbol")),
+    ),
+    Command(
+        "chords/symbols",
+        "Add many chord symbols at once: a flat list of start, label.",
+        "chord_symbols",
+        repeat=(_BEAT, Arg("label", "str", "chord symbol")),
+    ),
+    Command(
+        "chords/file",
+        "Read the chords from a MIDI file on this machine (its notes are in beats).",
+        "chords_file",
+        args=(
+            Arg("path", "str", "absolute path of a .mid file"),
+            Arg(
+                "track",
+                "int_or_str",
+                "track name or index (default: chosen automatically)",
+                default=None,
+            ),
+        ),
+    ),
+    Command(
+        "drums/file",
+        "Use a drum stem (wav/flac/aiff/ogg) or a drum MIDI file.",
+        "drums_file",
+        args=(Arg("path", "str", "absolute path of the audio or MIDI file"),),
+    ),
+    Command("melody/clear", "Forget the melody notes.", "melody_clear"),
+    Command(
+        "melody/note",
+        "Add one melody note.",
+        "melody_note",
+        args=(_BEAT, _LENGTH, _PITCH, _VELOCITY),
+    ),
+    Command(
+        "melody/notes",
+        "Add many melody notes at once: a flat list of start, length, pitch, velocity.",
+        "melody_notes",
+        repeat=(_BEAT, _LENGTH, _PITCH, _REQUIRED_VELOCITY),
+    ),
+    Command("prompt", "Set the text prompt.", "prompt", args=(Arg("text", "str", "what to play"),)),
+    Command(
+        "set",
+        "Change a render setting: seed, steps, sampler, cfg_all, cfg_text, variations.",
+        "setting",
+        args=(Arg("name", "str", "setting name"), Arg("value", "number_or_str", "new value")),
+    ),
+    Command("reset", "Reset the session to its defaults.", "reset"),
+    Command(
+        "render",
+        "Queue a render of a bar range; one job per variation.",
+        "render",
+        args=(
+            Arg("start_bar", "int", "first bar (1-based)", default=1, low=1),
+            Arg("bars", "int", "how many bars", default=4, low=1, high=256),
+        ),
+        replies=("ack", "progress", "done", "error"),
+    ),
+)
+
+REPLIES: tuple[Reply, ...] = (
+    Reply(
+        "pong", "Answer to /jasco/ping.", (Arg("token", "int", "the ping's token", default=None),)
+    ),
+    Reply(
+        "ack",
+        "A render job was queued (sent at once, one per variation).",
+        (
+            _JOB,
+            Arg("seed", "int", "the seed this job renders with"),
+            Arg("variation", "int", "0-based variation index"),
+        ),
+    ),
+    Reply(
+        "progress",
+        "A sampler step finished.",
+        (_JOB, Arg("fraction", "float", "0..1", low=0, high=1)),
+    ),
+    Reply(
+        "done",
+        "The clip is written. Insert it at start_beat.",
+        (
+            _JOB,
+            Arg("path", "str", "absolute path of the WAV"),
+            Arg("start_beat", "float", "where the clip starts on the timeline"),
+            Arg("length_beats", "float", "clip length in quarter notes"),
+            Arg("start_seconds", "float", "where the clip starts, in seconds"),
+            Arg("duration_seconds", "float", "clip length in seconds"),
+            Arg("sidecar", "str", "absolute path of the JSON sidecar"),
+        ),
+    ),
+    Reply(
+        "error",
+        "Something was refused or failed; job is -1 when no job is concerned.",
+        (
+            Arg("job", "int", "job id or -1"),
+            Arg("message", "str", "what went wrong and what to do"),
+        ),
+    ),
+    Reply("cancelled", "A job was cancelled.", (_JOB,)),
+    Reply(
+        "status",
+        "Answer to /jasco/status.",
+        (
+            Arg("state", "str", "idle, rendering or loading"),
+            Arg("queued", "int", "jobs waiting"),
+            Arg("engine", "str", "jasco or preview"),
+            Arg("running", "int", "id of the running job, -1 if none"),
+        ),
+    ),
+)
+
+COMMANDS_BY_NAME: Mapping[str, Command] = MappingProxyType({c.name: c for c in COMMANDS})
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def _kind_name(value: OscArg) -> str:
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, str):
+        return f"string {value[:40]!r}"
+    if isinstance(value, (int, float)):
+        return f"number {value!r}"
+    return type(value).__name__
+
+
+def _coerce(address: str, arg: Arg, value: OscArg) -> object:
+    where = f"{address}: {arg.name}"
+    if arg.kind in ("int", "float") or (
+        arg.kind in ("number_or_str", "int_or_str") and not isinstance(value, str)
+    ):
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, (int, float)):
+            wanted = "a whole number" if arg.kind in ("int", "int_or_str") else "a number"
+            if arg.kind == "int_or_str":
+                wanted += " or a name"
+            raise ProtocolError(f"{where} must be {wanted}, got {_kind_name(value)}")
+        if not math.isfinite(value):
+            raise ProtocolError(f"{where} must be a finite number, got {value!r}")
+        if arg.kind in ("int", "int_or_str"):
+            if value != int(value):
+                raise ProtocolError(f"{where} must be a whole number, got {value!r}")
+            value = int(value)
+        elif arg.kind == "float":
+            value = float(value)
+        if arg.low is not None and value < arg.low:
+            raise ProtocolError(f"{where} must be at least {arg.low:g}, got {value!r}")
+        if arg.high is not None and value > arg.high:
+            raise ProtocolError(f"{where} must be at most {arg.high:g}, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ProtocolError(f"{where} must be a string, got {_kind_name(value)}")
+    if len(value) > MAX_STRING_CHARS:
+        raise ProtocolError(
+            f"{where} is {len(value)} characters long; the limit is {MAX_STRING_CHARS}"
+        )
+    return value
+
+
+def _split_address(address: str) -> tuple[str, str]:
+    """(session, command name) of a received address."""
+    if address.startswith(SESSION_PREFIX):
+        rest = address[len(SESSION_PREFIX) :]
+        session, _, name = rest.partition("/")
+        if not session or not name:
+            raise ProtocolError(
+                f"{address[:200]}: session addresses look like /jasco/session/<name>/<command>, "
+                "e.g. /jasco/session/verse/tempo"
+            )
+        return session, name
+    if address.startswith(PREFIX):
+        return DEFAULT_SESSION, address[len(PREFIX) :]
+    raise ProtocolError(f"{address[:200]}: not a jasco-bridge address; they start with /jasco/")
+
+
+def parse_request(message: OscMessage) -> Request:
+    """Check a message against `COMMANDS`; return the typed request or raise ProtocolError."""
+    session, name = _split_address(message.address)
+    command = COMMANDS_BY_NAME.get(name)
+    shown = message.address[:200]
+    if command is None:
+        close = difflib.get_close_matches(name, list(COMMANDS_BY_NAME), n=1)
+        hint = f"did you mean {PREFIX}{close[0]}? " if close else ""
+        raise ProtocolError(f"{shown}: unknown address; {hint}docs/osc.md lists them all")
+    if not command.per_session and session != DEFAULT_SESSION:
+        raise ProtocolError(
+            f"{shown}: {command.address} is not per session; send it without /session/<name>"
+        )
+    args = message.args
+    if command.repeat:
+        return _parse_groups(message, command, session)
+    required = sum(1 for a in command.args if a.required)
+    if not required <= len(args) <= len(command.args):
+        raise ProtocolError(f"{shown}: expected {_arity(command)}, got {len(args)} argument(s)")
+    values = {
+        arg.name: _coerce(shown, arg, args[i]) if i < len(args) else arg.default
+        for i, arg in enumerate(command.args)
+    }
+    return Request(command, message.address, session, values)
+
+
+def _parse_groups(message: OscMessage, command: Command, session: str) -> Request:
+    shown = message.address[:200]
+    size = len(command.repeat)
+    names = ", ".join(a.name for a in command.repeat)
+    if len(message.args) % size:
+        raise ProtocolError(
+            f"{shown}: arguments come in groups of {size} ({names}); got {len(message.args)}"
+        )
+    count = len(message.args) // size
+    if count > MAX_GROUPS:
+        raise ProtocolError(
+            f"{shown}: {count} groups in one message; send at most {MAX_GROUPS} per message"
+        )
+    groups = []
+    for index in range(count):
+        chunk = message.args[index * size : (index + 1) * size]
+        try:
+            groups.append(
+                tuple(_coerce(shown, a, v) for a, v in zip(command.repeat, chunk, strict=True))
+            )
+        except ProtocolError as exc:
+            raise ProtocolError(f"{exc} (group {index + 1})") from None
+    return Request(command, message.address, session, {}, tuple(groups))
+
+
+def _arity(command: Command) -> str:
+    parts = [a.describe() for a in command.args]
+    return "no arguments" if not parts else ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------- replies
+
+
+def _reply(name: str, *args: OscArg) -> OscMessage:
+    return OscMessage(PREFIX + name, args)
+
+
+def pong(token: int | None = None) -> OscMessage:
+    return _reply("pong") if token is None else _reply("pong", token)
+
+
+def ack(job_id: int, seed: int, variation: int) -> OscMessage:
+    return _reply("ack", job_id, seed, variation)
+
+
+def progress(job_id: int, fraction: float) -> OscMessage:
+    return _reply("progress", job_id, float(fraction))
+
+
+def done(
+    job_id: int,
+    path: str,
+    start_beat: float,
+    length_beats: float,
+    start_seconds: float,
+    duration_seconds: float,
+    sidecar: str,
+) -> OscMessage:
+    return _reply(
+        "done",
+        job_id,
+        path,
+        float(start_beat),
+        float(length_beats),
+        float(start_seconds),
+        float(duration_seconds),
+        sidecar,
+    )
+
+
+def error(job_id: int, text: str) -> OscMessage:
+    # Replies are datagrams too: keep a runaway message well under any UDP limit.
+    return _reply("error", job_id, text[:2000])
+
+
+def cancelled(job_id: int) -> OscMessage:
+    return _reply("cancelled", job_id)
+
+
+def status(state: str, queued: int, engine: str, running: int | None) -> OscMessage:
+    return _reply("status", state, queued, engine, -1 if running is None else running)
+
+
+# ---------------------------------------------------------------------------- docs
+
+
+def _command_arguments(command: Command) -> str:
+    if command.repeat:
+        inner = ", ".join(a.describe() for a in command.repeat)
+        return f"({inner}) repeated"
+    return ", ".join(a.describe() for a in command.args) or "—"
+
+
+def markdown_tables() -> str:
+    """The generated part of docs/osc.md: one table of commands, one of replies."""
+    lines = [
+        "### Addresses you send",
+        "",
+        "| address | arguments | replies | what it does |",
+        "|---|---|---|---|",
+    ]
+    for command in COMMANDS:
+        replies = ", ".join(f"`{PREFIX}{r}`" for r in command.replies) or "— (errors only)"
+        scope = "" if command.per_session else " Not per session."
+        lines.append(
+            f"| `{command.address}` | {_command_arguments(command)} | {replies} | "
+            f"{command.summary}{scope} |"
+        )
+    lines += [
+        "",
+        "### Replies the daemon sends",
+        "",
+        "| address | arguments | meaning |",
+        "|---|---|---|",
+    ]
+    for reply in REPLIES:
+        args = ", ".join(a.describe() for a in reply.args) or "—"
+        lines.append(f"| `{reply.address}` | {args} | {reply.summary} |")
+    return "\n".join(lines) + "\n"
