@@ -23,3 +23,7 @@ class VocabularyError(MidiError):
 
 class TrackSelectionError(MidiError, ValueError):
     """The requested track does not exist or holds no usable notes."""
+
+
+class NoteError(MidiError, ValueError):
+    """A note's pitch, times, velocity or channel is out of range."""
