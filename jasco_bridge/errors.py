@@ -23,3 +23,7 @@ class RenderError(BridgeError):
 
 class ClipError(BridgeError):
     """A clip could not be written."""
+
+
+class ConfigError(BridgeError):
+    """A daemon setting is unusable (bad port, address, limit or engine choice)."""

@@ -35,6 +35,7 @@ MAX_GROUPS = 4096  # bulk messages: at most this many notes / symbols per messag
 
 Kind = Literal["int", "float", "str", "number_or_str", "int_or_str"]
 
+
 class _Required:
     """Marks an argument without a default."""
 
@@ -229,8 +230,14 @@ COMMANDS: tuple[Command, ...] = (
         "drums/file",
         "Use a drum stem (wav/flac/aiff/ogg) or a drum MIDI file.",
         "drums_file",
-        args=(Arg("path", "str", "absolute path of the audio or MIDI file"),),
+        args=(
+            Arg("path", "str", "absolute path of the audio or MIDI file"),
+            Arg(
+                "start_beat", "float", "where an audio stem's first sample sits", default=0.0, low=0
+            ),
+        ),
     ),
+    Command("drums/clear", "Forget the drum stem or drum MIDI.", "drums_clear"),
     Command("melody/clear", "Forget the melody notes.", "melody_clear"),
     Command(
         "melody/note",
@@ -247,7 +254,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("prompt", "Set the text prompt.", "prompt", args=(Arg("text", "str", "what to play"),)),
     Command(
         "set",
-        "Change a render setting: seed, steps, sampler, cfg_all, cfg_text, variations.",
+        "Change a render setting: seed (-1 = new random seed per render), steps, sampler "
+        "(euler, midpoint, dopri5), cfg_all, cfg_text, variations, sample_rate (0 = engine rate), "
+        "target_lufs (0 = off).",
         "setting",
         args=(Arg("name", "str", "setting name"), Arg("value", "number_or_str", "new value")),
     ),

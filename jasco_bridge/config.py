@@ -1,0 +1,124 @@
+"""`DaemonConfig`: every setting of `jasco-bridge serve`, validated once at startup."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from jasco_bridge.errors import ConfigError
+
+ENGINE_KINDS = ("auto", "jasco", "preview")
+DEFAULT_PORT = 9000
+DEFAULT_OUT_DIR = Path("jasco-clips")
+UDP_PAYLOAD_LIMIT = 65507  # the largest payload a UDP/IPv4 datagram can carry
+
+
+def _check_port(name: str, value: int | None, *, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if not (isinstance(value, int) and 0 <= value <= 65535):
+        raise ConfigError(
+            f"{name} must be a port number 0..65535 (0 = any free port), got {value!r}"
+        )
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """How the daemon listens, where it answers, what it renders with and where clips go.
+
+    `tcp_port=None` turns OSC-over-TCP off. `reply_host`/`reply_port` send every UDP reply to one
+    fixed address instead of to each message's sender (needed for senders such as `oscsend`
+    that use a throw-away port). `allow` is an allow-list of client IP addresses or networks
+    (`127.0.0.1`, `192.168.1.0/24`); empty means anyone who can reach the socket.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    tcp_port: int | None = DEFAULT_PORT
+    reply_host: str | None = None
+    reply_port: int | None = None
+    allow: tuple[str, ...] = ()
+    out_dir: Path = DEFAULT_OUT_DIR
+    engine: str = "auto"
+    model: str | None = None
+    device: str | None = None
+    max_queue: int = 64
+    max_packet_bytes: int = UDP_PAYLOAD_LIMIT
+    max_pending_bundles: int = 1024
+    max_bundle_delay_seconds: float = 3600.0
+    shutdown_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise ConfigError(f"host must be an address such as 127.0.0.1, got {self.host!r}")
+        _check_port("port", self.port, allow_none=False)
+        _check_port("tcp_port", self.tcp_port, allow_none=True)
+        _check_port("reply_port", self.reply_port, allow_none=True)
+        if self.reply_host is not None and self.reply_port is None:
+            raise ConfigError("--reply-host needs --reply-port too (the host alone says nothing)")
+        if self.reply_port == 0:
+            raise ConfigError("reply_port 0 is not an address to send to; give the listener's port")
+        for entry in self.allow:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"--allow {entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+                ) from None
+        if self.engine not in ENGINE_KINDS:
+            raise ConfigError(
+                f"engine must be one of {', '.join(ENGINE_KINDS)}, got {self.engine!r}"
+            )
+        if not (isinstance(self.max_queue, int) and 1 <= self.max_queue <= 100_000):
+            raise ConfigError(f"max_queue must be a whole number 1..100000, got {self.max_queue!r}")
+        if not (
+            isinstance(self.max_packet_bytes, int) and 64 <= self.max_packet_bytes <= 16 * 2**20
+        ):
+            raise ConfigError(f"max_packet_bytes must be 64..16 MiB, got {self.max_packet_bytes!r}")
+        if not (isinstance(self.max_pending_bundles, int) and self.max_pending_bundles >= 0):
+            raise ConfigError(f"max_pending_bundles must be >= 0, got {self.max_pending_bundles!r}")
+        for name in ("max_bundle_delay_seconds", "shutdown_timeout_seconds"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+
+    @property
+    def reply_address(self) -> tuple[str, int] | None:
+        """The fixed (host, port) for UDP replies, or None to answer each sender."""
+        if self.reply_port is None:
+            return None
+        return (self.reply_host or "127.0.0.1", self.reply_port)
+
+    def is_allowed(self, client_ip: str) -> bool:
+        if not self.allow:
+            return True
+        try:
+            ip = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in ipaddress.ip_network(entry, strict=False) for entry in self.allow)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DaemonConfig:
+        """Build from the options `jasco-bridge serve` parsed."""
+        tcp_port = None if args.no_tcp else (args.port if args.tcp_port is None else args.tcp_port)
+        return cls(
+            host=args.host,
+            port=args.port,
+            tcp_port=tcp_port,
+            reply_host=args.reply_host,
+            reply_port=args.reply_port,
+            allow=tuple(args.allow or ()),
+            out_dir=Path(args.out_dir),
+            engine=args.engine,
+            model=args.model,
+            device=args.device,
+            max_queue=args.max_queue,
+            shutdown_timeout_seconds=args.shutdown_timeout,
+        )

@@ -1,0 +1,142 @@
+"""The daemon's life in three verbs: startup -> serve -> shutdown.
+
+startup   binds the sockets first (a busy port fails in a second, not after a model load), then
+          loads the engine in a thread while ping and session messages already work, and
+          announces the addresses and the engine, loudly when it is only the preview.
+serve     waits for SIGINT/SIGTERM (or `request_stop()`).
+shutdown  stops intake, lets the running job finish within the timeout and cancels what is left
+          (each job's client gets `/jasco/cancelled`), closes the sockets. A second Ctrl-C cancels
+          the running job at its next sampler step instead of waiting. Signal handlers are
+          restored afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from jasco_bridge.config import DaemonConfig
+from jasco_bridge.server import BridgeServer
+
+logger = logging.getLogger(__name__)
+
+Announce = Callable[[str], None]
+OpenEngine = Callable[[DaemonConfig], Any]
+"""Returns an object with `.renderer`, `.vocabulary` and `.notice` (see `jasco_bridge.engines`)."""
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def open_configured_engine(config: DaemonConfig) -> Any:
+    """Load the engine the config asks for (imports torch: call it off the event loop)."""
+    from jasco_bridge.engines import open_renderer
+
+    return open_renderer(config.engine, config.model, config.device)
+
+
+def describe_engine(opened: Any) -> list[str]:
+    """What the operator must know about the live engine; a preview is impossible to miss."""
+    renderer = opened.renderer
+    lines = []
+    if getattr(renderer, "is_preview", False):
+        bar = "!" * 72
+        lines += [
+            bar,
+            "!! PREVIEW ENGINE: clips are a built-in synthesiser, NOT JASCO.",
+            "!! Install the weights (jasco-bridge weights download) and restart for real renders.",
+            bar,
+        ]
+    else:
+        lines.append(f"engine: {renderer.name} ({renderer.model_id})")
+    if getattr(opened, "notice", ""):
+        lines.append(str(opened.notice))
+    return lines
+
+
+class Daemon:
+    """One `jasco-bridge serve` run. `announce` receives the lines an operator should see."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        announce: Announce = logger.info,
+        open_engine: OpenEngine = open_configured_engine,
+        server: BridgeServer | None = None,
+    ) -> None:
+        self.config = config
+        self.server = server if server is not None else BridgeServer(config)
+        self._announce = announce
+        self._open_engine = open_engine
+        self._stop: asyncio.Event | None = None
+        self._stop_requests = 0
+
+    async def startup(self) -> None:
+        self._stop = asyncio.Event()
+        await self.server.start()
+        host, port = self.server.udp_address
+        tcp = self.server.tcp_port
+        tcp_text = f", OSC/TCP (SLIP) on {host}:{tcp}" if tcp is not None else ", TCP off"
+        self._announce(f"listening: OSC/UDP on {host}:{port}{tcp_text}")
+        if self.config.reply_address is not None:
+            reply_host, reply_port = self.config.reply_address
+            self._announce(f"UDP replies go to {reply_host}:{reply_port}")
+        self._announce(f"clips are written under {self.config.out_dir.resolve()}")
+        self._announce("loading the engine ...")
+        loop = asyncio.get_running_loop()
+        opened = await loop.run_in_executor(None, self._open_engine, self.config)
+        self.server.attach_engine(opened.renderer, opened.vocabulary)
+        for line in describe_engine(opened):
+            self._announce(line)
+        self._announce("ready (Ctrl-C to stop)")
+
+    async def serve(self) -> None:
+        if self._stop is None:
+            raise RuntimeError("call startup() before serve()")
+        await self._stop.wait()
+
+    async def shutdown(self) -> None:
+        self._announce("shutting down: finishing the running job (Ctrl-C again to cancel it)")
+        await self.server.close(self.config.shutdown_timeout_seconds)
+        self._announce("stopped")
+
+    def request_stop(self) -> None:
+        """First call: stop serving. Later calls: cancel the running render now."""
+        self._stop_requests += 1
+        if self._stop is not None:
+            self._stop.set()
+        if self._stop_requests > 1:
+            self._announce("cancelling the running job")
+            self.server.cancel_running()
+
+    async def run(self) -> None:
+        """startup, serve until a signal, shutdown; signal handlers are restored on the way out."""
+        loop = asyncio.get_running_loop()
+        previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+        installed = []
+        try:
+            for sig in _SIGNALS:
+                try:
+                    loop.add_signal_handler(sig, self.request_stop)
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError):
+                    # Not the main thread, or a platform without loop signal support.
+                    logger.debug("cannot install a handler for %s here", sig.name)
+            try:
+                await self.startup()
+                await self.serve()
+            finally:
+                await self.shutdown()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, previous[sig])
+
+
+def run_daemon(config: DaemonConfig, *, announce: Announce = logger.info) -> int:
+    """Run the daemon until SIGINT/SIGTERM; returns the process exit status."""
+    asyncio.run(Daemon(config, announce=announce).run())
+    return 0
