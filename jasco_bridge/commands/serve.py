@@ -1,0 +1,70 @@
+"""Run the OSC daemon your DAW talks to.
+
+The daemon listens for OSC on UDP (and on TCP with SLIP framing, OSC 1.1) and renders clips with
+JASCO, or with the built-in preview synthesiser when no weights are installed (it says so loudly).
+Replies go back to the sender; give --reply-port when your sender uses a throw-away port (oscsend,
+some controllers) and listens somewhere else. Stop with Ctrl-C: the running job is finished first
+(Ctrl-C again cancels it).
+
+examples:
+  jasco-bridge serve
+  jasco-bridge serve --port 9000 --out-dir ~/Music/jasco-clips
+  jasco-bridge serve --engine preview --no-tcp
+  jasco-bridge serve --reply-port 9001          # replies to 127.0.0.1:9001
+
+  # in another terminal (liblo-tools):
+  oscdump 9001 &
+  oscsend localhost 9000 /jasco/tempo f 92
+  oscsend localhost 9000 /jasco/chords/symbols fsfsfsfs 0 Am7 4 D9 8 Gmaj7 12 Cmaj7
+  oscsend localhost 9000 /jasco/prompt s "lofi hip hop, rhodes, vinyl crackle"
+  oscsend localhost 9000 /jasco/render ii 1 4     # -> /jasco/ack, /jasco/progress, /jasco/done
+
+Every address, argument and reply is listed in docs/osc.md. Security: the daemon binds
+127.0.0.1 unless --host says otherwise, only writes under --out-dir, and --allow limits who may
+talk to it when you open it to a network.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from jasco_bridge.config import DEFAULT_OUT_DIR, DEFAULT_PORT, ENGINE_KINDS
+
+HELP = "run the OSC daemon for your DAW (UDP + TCP)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 = all)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="UDP port (0 = any free port)")
+    tcp = parser.add_mutually_exclusive_group()
+    tcp.add_argument(
+        "--tcp-port", type=int, default=None, help="TCP (SLIP) port; default: the same as --port"
+    )
+    tcp.add_argument("--no-tcp", action="store_true", help="do not listen on TCP")
+    parser.add_argument("--reply-host", default=None, help="send UDP replies to this host")
+    parser.add_argument("--reply-port", type=int, default=None, help="send UDP replies to this port")
+    parser.add_argument(
+        "--allow",
+        action="append",
+        metavar="ADDR",
+        help="accept OSC only from this IP or network (repeatable), e.g. 192.168.1.0/24",
+    )
+    parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
+    parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
+    parser.add_argument("--model", default=None, help="JASCO weights folder or model id")
+    parser.add_argument("--device", default=None, help="torch device, e.g. cuda, cpu")
+    parser.add_argument("--max-queue", type=int, default=64, help="render jobs that may wait")
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to let the running job finish on Ctrl-C before cancelling it",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from jasco_bridge.config import DaemonConfig
+    from jasco_bridge.daemon import run_daemon
+
+    config = DaemonConfig.from_args(args)
+    return run_daemon(config, announce=lambda line: print(f"jasco-bridge: {line}", flush=True))
