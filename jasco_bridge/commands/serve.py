@@ -35,14 +35,18 @@ HELP = "run the OSC daemon for your DAW (UDP + TCP)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 = all)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="UDP port (0 = any free port)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="UDP port (0 = any free port)"
+    )
     tcp = parser.add_mutually_exclusive_group()
     tcp.add_argument(
         "--tcp-port", type=int, default=None, help="TCP (SLIP) port; default: the same as --port"
     )
     tcp.add_argument("--no-tcp", action="store_true", help="do not listen on TCP")
     parser.add_argument("--reply-host", default=None, help="send UDP replies to this host")
-    parser.add_argument("--reply-port", type=int, default=None, help="send UDP replies to this port")
+    parser.add_argument(
+        "--reply-port", type=int, default=None, help="send UDP replies to this port"
+    )
     parser.add_argument(
         "--allow",
         action="append",
