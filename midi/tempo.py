@@ -329,7 +329,7 @@ class TempoMap:
     def __str__(self) -> str:
         changes: dict[float, list[str]] = {}
         for t in self._tempo_segments:
-            changes.setdefault(t.beat, []).append(f"{t.bpm:g} bpm")
+            changes.setdefault(t.beat, []).append(f"{round(t.bpm, 2):g} bpm")
         for m in self._meter_segments:
             changes.setdefault(m.beat, []).append(str(m))
         parts = []
