@@ -536,3 +536,24 @@ def markdown_tables() -> str:
         args = ", ".join(a.describe() for a in reply.args) or "—"
         lines.append(f"| `{reply.address}` | {args} | {reply.summary} |")
     return "\n".join(lines) + "\n"
+
+
+DOCS_BEGIN = "<!-- BEGIN GENERATED: jasco_bridge.protocol.markdown_tables() -->"
+DOCS_END = "<!-- END GENERATED -->"
+
+
+def with_generated_tables(document: str) -> str:
+    """`document` (docs/osc.md) with the text between the markers replaced by fresh tables."""
+    head, found_begin, rest = document.partition(DOCS_BEGIN)
+    _, found_end, tail = rest.partition(DOCS_END)
+    if not (found_begin and found_end):
+        raise ProtocolError(f"the document has no {DOCS_BEGIN} ... {DOCS_END} section to fill")
+    return f"{head}{DOCS_BEGIN}\n\n{markdown_tables()}\n{DOCS_END}{tail}"
+
+
+def regenerate_docs(path: str) -> None:
+    """Rewrite the generated tables of docs/osc.md in place (after editing COMMANDS or REPLIES)."""
+    with open(path, encoding="utf-8") as handle:
+        document = handle.read()
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(with_generated_tables(document))
