@@ -1,0 +1,640 @@
+"""What the DAW has told the bridge so far: tempo map, chords, drums, melody, prompt, settings.
+
+A `Session` is mutable and lives on the daemon's event loop; each OSC message changes it through
+one method that validates its input and raises `SessionError` with a message for the user. A
+render takes an immutable `SessionSnapshot`, so later messages never change a queued job.
+
+    store = SessionStore()
+    session = store.get("verse")
+    session.set_tempo(92, 4, 4)
+    session.add_chord_symbol(0.0, "Am7")
+    session.add_chord_symbol(8.0, "Fmaj7")
+    session.set_prompt("dusty lofi hip hop, rhodes")
+    snapshot = session.snapshot()          # what a job renders
+    snapshot.chord_timeline(until_beat=16.0)
+
+Chords come from one source, in this order of precedence: chord symbols if any were given, else
+chord notes (recognised into chords with the session's tempo map), else the chosen track of a
+chord MIDI file. The session's tempo map is authoritative: a file's notes are taken in beats.
+
+Beat 0 is the start of the DAW timeline. A drum stem starts at beat 0 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.request import SAMPLER_NAMES
+from jasco_bridge.errors import SessionError
+from midi.chords import Chord, TimedChord, parse_chord_symbol
+from midi.errors import MidiError
+from midi.notes import Note, NoteTrack
+from midi.recognize import recognize_chords
+from midi.smf import read_midi_file
+from midi.tempo import TempoMap
+from midi.tracks import choose_chord_track
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SESSION = "default"
+MAX_SESSION_NAME_CHARS = 64
+_SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_SESSIONS = 256
+MAX_NOTES = 20_000  # per note list: about 100 minutes of four-note chords on every beat
+MAX_CHORD_SYMBOLS = 4096
+MAX_PROMPT_CHARS = 2000
+MAX_AUDIO_BYTES = 200 * 1024 * 1024
+MAX_MIDI_BYTES = 16 * 1024 * 1024
+AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg")
+MIDI_SUFFIXES = (".mid", ".midi", ".smf")
+MAX_STEPS = 200
+MAX_VARIATIONS = 16
+MAX_CFG = 20.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+
+
+def _whole(name: str, value: object, low: int, high: int, hint: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SessionError(f"{name} must be a whole number {low}..{high}, got {value!r}{hint}")
+    if not math.isfinite(value) or value != int(value) or not low <= value <= high:
+        raise SessionError(f"{name} must be a whole number {low}..{high}, got {value!r}{hint}")
+    return int(value)
+
+
+def _number(name: str, value: object, low: float, high: float, hint: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SessionError(f"{name} must be a number {low:g}..{high:g}, got {value!r}{hint}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise SessionError(f"{name} must be a number {low:g}..{high:g}, got {value!r}{hint}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How a session renders. `seed=None` draws a fresh seed for every job (and reports it).
+
+    `sample_rate=None` writes clips at the engine's rate (32 kHz for JASCO); a number resamples
+    them to the DAW project's rate. `target_lufs=None` leaves loudness alone.
+    """
+
+    seed: int | None = None
+    steps: int = 10
+    sampler: str = "euler"
+    cfg_all: float = 1.25
+    cfg_text: float = 2.5
+    variations: int = 1
+    sample_rate: int | None = None
+    target_lufs: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.seed is not None:
+            _whole("seed", self.seed, 0, 2**32 - 1, "; -1 means a new random seed per render")
+        _whole("steps", self.steps, 1, MAX_STEPS)
+        if self.sampler not in SAMPLER_NAMES:
+            raise SessionError(
+                f"sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}"
+            )
+        _number("cfg_all", self.cfg_all, 0.0, MAX_CFG)
+        _number("cfg_text", self.cfg_text, 0.0, MAX_CFG)
+        _whole("variations", self.variations, 1, MAX_VARIATIONS)
+        if self.sample_rate is not None:
+            _whole("sample_rate", self.sample_rate, 8000, 192_000, "; 0 means the engine's rate")
+        if self.target_lufs is not None:
+            _number("target_lufs", self.target_lufs, -70.0, -1.0, "; 0 switches loudness off")
+
+
+SETTING_NAMES = tuple(f for f in RenderSettings.__dataclass_fields__)
+
+
+def _setting_value(name: str, value: object) -> object:
+    """An OSC value for setting `name` -> the RenderSettings field value (validated later)."""
+    if name == "sampler":
+        if not isinstance(value, str):
+            raise SessionError(
+                f"sampler must be a name ({', '.join(SAMPLER_NAMES)}), got {value!r}"
+            )
+        return value.strip().lower()
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if name == "seed" and text in ("random", "auto", "none"):
+            return None
+        if name in ("sample_rate", "target_lufs") and text in ("off", "none", "engine"):
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise SessionError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if name == "seed" and value < 0:
+            return None
+        if name in ("sample_rate", "target_lufs") and value == 0:
+            return None
+        if name in ("seed", "steps", "variations", "sample_rate") and value == int(value):
+            return int(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Files given by path
+
+
+def _checked_file(path: object, suffixes: Sequence[str], max_bytes: int, kind: str) -> Path:
+    """An existing, readable regular file of an expected extension and size, or SessionError."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise SessionError(f"{kind} path must be a non-empty string, got {path!r}")
+    text = str(path)
+    if "\x00" in text:
+        raise SessionError(f"{kind} path {text!r} contains a NUL character; send the plain path")
+    candidate = Path(text).expanduser()
+    if not candidate.is_absolute():
+        raise SessionError(
+            f"{kind} path {text!r} is relative; send an absolute path "
+            "(the daemon's working folder is not your DAW's)"
+        )
+    if not candidate.exists():
+        raise SessionError(f"{kind} file {candidate} does not exist; check the path")
+    if candidate.is_dir():
+        raise SessionError(f"{kind} path {candidate} is a folder; give the path of a file in it")
+    if not candidate.is_file():
+        raise SessionError(f"{kind} path {candidate} is not a regular file (device or pipe?)")
+    if candidate.suffix.lower() not in suffixes:
+        raise SessionError(
+            f"{kind} file {candidate} has the wrong kind of name; expected one of "
+            f"{', '.join(suffixes)}"
+        )
+    size = candidate.stat().st_size
+    if size > max_bytes:
+        raise SessionError(
+            f"{kind} file {candidate} is {size / 2**20:.0f} MB; the limit is "
+            f"{max_bytes / 2**20:.0f} MB: export a shorter or lower-rate file"
+        )
+    if not os.access(candidate, os.R_OK):
+        raise SessionError(f"{kind} file {candidate} cannot be read: permission denied")
+    return candidate
+
+
+@dataclass(frozen=True)
+class ChordFile:
+    """A chord MIDI file and the track chosen from it (notes in beats)."""
+
+    path: Path
+    requested_track: str | int | None
+    track: NoteTrack = field(repr=False)
+    reason: str
+
+
+@dataclass(frozen=True)
+class AudioDrums:
+    """A drum stem on disk whose first sample sounds at `start_beat` on the DAW timeline."""
+
+    path: Path
+    sample_rate: int
+    frames: int
+    channels: int
+    start_beat: float = 0.0
+
+    def timeline_audio(
+        self, tempo_map: TempoMap, from_seconds: float, to_seconds: float
+    ) -> tuple[np.ndarray, int]:
+        """`[channels, samples]` at the file's rate, sample 0 = beat 0 of the song, holding the
+        stem between `from_seconds` and `to_seconds` and silence everywhere else.
+
+        Only that span is read from disk; the silence before it is never written to, so the
+        operating system does not even back it with memory.
+        """
+        import soundfile
+
+        rate = self.sample_rate
+        stem_first = round(tempo_map.seconds_at(self.start_beat) * rate)
+        first, last = round(from_seconds * rate), round(to_seconds * rate)
+        out = np.zeros((self.channels, last), dtype=np.float32)
+        begin, end = max(first - stem_first, 0), min(last - stem_first, self.frames)
+        if begin < end:
+            try:
+                data, _ = soundfile.read(
+                    self.path, start=begin, stop=end, dtype="float32", always_2d=True
+                )
+            except (OSError, RuntimeError) as error:
+                raise SessionError(f"drum stem {self.path} cannot be read now: {error}") from error
+            out[:, stem_first + begin : stem_first + begin + len(data)] = data.T
+        return out, rate
+
+
+@dataclass(frozen=True)
+class MidiDrums:
+    """Drum hits from a MIDI file, in beats; synthesised into a stem for each window."""
+
+    path: Path
+    hits: tuple[tuple[float, int, int], ...] = field(repr=False)  # (start_beat, GM pitch, velocity)
+
+    def timeline_audio(
+        self, tempo_map: TempoMap, from_seconds: float, to_seconds: float, sample_rate: int
+    ) -> tuple[np.ndarray, int]:
+        """Mono `[samples]`, sample 0 = beat 0 of the song, with the hits between `from_seconds`
+        and `to_seconds` synthesised and silence before."""
+        from engine.preview import synthesize_drums
+
+        first, last = round(from_seconds * sample_rate), round(to_seconds * sample_rate)
+        out = np.zeros(last, dtype=np.float32)
+        if last <= first:
+            return out, sample_rate
+        hits = [
+            (tempo_map.seconds_at(beat) - first / sample_rate, pitch, velocity)
+            for beat, pitch, velocity in self.hits
+        ]
+        span = synthesize_drums(hits, (last - first) / sample_rate, sample_rate)
+        out[first : first + len(span)] = span[: last - first]
+        return out, sample_rate
+
+
+def _open_audio_drums(path: Path, start_beat: float) -> AudioDrums:
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except (OSError, RuntimeError) as error:
+        raise SessionError(
+            f"drum stem {path} is not a readable audio file ({error}); "
+            "export it as WAV, FLAC, AIFF or OGG"
+        ) from error
+    if info.frames == 0:
+        raise SessionError(f"drum stem {path} holds no audio; export the drum track again")
+    return AudioDrums(path, info.samplerate, info.frames, info.channels, start_beat)
+
+
+def _read_song(path: Path, kind: str):
+    try:
+        return read_midi_file(path)
+    except MidiError as error:
+        raise SessionError(f"{kind} file {path} cannot be used: {error}") from error
+
+
+def _open_midi_drums(path: Path) -> MidiDrums:
+    song = _read_song(path, "drum MIDI")
+    # DAWs often export a drum part on channel 1; when no track is marked as GM percussion,
+    # every note counts as a drum hit.
+    tracks = [t for t in song.tracks if t.is_drum] or list(song.tracks)
+    hits = sorted((n.start_beat, n.pitch, n.velocity) for t in tracks for n in t.notes)
+    if not hits:
+        raise SessionError(f"drum MIDI file {path} has no notes; export the drum track again")
+    return MidiDrums(path, tuple(hits))
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshot and session
+
+
+@dataclass(frozen=True)
+class ChordSymbol:
+    """A chord symbol as the DAW sent it, from `start_beat` until the next one."""
+
+    start_beat: float
+    label: str
+    chord: Chord | None  # None = N.C.
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """Everything a render needs from a session, frozen at the moment the render was asked for."""
+
+    name: str
+    tempo_map: TempoMap
+    prompt: str
+    settings: RenderSettings
+    chord_symbols: tuple[ChordSymbol, ...] = ()
+    chord_notes: tuple[Note, ...] = field(default=(), repr=False)
+    chord_file: ChordFile | None = None
+    drums: AudioDrums | MidiDrums | None = None
+    melody_notes: tuple[Note, ...] = field(default=(), repr=False)
+
+    @property
+    def chord_source(self) -> str:
+        """Where the chords come from: "symbols", "notes", "file" or "none"."""
+        if self.chord_symbols:
+            return "symbols"
+        if self.chord_notes:
+            return "notes"
+        if self.chord_file is not None:
+            return "file"
+        return "none"
+
+    def chord_timeline(self, until_beat: float | None = None) -> list[TimedChord]:
+        """The chords to render, in beats, from the source with the highest precedence.
+
+        The last chord symbol lasts until `until_beat` (the end of the render window); without
+        one it lasts one bar.
+        """
+        source = self.chord_source
+        try:
+            if source == "symbols":
+                return self._symbol_timeline(until_beat)
+            if source == "notes":
+                track = NoteTrack("OSC chord notes", self.chord_notes)
+                return list(recognize_chords(track, self.tempo_map))
+            if source == "file" and self.chord_file is not None:
+                return list(recognize_chords(self.chord_file.track, self.tempo_map))
+        except MidiError as error:
+            raise SessionError(
+                f"the {source} of session {self.name!r} give no chords: {error}"
+            ) from error
+        return []
+
+    def _symbol_timeline(self, until_beat: float | None) -> list[TimedChord]:
+        symbols = self.chord_symbols
+        timeline = []
+        for i, symbol in enumerate(symbols):
+            if i + 1 < len(symbols):
+                end = symbols[i + 1].start_beat
+            elif until_beat is not None and until_beat > symbol.start_beat:
+                end = until_beat
+            else:
+                end = symbol.start_beat + self.tempo_map.beats_per_bar_at(symbol.start_beat)
+            timeline.append(TimedChord(symbol.start_beat, end, symbol.chord))
+        return timeline
+
+    def describe(self) -> dict[str, Any]:
+        """The session as plain JSON values, for a clip's sidecar."""
+        drums: dict[str, Any] | None = None
+        if isinstance(self.drums, AudioDrums):
+            drums = {
+                "kind": "audio",
+                "path": str(self.drums.path),
+                "start_beat": self.drums.start_beat,
+            }
+        elif isinstance(self.drums, MidiDrums):
+            drums = {"kind": "midi", "path": str(self.drums.path), "hits": len(self.drums.hits)}
+        chord_file = None
+        if self.chord_file is not None:
+            chord_file = {
+                "path": str(self.chord_file.path),
+                "track": self.chord_file.track.label,
+                "reason": self.chord_file.reason,
+            }
+        return {
+            "session": self.name,
+            "prompt": self.prompt,
+            "tempo_map": {
+                "text": str(self.tempo_map),
+                "tempos": [[t.beat, t.bpm] for t in self.tempo_map.tempos],
+                "meters": [[m.beat, m.numerator, m.denominator] for m in self.tempo_map.meters],
+            },
+            "chord_source": self.chord_source,
+            "chord_symbols": [[s.start_beat, s.label] for s in self.chord_symbols],
+            "chord_notes": [
+                [n.start_beat, n.duration_beats, n.pitch, n.velocity] for n in self.chord_notes
+            ],
+            "chord_file": chord_file,
+            "drums": drums,
+            "melody_notes": len(self.melody_notes),
+            "settings": {name: getattr(self.settings, name) for name in SETTING_NAMES},
+        }
+
+
+def _note(start_beat: object, length_beats: object, pitch: object, velocity: object) -> Note:
+    start = _number("note start_beat", start_beat, 0.0, 1e7)
+    length = _number("note length_beats", length_beats, 0.0, 1e6)
+    if length <= 0:
+        raise SessionError(f"note length_beats must be above 0, got {length_beats!r}")
+    return Note(
+        pitch=_whole("note pitch", pitch, 0, 127),
+        start_beat=start,
+        end_beat=start + length,
+        velocity=_whole("note velocity", velocity, 1, 127),
+    )
+
+
+def _notes_from_flat(values: Sequence[object], what: str) -> list[Note]:
+    if len(values) % 4:
+        raise SessionError(
+            f"{what} come as a flat list of start_beat, length_beats, pitch, velocity; "
+            f"got {len(values)} values, which is not a multiple of 4"
+        )
+    return [_note(*values[i : i + 4]) for i in range(0, len(values), 4)]
+
+
+class Session:
+    """One DAW project's state. Every method validates and raises SessionError for the user."""
+
+    def __init__(self, name: str = DEFAULT_SESSION) -> None:
+        self.name = check_session_name(name)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to 120 bpm 4/4, no chords, drums or melody, an empty prompt, default settings."""
+        self.tempo_map = TempoMap.constant(120.0)
+        self.prompt = ""
+        self.settings = RenderSettings()
+        self._chord_symbols: dict[float, ChordSymbol] = {}
+        self._chord_notes: list[Note] = []
+        self._chord_file: ChordFile | None = None
+        self._drums: AudioDrums | MidiDrums | None = None
+        self._melody_notes: list[Note] = []
+
+    # -- tempo
+
+    def set_tempo(self, bpm: float, numerator: int = 4, denominator: int = 4) -> None:
+        """One tempo and meter for the whole song; earlier tempo and meter changes are dropped."""
+        self.tempo_map = self._tempo(lambda: TempoMap.constant(bpm, numerator, denominator))
+
+    def add_tempo_change(self, at_beat: float, bpm: float) -> None:
+        self.tempo_map = self._tempo(lambda: self.tempo_map.with_tempo_change(at_beat, bpm))
+
+    def add_meter_change(self, at_beat: float, numerator: int, denominator: int) -> None:
+        self.tempo_map = self._tempo(
+            lambda: self.tempo_map.with_time_signature(at_beat, numerator, denominator)
+        )
+
+    @staticmethod
+    def _tempo(build) -> TempoMap:
+        try:
+            return build()
+        except MidiError as error:
+            raise SessionError(str(error)) from error
+
+    # -- chords
+
+    def clear_chords(self) -> None:
+        """Forget chord symbols, chord notes and the chord file."""
+        self._chord_symbols.clear()
+        self._chord_notes.clear()
+        self._chord_file = None
+
+    def add_chord_note(
+        self, start_beat: float, length_beats: float, pitch: int, velocity: int = 100
+    ) -> None:
+        self.add_chord_notes([start_beat, length_beats, pitch, velocity])
+
+    def add_chord_notes(self, flat_values: Sequence[object]) -> None:
+        """Add (start_beat, length_beats, pitch, velocity) quadruples given as one flat list."""
+        notes = _notes_from_flat(flat_values, "chord notes")
+        self._add_notes(self._chord_notes, notes, "chord notes")
+
+    def add_chord_symbol(self, start_beat: float, label: str) -> None:
+        """A chord symbol (`Cmaj7`, `F#m7b5`, `C/E`, `N.C.`); one at the same beat is replaced."""
+        self.add_chord_symbols([start_beat, label])
+
+    def add_chord_symbols(self, flat_values: Sequence[object]) -> None:
+        """Add (start_beat, label) pairs given as one flat list; all or nothing."""
+        if len(flat_values) % 2:
+            raise SessionError(
+                "chord symbols come as a flat list of start_beat, label pairs; "
+                f"got {len(flat_values)} values"
+            )
+        parsed = []
+        for i in range(0, len(flat_values), 2):
+            start = _number("chord symbol start_beat", flat_values[i], 0.0, 1e7)
+            label = flat_values[i + 1]
+            if not isinstance(label, str):
+                raise SessionError(f"chord symbol at beat {start:g} must be text, got {label!r}")
+            try:
+                chord = parse_chord_symbol(label)
+            except MidiError as error:
+                raise SessionError(f"chord symbol {label!r} at beat {start:g}: {error}") from error
+            parsed.append(ChordSymbol(start, label.strip(), chord))
+        merged = dict(self._chord_symbols)
+        merged.update((symbol.start_beat, symbol) for symbol in parsed)
+        if len(merged) > MAX_CHORD_SYMBOLS:
+            raise SessionError(
+                f"a session holds at most {MAX_CHORD_SYMBOLS} chord symbols; "
+                "send /jasco/chords/clear first"
+            )
+        self._chord_symbols = merged
+
+    def set_chord_file(self, path: str | os.PathLike[str], track: str | int | None = None) -> None:
+        """Take chords from a MIDI file's track (by name or 0-based index; None = choose)."""
+        checked = _checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "chord MIDI")
+        song = _read_song(checked, "chord MIDI")
+        try:
+            choice = choose_chord_track(song, track)
+        except MidiError as error:
+            raise SessionError(f"chord MIDI file {checked}: {error}") from error
+        self._chord_file = ChordFile(checked, track, choice.track, choice.reason)
+        logger.info("session %s: chords from %s, %s", self.name, checked, choice.reason)
+
+    # -- drums and melody
+
+    def set_drums_file(self, path: str | os.PathLike[str], start_beat: float = 0.0) -> None:
+        """A drum stem (audio, first sample at `start_beat`) or a drum MIDI file."""
+        suffix = Path(str(path)).suffix.lower()
+        if suffix in MIDI_SUFFIXES:
+            self._drums = _open_midi_drums(
+                _checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "drum MIDI")
+            )
+            return
+        checked = _checked_file(path, AUDIO_SUFFIXES + MIDI_SUFFIXES, MAX_AUDIO_BYTES, "drum")
+        start = _number("drum stem start_beat", start_beat, 0.0, 1e7)
+        self._drums = _open_audio_drums(checked, start)
+
+    def clear_drums(self) -> None:
+        self._drums = None
+
+    def add_melody_note(
+        self, start_beat: float, length_beats: float, pitch: int, velocity: int = 100
+    ) -> None:
+        self.add_melody_notes([start_beat, length_beats, pitch, velocity])
+
+    def add_melody_notes(self, flat_values: Sequence[object]) -> None:
+        notes = _notes_from_flat(flat_values, "melody notes")
+        self._add_notes(self._melody_notes, notes, "melody notes")
+
+    def clear_melody(self) -> None:
+        self._melody_notes.clear()
+
+    @staticmethod
+    def _add_notes(target: list[Note], notes: list[Note], what: str) -> None:
+        if len(target) + len(notes) > MAX_NOTES:
+            raise SessionError(
+                f"a session holds at most {MAX_NOTES} {what}; send the matching clear message "
+                "first or send fewer notes"
+            )
+        target.extend(notes)
+
+    # -- prompt and settings
+
+    def set_prompt(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise SessionError(f"the prompt must be text, got {text!r}")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise SessionError(
+                f"the prompt is {len(text)} characters; keep it under {MAX_PROMPT_CHARS} "
+                "(a sentence or two describes the music best)"
+            )
+        self.prompt = text.strip()
+
+    def set_setting(self, name: str, value: object) -> None:
+        """Change one of seed, steps, sampler, cfg_all, cfg_text, variations, sample_rate,
+        target_lufs. Seed -1 (or "random") draws a new seed per render; sample_rate 0 and
+        target_lufs 0 mean "the engine's rate" and "no loudness change"."""
+        key = name.strip().lower() if isinstance(name, str) else name
+        if key not in SETTING_NAMES:
+            close = difflib.get_close_matches(str(key), SETTING_NAMES, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise SessionError(
+                f"unknown setting {name!r}; {hint}settings are {', '.join(SETTING_NAMES)}"
+            )
+        self.settings = replace(self.settings, **{key: _setting_value(key, value)})
+
+    # -- reading
+
+    def chord_timeline(self, until_beat: float | None = None) -> list[TimedChord]:
+        return self.snapshot().chord_timeline(until_beat)
+
+    def snapshot(self) -> SessionSnapshot:
+        return SessionSnapshot(
+            name=self.name,
+            tempo_map=self.tempo_map,
+            prompt=self.prompt,
+            settings=self.settings,
+            chord_symbols=tuple(self._chord_symbols[b] for b in sorted(self._chord_symbols)),
+            chord_notes=tuple(self._chord_notes),
+            chord_file=self._chord_file,
+            drums=self._drums,
+            melody_notes=tuple(self._melody_notes),
+        )
+
+
+def check_session_name(name: object) -> str:
+    """A session name: 1-64 letters, digits, `-` or `_` (it becomes a folder name)."""
+    if not isinstance(name, str) or not _SESSION_NAME.match(name):
+        shown = repr(name)[:80]
+        raise SessionError(
+            f"session name {shown} is not allowed; use 1-{MAX_SESSION_NAME_CHARS} letters, "
+            "digits, '-' or '_' (e.g. verse-2)"
+        )
+    return name
+
+
+class SessionStore:
+    """The daemon's sessions by name, created on first use."""
+
+    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._max_sessions = max_sessions
+
+    def get(self, name: str = DEFAULT_SESSION) -> Session:
+        name = check_session_name(name)
+        session = self._sessions.get(name)
+        if session is None:
+            if len(self._sessions) >= self._max_sessions:
+                raise SessionError(
+                    f"the daemon already holds {self._max_sessions} sessions; reuse a name "
+                    "or restart the daemon"
+                )
+            session = self._sessions[name] = Session(name)
+        return session
+
+    def names(self) -> list[str]:
+        return sorted(self._sessions)

@@ -1,0 +1,439 @@
+"""Sessions: tempo, chord sources and their precedence, files by path, settings, names."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile
+
+from jasco_bridge.errors import SessionError
+from jasco_bridge.session import (
+    MAX_MIDI_BYTES,
+    AudioDrums,
+    MidiDrums,
+    RenderSettings,
+    Session,
+    SessionStore,
+)
+from midi.chords import parse_chord_symbol
+from midi.notes import Note, NoteTrack
+from midi.smf import MidiSong, write_midi_file
+from midi.tempo import TempoMap
+
+
+def triad(root: int, start: float, length: float = 4.0) -> list[float]:
+    """Flat (start, length, pitch, velocity) values of a root-position major triad."""
+    flat: list[float] = []
+    for interval in (0, 4, 7):
+        flat += [start, length, 48 + root + interval, 90]
+    return flat
+
+
+def write_song(path, tracks, tempo_map=None):
+    song = MidiSong(tempo_map or TempoMap.constant(90), tuple(tracks))
+    write_midi_file(song, path)
+    return path
+
+
+def chord_track(name: str, roots_every_4_beats: list[int], channel: int = 0) -> NoteTrack:
+    notes = []
+    for i, root in enumerate(roots_every_4_beats):
+        for interval in (0, 4, 7):
+            notes.append(Note(48 + root + interval, 4.0 * i, 4.0 * i + 4.0, 90, channel))
+    return NoteTrack(name, notes, channel=channel)
+
+
+def roots(timeline) -> list[int | None]:
+    return [None if t.chord is None else t.chord.root for t in timeline]
+
+
+# ---------------------------------------------------------------------------- tempo
+
+
+def test_a_new_session_is_120_bpm_in_four_four_with_nothing_else():
+    snapshot = Session("verse").snapshot()
+    assert snapshot.tempo_map.seconds_at(4.0) == pytest.approx(2.0)
+    assert snapshot.tempo_map.bar_window(2, 1) == (4.0, 8.0)
+    assert snapshot.chord_source == "none"
+    assert snapshot.chord_timeline() == []
+    assert snapshot.prompt == "" and snapshot.drums is None
+    assert snapshot.settings == RenderSettings()
+
+
+def test_tempo_changes_and_meter_changes_shape_the_map():
+    session = Session()
+    session.set_tempo(100, 3, 4)
+    session.add_tempo_change(6.0, 50)  # bar 3 at half speed
+    session.add_meter_change(6.0, 6, 8)
+    tempo_map = session.snapshot().tempo_map
+    assert tempo_map.seconds_at(6.0) == pytest.approx(3.6)
+    assert tempo_map.seconds_at(9.0) == pytest.approx(3.6 + 3.6)
+    assert tempo_map.bar_window(3, 1) == (6.0, 9.0)
+    session.set_tempo(140)  # a new constant tempo drops the changes
+    assert session.snapshot().tempo_map.seconds_at(7.0) == pytest.approx(3.0)
+
+
+def test_bad_tempo_input_is_a_session_error_naming_the_problem():
+    session = Session()
+    with pytest.raises(SessionError, match="tempo"):
+        session.set_tempo(0)
+    with pytest.raises(SessionError, match="bar line"):
+        session.add_meter_change(5.0, 3, 4)
+    assert session.snapshot().tempo_map.seconds_at(4.0) == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------------------- chords
+
+
+def test_chord_symbols_run_until_the_next_one_and_the_last_until_asked():
+    session = Session()
+    session.add_chord_symbols([0.0, "C", 4.0, "Am7", 8.0, "N.C.", 10.0, "F/A"])
+    timeline = session.chord_timeline(until_beat=16.0)
+    assert [(t.start_beat, t.end_beat) for t in timeline] == [
+        (0.0, 4.0),
+        (4.0, 8.0),
+        (8.0, 10.0),
+        (10.0, 16.0),
+    ]
+    assert timeline[1].chord == parse_chord_symbol("Am7")
+    assert timeline[2].chord is None
+    assert timeline[3].chord.bass == 9
+    # Without an end, the last chord lasts one bar (of 4/4 here).
+    assert session.chord_timeline()[-1].end_beat == 14.0
+
+
+def test_a_chord_symbol_on_the_same_beat_replaces_the_earlier_one():
+    session = Session()
+    session.add_chord_symbol(4.0, "G")
+    session.add_chord_symbol(0.0, "C")
+    session.add_chord_symbol(4.0, "D")
+    assert roots(session.chord_timeline(8.0)) == [0, 2]
+
+
+def test_a_bad_chord_symbol_names_itself_and_changes_nothing():
+    session = Session()
+    session.add_chord_symbol(0.0, "C")
+    with pytest.raises(SessionError, match="'Hmaj7' at beat 4"):
+        session.add_chord_symbols([2.0, "D", 4.0, "Hmaj7"])
+    assert roots(session.chord_timeline(8.0)) == [0]
+    with pytest.raises(SessionError, match="pairs"):
+        session.add_chord_symbols([0.0, "C", 4.0])
+
+
+def test_chord_notes_are_recognised_with_the_session_tempo_map():
+    session = Session()
+    session.set_tempo(95)
+    session.add_chord_notes(triad(0, 0.0) + triad(5, 4.0) + triad(7, 8.0))
+    snapshot = session.snapshot()
+    assert snapshot.chord_source == "notes"
+    timeline = snapshot.chord_timeline()
+    assert [r for r in roots(timeline) if r is not None][:3] == [0, 5, 7]
+    assert timeline[0].start_beat == pytest.approx(0.0)
+    assert timeline[0].chord.pitch_classes == frozenset({0, 4, 7})
+
+
+def test_symbols_win_over_notes_which_win_over_a_file(tmp_path):
+    path = write_song(tmp_path / "chords.mid", [chord_track("Piano", [9, 9, 2, 2])])
+    session = Session()
+    session.set_chord_file(str(path))
+    assert session.snapshot().chord_source == "file"
+    assert roots(session.chord_timeline())[0] == 9
+    session.add_chord_note(0.0, 4.0, 55)
+    session.add_chord_notes(triad(7, 0.0)[4:])  # G B D with the first G already there
+    assert session.snapshot().chord_source == "notes"
+    assert roots(session.chord_timeline())[0] == 7
+    session.add_chord_symbol(0.0, "Eb")
+    assert session.snapshot().chord_source == "symbols"
+    assert roots(session.chord_timeline(4.0)) == [3]
+    session.clear_chords()
+    assert session.snapshot().chord_source == "none"
+
+
+def test_a_chord_file_is_read_in_beats_whatever_its_own_tempo(tmp_path):
+    # The file says 60 bpm; the session (the DAW) says 120. Beats stay where they are.
+    path = write_song(
+        tmp_path / "slow.mid", [chord_track("Keys", [0, 5])], tempo_map=TempoMap.constant(60)
+    )
+    session = Session()
+    session.set_chord_file(str(path))
+    timeline = [t for t in session.chord_timeline() if t.chord is not None]
+    assert [t.chord.root for t in timeline][:2] == [0, 5]
+    assert timeline[1].start_beat == pytest.approx(4.0)
+    assert session.snapshot().tempo_map.seconds_at(4.0) == pytest.approx(2.0)
+
+
+def test_a_chord_file_track_can_be_chosen_by_name_or_index(tmp_path):
+    path = write_song(
+        tmp_path / "two.mid",
+        [chord_track("Pad", [0, 0]), chord_track("Organ", [2, 2], channel=1)],
+    )
+    session = Session()
+    session.set_chord_file(str(path), track="organ")
+    assert roots(session.chord_timeline())[0] == 2
+    snapshot = session.snapshot()
+    assert "Organ" in snapshot.chord_file.track.label
+    with pytest.raises(SessionError, match="no track named 'Bass'"):
+        session.set_chord_file(str(path), track="Bass")
+
+
+def test_notes_with_bad_values_name_the_field():
+    session = Session()
+    with pytest.raises(SessionError, match="pitch"):
+        session.add_chord_note(0.0, 1.0, 128)
+    with pytest.raises(SessionError, match="length_beats"):
+        session.add_chord_note(0.0, 0.0, 60)
+    with pytest.raises(SessionError, match="start_beat"):
+        session.add_melody_note(-1.0, 1.0, 60)
+    with pytest.raises(SessionError, match="multiple of 4"):
+        session.add_chord_notes([0.0, 1.0, 60])
+    assert session.snapshot().chord_notes == ()
+
+
+def test_melody_notes_are_kept_in_beats_and_cleared():
+    session = Session()
+    session.add_melody_note(1.0, 0.5, 72, 80)
+    session.add_melody_notes([2.0, 1.0, 74, 100, 3.0, 1.0, 76, 100])
+    notes = session.snapshot().melody_notes
+    assert [(n.start_beat, n.end_beat, n.pitch) for n in notes] == [
+        (1.0, 1.5, 72),
+        (2.0, 3.0, 74),
+        (3.0, 4.0, 76),
+    ]
+    session.clear_melody()
+    assert session.snapshot().melody_notes == ()
+
+
+# ---------------------------------------------------------------------------- files by path
+
+
+def write_wav(path, seconds=1.0, rate=44100, channels=2):
+    t = np.arange(int(seconds * rate)) / rate
+    audio = np.stack([0.25 * np.sin(2 * np.pi * 110 * t)] * channels, axis=1)
+    soundfile.write(path, audio, rate)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("setter", "name", "problem"),
+    [
+        ("set_chord_file", "missing.mid", "does not exist"),
+        ("set_drums_file", "missing.wav", "does not exist"),
+    ],
+)
+def test_a_missing_file_is_named(tmp_path, setter, name, problem):
+    with pytest.raises(SessionError, match=problem) as raised:
+        getattr(Session(), setter)(str(tmp_path / name))
+    assert name in str(raised.value)
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    folder = tmp_path / "stems.wav"
+    folder.mkdir()
+    with pytest.raises(SessionError, match="is a folder"):
+        Session().set_drums_file(str(folder))
+
+
+def test_files_of_the_wrong_kind_are_refused(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("C F G")
+    with pytest.raises(SessionError, match=r"\.mid"):
+        Session().set_chord_file(str(text))
+    with pytest.raises(SessionError, match=r"\.wav"):
+        Session().set_drums_file(str(text))
+    audio = write_wav(tmp_path / "drums.wav")
+    with pytest.raises(SessionError, match=r"wrong kind"):
+        Session().set_chord_file(str(audio))
+
+
+def test_files_that_do_not_open_as_their_kind_are_refused(tmp_path):
+    fake_wav = tmp_path / "fake.wav"
+    fake_wav.write_bytes(b"RIFF not really a wave file")
+    with pytest.raises(SessionError, match="not a readable audio file"):
+        Session().set_drums_file(str(fake_wav))
+    fake_mid = tmp_path / "fake.mid"
+    fake_mid.write_bytes(b"MThd garbage")
+    with pytest.raises(SessionError, match="cannot be used"):
+        Session().set_chord_file(str(fake_mid))
+
+
+def test_files_over_the_size_limit_are_refused(tmp_path):
+    huge = tmp_path / "huge.mid"
+    with open(huge, "wb") as handle:  # sparse: costs no disk space
+        handle.truncate(MAX_MIDI_BYTES + 1)
+    with pytest.raises(SessionError, match="the limit is 16 MB"):
+        Session().set_chord_file(str(huge))
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_files_are_refused(tmp_path):
+    locked = write_wav(tmp_path / "locked.wav")
+    locked.chmod(0)
+    with pytest.raises(SessionError, match="permission denied"):
+        Session().set_drums_file(str(locked))
+
+
+def test_relative_paths_and_nul_bytes_are_refused(tmp_path):
+    with pytest.raises(SessionError, match="absolute path"):
+        Session().set_drums_file("drums.wav")
+    with pytest.raises(SessionError, match="NUL"):
+        Session().set_chord_file(str(tmp_path / "a\x00.mid"))
+
+
+def test_a_drum_stem_is_placed_on_the_timeline_from_its_start_beat(tmp_path):
+    rate = 8000
+    stem = np.zeros((rate, 1), dtype=np.float32)
+    stem[0] = 0.5  # a click on the stem's first sample
+    path = tmp_path / "drums.flac"
+    soundfile.write(path, stem, rate)
+    session = Session()
+    session.set_drums_file(str(path), start_beat=4.0)  # bar 2 at 120 bpm = 2.0 s
+    drums = session.snapshot().drums
+    assert isinstance(drums, AudioDrums)
+    assert (drums.sample_rate, drums.frames, drums.channels) == (rate, rate, 1)
+    audio, got_rate = drums.timeline_audio(session.tempo_map, 1.5, 3.0)
+    assert got_rate == rate and audio.shape == (1, 3 * rate)
+    assert np.flatnonzero(audio[0]).tolist() == [2 * rate]
+    # A window after the stem has ended is silence.
+    later, _ = drums.timeline_audio(session.tempo_map, 4.0, 5.0)
+    assert not later.any()
+
+
+def test_a_drum_midi_file_becomes_a_synthesised_stem(tmp_path):
+    kick = NoteTrack("Drums", [Note(36, 2.0, 2.25, 120, 9)], channel=9, is_drum=True)
+    path = write_song(tmp_path / "beat.mid", [kick])
+    session = Session()
+    session.set_drums_file(str(path))
+    drums = session.snapshot().drums
+    assert isinstance(drums, MidiDrums)
+    assert drums.hits == ((2.0, 36, 120),)
+    audio, rate = drums.timeline_audio(session.tempo_map, 0.5, 2.0, 16000)
+    assert rate == 16000 and audio.shape == (32000,)
+    onset = int(np.flatnonzero(np.abs(audio) > 1e-3)[0])
+    assert abs(onset - 16000) < 16  # beat 2 at 120 bpm = 1.0 s
+    assert not audio[:8000].any()
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def test_settings_are_validated_and_reported():
+    session = Session()
+    session.set_setting("steps", 25.0)  # floats from REAPER / Pure Data
+    session.set_setting("sampler", "Midpoint")
+    session.set_setting("cfg_all", 2)
+    session.set_setting("cfg_text", 0)
+    session.set_setting("variations", 3)
+    session.set_setting("seed", 1234)
+    session.set_setting("sample_rate", 48000)
+    session.set_setting("target_lufs", -14)
+    assert session.settings == RenderSettings(1234, 25, "midpoint", 2.0, 0.0, 3, 48000, -14.0)
+    session.set_setting("seed", -1)
+    session.set_setting("sample_rate", 0)
+    session.set_setting("target_lufs", "off")
+    assert session.settings.seed is None
+    assert session.settings.sample_rate is None and session.settings.target_lufs is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("steps", 0, "steps must be a whole number 1..200"),
+        ("steps", 2.5, "steps must be a whole number"),
+        ("sampler", "ddim", "sampler must be one of euler, midpoint, dopri5"),
+        ("cfg_all", float("nan"), "cfg_all must be a number"),
+        ("variations", 17, "variations must be a whole number 1..16"),
+        ("sample_rate", 1000, "sample_rate"),
+        ("seed", "lucky", "seed must be a number"),
+        ("stpes", 10, "did you mean steps"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_reason(name, value, message):
+    session = Session()
+    with pytest.raises(SessionError, match=message):
+        session.set_setting(name, value)
+    assert session.settings == RenderSettings()
+
+
+def test_the_prompt_is_kept_and_limited():
+    session = Session()
+    session.set_prompt("  dusty lofi, rhodes  ")
+    assert session.snapshot().prompt == "dusty lofi, rhodes"
+    with pytest.raises(SessionError, match="characters"):
+        session.set_prompt("x" * 5000)
+
+
+def test_reset_forgets_everything():
+    session = Session()
+    session.set_tempo(90, 6, 8)
+    session.add_chord_symbol(0.0, "C")
+    session.add_melody_note(0.0, 1.0, 60)
+    session.set_prompt("jazz")
+    session.set_setting("steps", 3)
+    session.reset()
+    fresh = Session().snapshot()
+    snapshot = session.snapshot()
+    assert snapshot.tempo_map == fresh.tempo_map
+    assert (snapshot.chord_source, snapshot.prompt, snapshot.settings) == (
+        "none",
+        "",
+        RenderSettings(),
+    )
+    assert snapshot.melody_notes == ()
+
+
+def test_a_snapshot_does_not_change_when_the_session_does():
+    session = Session()
+    session.add_chord_symbol(0.0, "C")
+    session.set_prompt("before")
+    snapshot = session.snapshot()
+    session.add_chord_symbol(4.0, "F")
+    session.set_prompt("after")
+    session.set_tempo(60)
+    assert [s.label for s in snapshot.chord_symbols] == ["C"]
+    assert snapshot.prompt == "before"
+    assert snapshot.tempo_map.seconds_at(4.0) == pytest.approx(2.0)
+
+
+def test_describe_is_plain_json_for_the_sidecar(tmp_path):
+    session = Session("chorus")
+    session.set_tempo(133.7, 7, 8)
+    session.add_chord_symbols([0.0, "Dm7", 3.5, "G7"])
+    session.set_drums_file(str(write_wav(tmp_path / "d.wav")))
+    session.set_prompt("odd-meter funk")
+    document = json.loads(json.dumps(session.snapshot().describe()))
+    assert document["session"] == "chorus"
+    assert document["chord_symbols"] == [[0.0, "Dm7"], [3.5, "G7"]]
+    assert document["tempo_map"]["tempos"] == [[0.0, 133.7]]
+    assert document["tempo_map"]["meters"] == [[0.0, 7, 8]]
+    assert document["drums"]["kind"] == "audio"
+    assert document["settings"]["seed"] is None
+
+
+# ---------------------------------------------------------------------------- store
+
+
+def test_the_store_creates_sessions_once_and_lists_them():
+    store = SessionStore()
+    verse = store.get("verse")
+    assert store.get("verse") is verse
+    assert store.get().name == "default"
+    store.get("Chorus_2")
+    assert store.names() == ["Chorus_2", "default", "verse"]
+
+
+@pytest.mark.parametrize("name", ["", "../etc", "a b", "x" * 65, "verse/2", "ü", None, 3])
+def test_unsafe_session_names_are_refused(name):
+    with pytest.raises(SessionError, match="letters, digits"):
+        SessionStore().get(name)
+
+
+def test_the_store_has_a_limit():
+    store = SessionStore(max_sessions=2)
+    store.get("a")
+    store.get("b")
+    with pytest.raises(SessionError, match="already holds 2 sessions"):
+        store.get("c")
+    assert store.get("a").name == "a"
