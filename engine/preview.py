@@ -438,5 +438,5 @@ class PreviewEngine:
             seed=request.seed,
             steps=len(_STAGES),
             sampler="preview",
-            timings={"total": time.perf_counter() - began},
+            timings={"total_seconds": time.perf_counter() - began},
         )
