@@ -9,7 +9,8 @@ Wire format in one paragraph: every item is padded with zero bytes to a multiple
 is an address string (`/jasco/tempo`), a type-tag string (`,fii`) and the arguments, big-endian.
 A bundle is the string `#bundle`, a 64-bit NTP time tag, then elements each prefixed by a 32-bit
 size. OSC over TCP (OSC 1.1) frames each packet with SLIP: END (0xC0) marks the end, and END/ESC
-bytes inside a packet are escaped as ESC+0xDC / ESC+0xDD.
+bytes inside a packet are escaped as ESC+0xDC / ESC+0xDD. Older OSC 1.0 stream peers (liblo's
+TCP default) prefix each packet with its size as a big-endian int32 instead.
 
 Type tags read and written: i f s S b h d t T F N I c r m. Python values map as
 int -> i (h when it does not fit in 32 bits), float -> f, str -> s, bytes -> b, True -> T,
@@ -455,3 +456,49 @@ class SlipDecoder:
     def _fail(self, problem: str) -> None:
         self._problem = problem
         self._frame.clear()
+
+
+# ---------------------------------------------------------------------------- size-prefixed (OSC 1.0 over TCP)
+
+
+def size_prefix_encode(packet: bytes) -> bytes:
+    """OSC 1.0 stream framing: a big-endian int32 byte count, then the packet (liblo's TCP default)."""
+    return struct.pack(">i", len(packet)) + bytes(packet)
+
+
+class SizePrefixDecoder:
+    """Incremental decoder for OSC 1.0 size-prefixed streams, with the same `feed` as SlipDecoder.
+
+    A size that is not a positive multiple of 4 or exceeds `max_packet_bytes` cannot be skipped
+    safely (the stream has lost its framing), so it is reported once and the rest is discarded.
+    """
+
+    def __init__(self, max_packet_bytes: int = 65536) -> None:
+        if max_packet_bytes < 1:
+            raise ProtocolError(f"max_packet_bytes must be positive, got {max_packet_bytes}")
+        self.max_packet_bytes = max_packet_bytes
+        self._buffer = bytearray()
+        self._broken = False
+
+    def feed(self, data: bytes) -> list[bytes | ProtocolError]:
+        if self._broken:
+            return []
+        self._buffer += data
+        out: list[bytes | ProtocolError] = []
+        while len(self._buffer) >= 4:
+            (size,) = struct.unpack(">i", self._buffer[:4])
+            if size <= 0 or size % 4 or size > self.max_packet_bytes:
+                self._broken = True
+                self._buffer.clear()
+                out.append(
+                    ProtocolError(
+                        f"stream framing lost: packet size {size} is not a positive multiple of 4 "
+                        f"up to {self.max_packet_bytes}; reconnect"
+                    )
+                )
+                break
+            if len(self._buffer) < 4 + size:
+                break
+            out.append(bytes(self._buffer[4 : 4 + size]))
+            del self._buffer[: 4 + size]
+        return out

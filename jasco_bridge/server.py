@@ -27,12 +27,15 @@ from jasco_bridge.config import DaemonConfig
 from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError
 from jasco_bridge.jobs import JobEvent, JobQueue
 from jasco_bridge.osc import (
+    SLIP_END,
     OscBundle,
     OscMessage,
     OscPacket,
+    SizePrefixDecoder,
     SlipDecoder,
     encode_packet,
     parse_packet,
+    size_prefix_encode,
     slip_encode,
 )
 from jasco_bridge.session import Session, SessionStore
@@ -70,10 +73,11 @@ class UdpReply:
 
 @dataclass(frozen=True)
 class TcpReply:
-    """Replies as SLIP frames on the connection the message came from."""
+    """Replies on the connection the message came from, framed the way the client frames."""
 
     transport: asyncio.Transport
     peer: str
+    frame: Callable[[bytes], bytes] = slip_encode
 
     def send(self, message: OscMessage) -> None:
         if self.transport.is_closing():
@@ -82,7 +86,7 @@ class TcpReply:
             logger.warning("tcp %s stopped reading its replies; closing the connection", self.peer)
             self.transport.abort()
             return
-        self.transport.write(slip_encode(encode_packet(message)))
+        self.transport.write(self.frame(encode_packet(message)))
 
     def __str__(self) -> str:
         return f"tcp {self.peer}"
@@ -258,20 +262,27 @@ class BridgeServer:
             transport.abort()
             return
         self._tcp_transports.add(transport)
-        channel = TcpReply(transport, f"{peer[0]}:{peer[1]}")
-        decoder = SlipDecoder(self.config.max_packet_bytes)
+        channel: TcpReply | None = None
+        decoder: SlipDecoder | SizePrefixDecoder | None = None
         try:
             while self._accepting:
                 chunk = await reader.read(65536)
                 if not chunk:
                     break
+                if decoder is None or channel is None:
+                    # OSC 1.1 streams start with a SLIP END; OSC 1.0 ones with a size prefix.
+                    slip = chunk[0] == SLIP_END
+                    limit = self.config.max_packet_bytes
+                    decoder = SlipDecoder(limit) if slip else SizePrefixDecoder(limit)
+                    frame = slip_encode if slip else size_prefix_encode
+                    channel = TcpReply(transport, f"{peer[0]}:{peer[1]}", frame)
                 for item in decoder.feed(chunk):
                     if isinstance(item, ProtocolError):
                         channel.send(protocol.error(-1, f"invalid TCP frame: {item}"))
                     else:
                         self._receive(item, channel)
         except (ConnectionError, OSError) as exc:
-            logger.debug("tcp %s closed: %s", channel, exc)
+            logger.debug("tcp %s:%s closed: %s", peer[0], peer[1], exc)
         finally:
             self._tcp_transports.discard(transport)
             transport.close()

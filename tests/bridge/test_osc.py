@@ -14,11 +14,13 @@ from jasco_bridge.osc import (
     OscBundle,
     OscMessage,
     Rgba,
+    SizePrefixDecoder,
     SlipDecoder,
     TimeTag,
     encode_packet,
     message,
     parse_packet,
+    size_prefix_encode,
     slip_encode,
 )
 
@@ -217,3 +219,26 @@ def test_a_bad_slip_frame_is_reported_and_the_next_one_still_decodes():
     assert "0x01" in str(out[0])
     assert "longer than 8" in str(out[1])
     assert out[3] == b"ok"
+
+
+# ---------------------------------------------------------------- size-prefixed streams (OSC 1.0)
+
+
+def test_size_prefix_framing_is_an_int32_count_then_the_packet():
+    assert size_prefix_encode(b"/a\x00\x00") == hexdump("00 00 00 04  2f 61 00 00")
+
+
+def test_size_prefix_decoder_reassembles_packets_split_anywhere():
+    packets = [encode_packet(message("/jasco/ping", 1)), encode_packet(message("/jasco/status"))]
+    stream = b"".join(size_prefix_encode(p) for p in packets)
+    for cut in range(len(stream) + 1):
+        decoder = SizePrefixDecoder()
+        assert decoder.feed(stream[:cut]) + decoder.feed(stream[cut:]) == packets
+
+
+def test_size_prefix_decoder_reports_lost_framing_once_and_stops():
+    decoder = SizePrefixDecoder(max_packet_bytes=64)
+    out = decoder.feed(hexdump("00 00 10 00") + b"x" * 16)
+    assert len(out) == 1 and isinstance(out[0], ProtocolError)
+    assert "framing lost" in str(out[0])
+    assert decoder.feed(size_prefix_encode(b"/a\x00\x00")) == []
