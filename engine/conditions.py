@@ -1,0 +1,201 @@
+"""Conditions: what one CFG row carries, how each guidance term nulls it, and the provider that
+turns a batch of rows into the tensors the flow model consumes (computed once per render).
+
+Null values, as the model was trained on them:
+
+* text   -> "" (zero embedding);
+* chords -> every frame the null chord index (= vocabulary size, 194);
+* drums  -> no stem (projection bias, or encoded silence when other rows have drums);
+* melody -> all-zero salience (projection bias).
+
+Quirk reproduced from the reference: when a row has *no chords at all* the symbolic nulling does
+nothing, so a melody given without chords is kept in the text and null terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from engine.codec import CompressionModel
+from engine.config import (
+    CHORDS_CONDITION,
+    DRUMS_CONDITION,
+    MELODY_BINS,
+    MELODY_CONDITION,
+    TEXT_CONDITION,
+    JascoConfig,
+)
+from engine.drums import DrumsConditioner
+from engine.guidance import CfgTerm
+from engine.text import T5Encoder, TextConditioner
+
+
+@dataclass(frozen=True)
+class ConditionInputs:
+    """The raw conditions of one batch row (None = not given)."""
+
+    text: str = ""
+    chords: torch.Tensor | None = field(default=None, repr=False)  # [T] int64 indices
+    drums: torch.Tensor | None = field(default=None, repr=False)  # [samples] mono, model rate
+    melody: torch.Tensor | None = field(default=None, repr=False)  # [53, T] salience
+
+
+@dataclass(frozen=True)
+class PreparedConditions:
+    """Condition tensors for N rows, ready for every velocity evaluation of one render."""
+
+    text: torch.Tensor  # [N, S, D]
+    temporal: tuple[torch.Tensor, ...]  # chords [N, T, 16], drums [N, T, 2], (melody [N, T, 16])
+    details: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    """Intermediate tensors by name (tokens, masks, chord frames, drum codes ...) for inspection."""
+
+    @property
+    def rows(self) -> int:
+        return self.text.shape[0]
+
+
+def null_conditions(
+    row: ConditionInputs, names: Sequence[str], null_chord_index: int
+) -> ConditionInputs:
+    """`row` with the named conditions replaced by their null values."""
+    changes: dict[str, object] = {}
+    if TEXT_CONDITION in names:
+        changes["text"] = ""
+    if DRUMS_CONDITION in names:
+        changes["drums"] = None
+    # The reference's symbolic nulling looks at the chords first and does nothing when the row
+    # has none — melody included.
+    if row.chords is not None:
+        if CHORDS_CONDITION in names:
+            changes["chords"] = torch.full_like(row.chords, null_chord_index)
+        if MELODY_CONDITION in names and row.melody is not None:
+            changes["melody"] = torch.zeros_like(row.melody)
+    return replace(row, **changes)
+
+
+def rows_for_terms(
+    inputs: Sequence[ConditionInputs], terms: Sequence[CfgTerm], config: JascoConfig
+) -> list[ConditionInputs]:
+    """Term-major CFG batch: [term 1 rows 1..B, term 2 rows 1..B, ...]."""
+    everything = (TEXT_CONDITION, CHORDS_CONDITION, DRUMS_CONDITION, MELODY_CONDITION)
+    dropped = {"all": (), "text": config.text_cfg_drops, "null": everything}
+    return [
+        null_conditions(row, dropped[term.kind], config.null_chord_index)
+        for term in terms
+        for row in inputs
+    ]
+
+
+class ChordsConditioner(nn.Module):
+    """`chords.emb`: one learned vector per chord index, row `card` = null chord."""
+
+    def __init__(self, card: int, out_dim: int) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(card + 1, out_dim)
+
+    def forward(self, frame_chords: torch.Tensor) -> torch.Tensor:
+        """[N, T] indices -> [N, T, out_dim]."""
+        return self.emb(frame_chords)
+
+
+class MelodyConditioner(nn.Module):
+    """`melody.output_proj`: 53 salience bins -> out_dim per frame."""
+
+    def __init__(self, out_dim: int) -> None:
+        super().__init__()
+        self.output_proj = nn.Linear(MELODY_BINS, out_dim)
+
+    def forward(self, salience: torch.Tensor) -> torch.Tensor:
+        """[N, 53, T] -> [N, T, out_dim]."""
+        return self.output_proj(salience.transpose(1, 2).to(self.output_proj.weight.dtype))
+
+
+class ConditionProvider(nn.Module):
+    """`condition_provider.conditioners.*` of the checkpoint, and the batch collation."""
+
+    def __init__(self, config: JascoConfig, compression_model: CompressionModel) -> None:
+        super().__init__()
+        self.config = config
+        conditioners: dict[str, nn.Module] = {
+            TEXT_CONDITION: TextConditioner(config.text_dim, config.dim)
+        }
+        if config.has_chords:
+            conditioners[CHORDS_CONDITION] = ChordsConditioner(
+                config.chords_card, config.chords_dim
+            )
+        if config.has_drums:
+            conditioners[DRUMS_CONDITION] = DrumsConditioner(
+                compression_model, config.drums_dim, config.drums_blur_factor
+            )
+        if config.has_melody:
+            conditioners[MELODY_CONDITION] = MelodyConditioner(config.melody_dim)
+        self.conditioners = nn.ModuleDict(conditioners)
+
+    def forward(
+        self, rows: Sequence[ConditionInputs], text_encoder: T5Encoder
+    ) -> PreparedConditions:
+        """Run every conditioner once on the whole CFG batch."""
+        frames = self.config.frames
+        device = next(self.parameters()).device
+        details: dict[str, torch.Tensor] = {}
+        text = self.conditioners[TEXT_CONDITION]([row.text for row in rows], text_encoder)
+        details["tokenized.description.input_ids"] = text.input_ids
+        details["tokenized.description.attention_mask"] = text.mask
+        details["cond.description.embeds"] = text.embeds
+        details["cond.description.mask"] = text.mask
+        temporal: list[torch.Tensor] = []
+        ones = torch.ones(len(rows), frames, device=device)
+        if CHORDS_CONDITION in self.conditioners:
+            frame_chords = _collate_chords(rows, frames, self.config.null_chord_index, device)
+            chords = self.conditioners[CHORDS_CONDITION](frame_chords)
+            details["tokenized.chords.frame_chords"] = frame_chords
+            details["cond.chords.embeds"] = chords
+            details["cond.chords.mask"] = ones
+            temporal.append(chords)
+        if DRUMS_CONDITION in self.conditioners:
+            drums = self.conditioners[DRUMS_CONDITION]([row.drums for row in rows], frames)
+            details["tokenized.self_wav.length"] = drums.lengths
+            details["cond.self_wav.embeds"] = drums.embeds
+            details["cond.self_wav.mask"] = ones
+            if drums.codes is not None:
+                details["drums.codes_first_codebook"] = drums.codes.to(torch.int16)
+                details["drums.latents"] = drums.latents
+                details["drums.blurred"] = drums.blurred
+            temporal.append(drums.embeds)
+        if MELODY_CONDITION in self.conditioners:
+            salience = _collate_melody(rows, frames, device)
+            melody = self.conditioners[MELODY_CONDITION](salience)
+            details["cond.melody.embeds"] = melody
+            details["cond.melody.mask"] = ones
+            temporal.append(melody)
+        return PreparedConditions(text=text.embeds, temporal=tuple(temporal), details=details)
+
+
+def _collate_chords(
+    rows: Sequence[ConditionInputs], frames: int, null_index: int, device: torch.device
+) -> torch.Tensor:
+    """[N, T] chord indices; rows without chords get the null chord, short rows are null-padded."""
+    length = max([frames] + [row.chords.shape[-1] for row in rows if row.chords is not None])
+    out = torch.full((len(rows), length), null_index, dtype=torch.long, device=device)
+    for index, row in enumerate(rows):
+        if row.chords is not None:
+            out[index, : row.chords.shape[-1]] = row.chords.to(device)
+    return out
+
+
+def _collate_melody(
+    rows: Sequence[ConditionInputs], frames: int, device: torch.device
+) -> torch.Tensor:
+    """[N, 53, T] salience; rows without melody get zeros."""
+    return torch.stack(
+        [
+            torch.zeros(MELODY_BINS, frames, device=device)
+            if row.melody is None
+            else row.melody.to(device=device, dtype=torch.float32)
+            for row in rows
+        ]
+    )

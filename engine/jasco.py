@@ -1,0 +1,322 @@
+"""`JascoEngine`: load a released JASCO package and render requests with it.
+
+Pipeline of one render (B = 1 description)::
+
+    request -> ConditionInputs -> CFG rows (term-major, plan_cfg_terms)
+            -> PreparedConditions (T5, chord embedding, drum codes, melody; once per render)
+            -> z0 ~ N(0, 1) [1, T, F] from the request's seed
+            -> sampler over the guided velocity (all CFG terms in one batch per step)
+            -> z1 * latent_std + latent_mean -> EnCodec decoder -> 32 kHz mono
+
+Example::
+
+    engine = JascoEngine.from_pretrained("~/models/jasco-chords-drums-400M")
+    result = engine.generate(GenerationRequest(text="funky bass", chord_indices=(2,) * 500))
+
+The lower-level methods (`condition_rows`, `prepare_conditions`, `velocity_field`, `sample`,
+`decode`) are public for research and for the parity check.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.checkpoint import (
+    COMPRESSION_FILE,
+    STATE_DICT_FILE,
+    load_compression_file,
+    load_state_dict_file,
+    load_strict,
+)
+from engine.codec import CompressionModel, encodec_config
+from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions, rows_for_terms
+from engine.config import MELODY_BINS, JascoConfig, parse_xp_cfg
+from engine.drums import prepare_drum_stem, separate_drums
+from engine.errors import CheckpointError, ConditioningError, DeviceError
+from engine.flow_model import FlowMatchingTransformer
+from engine.guidance import CfgTerm, guided, plan_cfg_terms
+from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
+from engine.samplers import SAMPLERS, VelocityFn
+from engine.text import T5Encoder
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None -> CUDA when available, else CPU; an unavailable device raises DeviceError."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {device!r} requested but no CUDA GPU is available; use 'cpu'")
+    return resolved
+
+
+class JascoEngine:
+    """The JASCO renderer (implements engine.request.Renderer)."""
+
+    name = "jasco"
+    is_preview = False
+
+    def __init__(
+        self,
+        config: JascoConfig,
+        network: FlowMatchingTransformer,
+        provider: ConditionProvider,
+        text_encoder: T5Encoder,
+        *,
+        device: torch.device,
+        autocast_dtype: torch.dtype | None,
+        model_id: str,
+    ) -> None:
+        self.config = config
+        self.network = network.to(device).eval()
+        self.provider = provider.to(device).eval()
+        self.text_encoder = text_encoder
+        self.device = device
+        self.autocast_dtype = autocast_dtype
+        self.model_id = model_id
+        self.sample_rate = config.sample_rate
+        self.frame_rate_hz = config.frame_rate_hz
+        self.segment_seconds = config.segment_seconds
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_dir: str | Path,
+        *,
+        t5: str | Path | None = None,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> JascoEngine:
+        """Load `state_dict.bin` + `compression_state_dict.bin` from `model_dir`.
+
+        t5: a folder or hub id (resolved in the local HF cache only); by default a folder named
+        after the cfg's T5 model beside the checkpoint, else that id in the HF cache.
+        dtype: autocast dtype on CUDA (default float16, what the model was trained under);
+        CPU always runs float32.
+        """
+        model_dir = Path(model_dir).expanduser()
+        if not model_dir.is_dir():
+            raise CheckpointError(
+                f"model folder {model_dir} does not exist; `jasco-bridge weights download` "
+                "fetches a JASCO model"
+            )
+        resolved = resolve_device(device)
+        package = load_state_dict_file(model_dir / STATE_DICT_FILE)
+        config = parse_xp_cfg(package.xp_cfg)
+        pointer = load_compression_file(model_dir / COMPRESSION_FILE)
+        compression = CompressionModel(encodec_config(pointer, model_dir))
+        provider = ConditionProvider(config, compression)
+        network = FlowMatchingTransformer(config)
+        load_strict(
+            {"": network, "condition_provider.": provider},
+            package.best_state,
+            source=str(model_dir / STATE_DICT_FILE),
+        )
+        sibling = model_dir / config.text_model
+        text_source = t5 if t5 is not None else (sibling if sibling.is_dir() else config.text_model)
+        text_encoder = T5Encoder.load(text_source, resolved)
+        if text_encoder.hidden_size != config.text_dim:
+            raise CheckpointError(
+                f"text encoder {text_source} has hidden size {text_encoder.hidden_size} but the "
+                f"checkpoint expects {config.text_model} ({config.text_dim}); pass the right T5"
+            )
+        autocast = None
+        if resolved.type == "cuda":
+            autocast = dtype or torch.float16
+        logger.info("loaded JASCO %s (%s) on %s", model_dir.name, package.version, resolved)
+        return cls(
+            config,
+            network,
+            provider,
+            text_encoder,
+            device=resolved,
+            autocast_dtype=autocast,
+            model_id=str(model_dir),
+        )
+
+    # -- lower-level API -------------------------------------------------------------------
+
+    def _autocast(self) -> AbstractContextManager[object]:
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def condition_rows(
+        self, inputs: Sequence[ConditionInputs], terms: Sequence[CfgTerm]
+    ) -> list[ConditionInputs]:
+        """The term-major CFG batch for B rows of inputs."""
+        return rows_for_terms(inputs, terms, self.config)
+
+    def prepare_conditions(self, rows: Sequence[ConditionInputs]) -> PreparedConditions:
+        """Run every conditioner once over the CFG batch."""
+        with torch.inference_mode(), self._autocast():
+            return self.provider(rows, self.text_encoder)
+
+    def model_velocity(self, prepared: PreparedConditions) -> VelocityFn:
+        """The raw batched field v(z [N, T, F], t) -> [N, T, F] under these conditions."""
+
+        def velocity(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.network(z, t, prepared.temporal, prepared.text)
+
+        return velocity
+
+    def velocity_field(self, prepared: PreparedConditions, terms: Sequence[CfgTerm]) -> VelocityFn:
+        """The guided field v(z [B, T, F], t) -> [B, T, F]."""
+        return guided(self.model_velocity(prepared), list(terms))
+
+    def sample(
+        self,
+        velocity_fn: VelocityFn,
+        z0: torch.Tensor,
+        *,
+        sampler: str = "euler",
+        steps: int = 10,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> torch.Tensor:
+        """Integrate from noise z0 [B, T, F] to latents z1 (normalised)."""
+        if sampler not in SAMPLERS:
+            raise ConditioningError(
+                f"unknown sampler {sampler!r}: choose one of {sorted(SAMPLERS)}"
+            )
+        with torch.inference_mode(), self._autocast():
+            z1 = SAMPLERS[sampler](
+                velocity_fn, z0, steps=steps, progress=progress, should_cancel=should_cancel
+            )
+        return z1.float()
+
+    def unnormalise(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents -> EnCodec latent scale (cfg std, then mean)."""
+        return latents * self.config.latent_std + self.config.latent_mean
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents [B, T, F] -> audio [B, samples] (float32, outside autocast)."""
+        codec = self.provider.conditioners["self_wav"].compression_model
+        with torch.inference_mode():
+            return codec.decode(self.unnormalise(latents.float()))[:, 0]
+
+    def initial_noise(self, seed: int, batch: int = 1) -> torch.Tensor:
+        """z0 [batch, T, F] from a per-request CPU generator (same noise on every device).
+
+        Deviation from the reference, which draws from the global RNG of the model's device:
+        concurrent renders stay independent and a seed reproduces across machines.
+        """
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        shape = (batch, self.config.frames, self.config.flow_dim)
+        return torch.randn(shape, generator=generator).to(self.device)
+
+    # -- Renderer --------------------------------------------------------------------------
+
+    def request_inputs(self, request: GenerationRequest) -> ConditionInputs:
+        """Validate a request against this model and turn it into one row of inputs."""
+        if request.duration_seconds > self.segment_seconds + 1e-9:
+            raise ConditioningError(
+                f"duration_seconds={request.duration_seconds} is longer than the model's "
+                f"{self.segment_seconds} s window; render longer spans window by window"
+            )
+        chords = None
+        if request.chord_indices is not None:
+            chords = self._chord_tensor(request.chord_indices)
+        drums = None
+        if request.drums_wav is not None:
+            drums = prepare_drum_stem(
+                request.drums_wav,
+                request.drums_sample_rate,
+                sample_rate=self.sample_rate,
+                samples=self.config.segment_samples,
+            )
+            if request.separate_drums:
+                drums = separate_drums(drums, self.sample_rate, device=self.device)
+        melody = None
+        if request.melody_salience is not None:
+            melody = self._melody_tensor(request.melody_salience)
+        return ConditionInputs(text=request.text, chords=chords, drums=drums, melody=melody)
+
+    def _chord_tensor(self, indices: Sequence[int]) -> torch.Tensor:
+        """Per-frame chord indices; a shorter sequence is padded with the null chord (no chord
+        information for the tail), a longer one is refused."""
+        frames, null = self.config.frames, self.config.null_chord_index
+        if len(indices) > frames:
+            raise ConditioningError(
+                f"chord_indices has {len(indices)} frames but the model takes {frames} "
+                f"({self.segment_seconds} s at {self.frame_rate_hz} Hz)"
+            )
+        values = np.asarray(indices)
+        bad = np.flatnonzero((values < 0) | (values > null) | (values != np.round(values)))
+        if bad.size:
+            frame = int(bad[0])
+            raise ConditioningError(
+                f"chord index {indices[frame]!r} at frame {frame} is outside 0..{null} "
+                f"(the vocabulary has {null} labels, {null} = no chord information)"
+            )
+        padded = np.full(frames, null, dtype=np.int64)
+        padded[: len(values)] = values
+        return torch.from_numpy(padded)
+
+    def _melody_tensor(self, salience: np.ndarray) -> torch.Tensor:
+        if not self.config.has_melody:
+            raise ConditioningError(
+                f"this model ({Path(self.model_id).name}) has no melody input; use a "
+                "chords-drums-melody model or leave the melody out"
+            )
+        values = np.asarray(salience, dtype=np.float32)
+        if values.shape[0] != MELODY_BINS:
+            raise ConditioningError(
+                f"melody_salience must have {MELODY_BINS} pitch bins, got shape {values.shape}"
+            )
+        if not np.isfinite(values).all():
+            raise ConditioningError("melody_salience contains NaN or infinite values")
+        return torch.from_numpy(values.copy())
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> GenerationResult:
+        """Render one window: mono float32 audio of request.duration_seconds at 32 kHz."""
+        started = time.perf_counter()
+        inputs = self.request_inputs(request)
+        terms = plan_cfg_terms(request.cfg_all, request.cfg_text)
+        prepared = self.prepare_conditions(self.condition_rows([inputs], terms))
+        conditioned = time.perf_counter()
+        z1 = self.sample(
+            self.velocity_field(prepared, terms),
+            self.initial_noise(request.seed),
+            sampler=request.sampler,
+            steps=request.steps,
+            progress=progress,
+            should_cancel=should_cancel,
+        )
+        sampled = time.perf_counter()
+        audio = self.decode(z1)[0]
+        samples = round(request.duration_seconds * self.sample_rate)
+        audio_np = audio[:samples].cpu().numpy().astype(np.float32)
+        finished = time.perf_counter()
+        return GenerationResult(
+            audio=audio_np,
+            sample_rate=self.sample_rate,
+            engine=self.name,
+            model=self.model_id,
+            seed=request.seed,
+            steps=request.steps,
+            sampler=request.sampler,
+            timings={
+                "conditions_seconds": conditioned - started,
+                "sampling_seconds": sampled - conditioned,
+                "decoding_seconds": finished - sampled,
+                "total_seconds": finished - started,
+            },
+        )
