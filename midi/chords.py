@@ -1,0 +1,563 @@
+"""Chords as pitch content: one quality table, the `Chord` value, and a parser for what people write.
+
+One table, `QUALITIES`, drives everything: each row gives a quality's canonical name, its chord
+tones as Harte degrees, the symbol spellings producers and lead sheets use, and its Chordino suffix.
+Parsing, Harte and musician naming, recognition templates and the vocabulary's nearest-label search
+all read it; adding a quality means adding one row.
+
+    >>> chord = parse_chord_symbol("Dbmaj9/F")
+    >>> chord
+    Chord(1, 'maj9', bass=5)
+    >>> chord.harte, chord.symbol
+    ('C#:maj9/3', 'C#maj9/F')
+    >>> parse_chord_symbol("A:min7/b3").symbol
+    'Am7/C'
+    >>> parse_chord_symbol("N.C.") is None
+    True
+
+Two grammars are read:
+
+* Harte / mir_eval labels (anything with a colon, or a root with a degree bass such as `C/3`):
+  `C:maj7`, `A:min7/b3`, `C:(3,#5,b7)`, `C:maj(9)`, `C:min7(*b3)`. As in mir_eval the root always
+  sounds, so `*1` is accepted and ignored.
+* Chord symbols: a root (`A`-`G`, then `#`, `b`, `##`, `bb`, `♯` or `♭`), a quality spelling from
+  the table (longest match: `m7b5` before `m7` before `m`), then modifiers such as `b9`, `#11`,
+  `(b5)`, `add9`, `no3`, `sus4`, `alt`, `(maj7)`, then `/bass` as a note name or a degree. A modifier
+  degree replaces the quality's degree of the same number (`C13b9` has a flat ninth, not two
+  ninths); `add` adds without replacing. Roots must be capitals: some charts write minor chords in
+  lower case, so `am` is refused rather than guessed.
+
+No chord: `N`, `N.C.`, `NC`, `X` (mir_eval's "unknown"), in any case, give None.
+
+A `Chord` is canonical: whatever spelling made it, the same pitch content relative to the root gives
+the same row of the table (plus `added` / `omitted` intervals when no row matches exactly), so
+`parse_chord_symbol("C-7") == parse_chord_symbol("C:min7")`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from midi.errors import ChordSymbolError
+
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+"""Root spelling of the chords-dev `.lab` files and of JASCO's vocabulary."""
+
+# mir_eval's QUALITIES: only these may follow a colon in a label mir_eval validates.
+HARTE_SHORTHANDS = frozenset(
+    "maj min aug dim sus4 sus2 7 maj7 min7 minmaj7 maj6 min6 dim7 hdim7 "
+    "maj9 min9 9 min11 11 maj13 min13 13 1 5".split()
+)
+
+_NATURAL_SEMITONES = {
+    1: 0,
+    2: 2,
+    3: 4,
+    4: 5,
+    5: 7,
+    6: 9,
+    7: 11,
+    8: 12,
+    9: 14,
+    10: 16,
+    11: 17,
+    12: 19,
+    13: 21,
+}
+_LETTER_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_DEGREE = re.compile(r"(b{0,2}|#{0,2})(1[0-3]|[1-9])")
+
+
+def degree_semitones(degree: str) -> int:
+    """Semitones above the root of a Harte degree: `'b3'` -> 3, `'#11'` -> 18, `'bb7'` -> 9."""
+    match = _DEGREE.fullmatch(degree)
+    if match is None:
+        raise ChordSymbolError(
+            f"{degree!r} is not a chord degree — write a number 1-13 with optional b or # before it, such as b3, 5, #11"
+        )
+    accidentals, number = match.groups()
+    return _NATURAL_SEMITONES[int(number)] + accidentals.count("#") - accidentals.count("b")
+
+
+def degree_number(degree: str) -> int:
+    """The number of a Harte degree without its accidentals: `'b13'` -> 13."""
+    return int(degree.lstrip("b#"))
+
+
+@dataclass(frozen=True)
+class Quality:
+    """One row of the chord table.
+
+    `name` is the canonical shorthand (mir_eval's where mir_eval has one); `degrees` are the chord
+    tones as Harte degrees, root first; `spellings` are the suffixes read after a root in symbols,
+    the first being the one we write; `chordino` is the suffix in Chordino's (and JASCO's)
+    vocabulary, or None where Chordino has no such chord.
+    """
+
+    name: str
+    degrees: tuple[str, ...]
+    spellings: tuple[str, ...]
+    chordino: str | None = None
+    intervals: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    """Semitones above the root, extensions above the octave (a ninth is 14)."""
+    pitch_class_set: frozenset[int] = field(init=False, repr=False, compare=False)
+    """The intervals folded into one octave."""
+
+    def __post_init__(self) -> None:
+        if not self.degrees or self.degrees[0] != "1":
+            raise ChordSymbolError(
+                f"quality {self.name!r}: degrees must start with the root '1', got {self.degrees}"
+            )
+        intervals = tuple(degree_semitones(d) for d in self.degrees)
+        pitch_class_set = frozenset(i % 12 for i in intervals)
+        if len(pitch_class_set) != len(intervals):
+            raise ChordSymbolError(
+                f"quality {self.name!r}: two degrees of {self.degrees} are the same pitch class"
+            )
+        if not self.spellings:
+            raise ChordSymbolError(f"quality {self.name!r} needs at least one symbol spelling")
+        # Derived once here: parsing and matching read them for every chord.
+        object.__setattr__(self, "intervals", intervals)
+        object.__setattr__(self, "pitch_class_set", pitch_class_set)
+
+    @property
+    def harte(self) -> str:
+        """What follows the colon in a Harte label: the shorthand, or an interval list if mir_eval has none."""
+        if self.name in HARTE_SHORTHANDS:
+            return self.name
+        return "(" + ",".join(self.degrees[1:]) + ")"
+
+
+# Row order is the preference order where two rows fit equally well (simplest and most common first).
+QUALITIES: tuple[Quality, ...] = (
+    Quality("maj", ("1", "3", "5"), ("", "maj", "M", "Maj", "major"), ""),
+    Quality("min", ("1", "b3", "5"), ("m", "min", "mi", "-", "minor"), "m"),
+    Quality("7", ("1", "3", "5", "b7"), ("7", "dom7"), "7"),
+    Quality("maj7", ("1", "3", "5", "7"), ("maj7", "M7", "Maj7", "ma7", "Δ7", "Δ", "j7"), "maj7"),
+    Quality("min7", ("1", "b3", "5", "b7"), ("m7", "min7", "mi7", "-7"), "m7"),
+    Quality("maj6", ("1", "3", "5", "6"), ("6", "maj6", "M6"), "6"),
+    Quality("min6", ("1", "b3", "5", "6"), ("m6", "min6", "mi6", "-6"), "m6"),
+    Quality("dim", ("1", "b3", "b5"), ("dim", "°", "o"), "dim"),
+    Quality("aug", ("1", "3", "#5"), ("aug", "+"), "aug"),
+    Quality(
+        "hdim7",
+        ("1", "b3", "b5", "b7"),
+        ("m7b5", "ø", "ø7", "-7b5", "min7b5", "mi7b5", "hdim7"),
+        "m7b5",
+    ),
+    Quality("dim7", ("1", "b3", "b5", "bb7"), ("dim7", "°7", "o7"), None),
+    Quality(
+        "minmaj7", ("1", "b3", "5", "7"), ("mM7", "mmaj7", "minmaj7", "-maj7", "mΔ7", "-Δ7"), None
+    ),
+    Quality("sus4", ("1", "4", "5"), ("sus4", "sus"), None),
+    Quality("sus2", ("1", "2", "5"), ("sus2",), None),
+    Quality("5", ("1", "5"), ("5",), None),
+    Quality("1", ("1",), ("1",), None),
+    Quality("7sus4", ("1", "4", "5", "b7"), ("7sus4", "7sus", "sus7"), None),
+    Quality("add9", ("1", "3", "5", "9"), ("add9", "add2", "2"), None),
+    Quality("madd9", ("1", "b3", "5", "9"), ("madd9", "madd2", "-add9", "minadd9"), None),
+    Quality("6/9", ("1", "3", "5", "6", "9"), ("6/9", "69", "6add9"), None),
+    Quality("9", ("1", "3", "5", "b7", "9"), ("9",), None),
+    Quality("maj9", ("1", "3", "5", "7", "9"), ("maj9", "M9", "Maj9", "ma9", "Δ9"), None),
+    Quality("min9", ("1", "b3", "5", "b7", "9"), ("m9", "min9", "mi9", "-9"), None),
+    Quality("11", ("1", "3", "5", "b7", "9", "11"), ("11",), None),
+    Quality("min11", ("1", "b3", "5", "b7", "9", "11"), ("m11", "min11", "mi11", "-11"), None),
+    Quality("13", ("1", "3", "5", "b7", "9", "11", "13"), ("13",), None),
+    Quality(
+        "maj13",
+        ("1", "3", "5", "7", "9", "11", "13"),
+        ("maj13", "M13", "Maj13", "ma13", "Δ13"),
+        None,
+    ),
+    Quality(
+        "min13", ("1", "b3", "5", "b7", "9", "11", "13"), ("m13", "min13", "mi13", "-13"), None
+    ),
+    Quality("aug7", ("1", "3", "#5", "b7"), ("aug7", "+7", "7#5", "7+5", "7+"), None),
+    Quality("7b5", ("1", "3", "b5", "b7"), ("7b5",), None),
+    Quality("7b9", ("1", "3", "5", "b7", "b9"), ("7b9",), None),
+    Quality("7#9", ("1", "3", "5", "b7", "#9"), ("7#9",), None),
+    Quality("7#11", ("1", "3", "5", "b7", "#11"), ("7#11",), None),
+)
+QUALITY_BY_NAME: dict[str, Quality] = {q.name: q for q in QUALITIES}
+_QUALITY_BY_PITCH_SET = {q.pitch_class_set: q for q in QUALITIES}
+
+
+def pitch_class_name(pitch_class: int) -> str:
+    """`0` -> `'C'`, `10` -> `'Bb'` (the vocabulary's spelling)."""
+    return PITCH_CLASS_NAMES[pitch_class % 12]
+
+
+def _simple_degree(interval: int) -> str:
+    return ("1", "b2", "2", "b3", "3", "4", "b5", "5", "b6", "6", "b7", "7")[interval % 12]
+
+
+def _added_degree(interval: int, base: frozenset[int]) -> str:
+    """Harte name of a pitch class added to a quality: a tension where one fits, else a chord degree."""
+    if interval == 3 and 4 not in base:
+        return "b3"
+    if interval == 9 and not base & {10, 11}:
+        return "6"
+    return ("1", "b9", "9", "#9", "3", "11", "#11", "5", "b13", "13", "b7", "7")[interval]
+
+
+def _best_quality(interval_set: frozenset[int]) -> tuple[Quality, frozenset[int], frozenset[int]]:
+    """The row that explains a set of intervals (root included) with the fewest changes.
+
+    An omitted row tone or an added chord tone (3rd, 5th, 6th, 7th) costs 2, an added tension (9th,
+    11th, 13th) costs 1, because a row should name the chord's skeleton and leave only colour on top
+    (`C7b9#11` is a 7b9 with a #11, `C7(no5)` a 7 without its 5th). Ties go to the earlier row.
+    """
+
+    exact = _QUALITY_BY_PITCH_SET.get(interval_set)
+    if exact is not None:
+        return exact, frozenset(), frozenset()
+
+    def cost(q: Quality) -> int:
+        added = interval_set - q.pitch_class_set
+        tensions = sum(degree_number(_added_degree(i, q.pitch_class_set)) > 7 for i in added)
+        return 2 * len(q.pitch_class_set - interval_set) + 2 * (len(added) - tensions) + tensions
+
+    best = min(QUALITIES, key=cost)
+    return best, interval_set - best.pitch_class_set, best.pitch_class_set - interval_set
+
+
+def _check_pitch_class(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 11:
+        raise ChordSymbolError(
+            f"{what} must be a pitch class 0-11 (C=0, C#=1, ... B=11), got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Chord:
+    """A chord as pitch content: root and bass are pitch classes 0-11 (C=0), `bass=None` is root position.
+
+    `added` and `omitted` hold intervals (1-11 semitones above the root) that the quality's row does
+    not cover. The constructor makes the chord canonical: `Chord(0, 'maj', added=(2,))` becomes
+    `Chord(0, 'add9')`, and a bass equal to the root becomes None.
+    """
+
+    root: int
+    quality: str
+    bass: int | None = None
+    added: tuple[int, ...] = ()
+    omitted: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_pitch_class(self.root, "chord root")
+        if self.bass is not None:
+            _check_pitch_class(self.bass, "chord bass")
+        row = QUALITY_BY_NAME.get(self.quality)
+        if row is None:
+            names = ", ".join(q.name for q in QUALITIES)
+            raise ChordSymbolError(f"unknown chord quality {self.quality!r} — use one of: {names}")
+        for interval in (*self.added, *self.omitted):
+            if (
+                isinstance(interval, bool)
+                or not isinstance(interval, int)
+                or not 1 <= interval <= 11
+            ):
+                raise ChordSymbolError(
+                    f"added/omitted intervals are semitones 1-11 above the root, got {interval!r} in {self!r}"
+                )
+        interval_set = (row.pitch_class_set | set(self.added)) - set(self.omitted)
+        quality, added, omitted = _best_quality(frozenset(interval_set | {0}))
+        object.__setattr__(self, "quality", quality.name)
+        object.__setattr__(self, "added", tuple(sorted(added)))
+        object.__setattr__(self, "omitted", tuple(sorted(omitted)))
+        if self.bass == self.root:
+            object.__setattr__(self, "bass", None)
+
+    @classmethod
+    def from_intervals(cls, root: int, intervals: Iterable[int], bass: int | None = None) -> Chord:
+        """The chord on `root` whose tones lie the given semitones above it (any octave; root implied)."""
+        interval_set = frozenset(i % 12 for i in intervals) | {0}
+        quality, added, omitted = _best_quality(interval_set)
+        return cls(root, quality.name, bass, tuple(sorted(added)), tuple(sorted(omitted)))
+
+    @property
+    def quality_row(self) -> Quality:
+        return QUALITY_BY_NAME[self.quality]
+
+    @property
+    def degrees(self) -> tuple[str, ...]:
+        """The sounding chord tones as Harte degrees, root first (the bass is not included)."""
+        row = self.quality_row
+        kept = tuple(d for d in row.degrees if degree_semitones(d) % 12 not in self.omitted)
+        return kept + tuple(_added_degree(i, row.pitch_class_set) for i in self.added)
+
+    @property
+    def intervals(self) -> tuple[int, ...]:
+        """Semitones above the root of the chord tones, ascending (extensions above the octave)."""
+        return tuple(sorted(degree_semitones(d) for d in self.degrees))
+
+    @property
+    def pitch_classes(self) -> frozenset[int]:
+        """Every pitch class that sounds, the bass included."""
+        tones = {(self.root + i) % 12 for i in self.intervals}
+        return frozenset(tones if self.bass is None else tones | {self.bass})
+
+    @property
+    def bass_degree(self) -> str | None:
+        """The bass as a Harte degree (`'b3'` for Am7/C), or None in root position."""
+        if self.bass is None:
+            return None
+        interval = (self.bass - self.root) % 12
+        for degree in self.degrees:
+            if degree_semitones(degree) % 12 == interval and degree_number(degree) <= 7:
+                return degree
+        return _simple_degree(interval)
+
+    @property
+    def harte(self) -> str:
+        """The Harte label mir_eval reads: `C:maj7`, `A:min7/b3`, `C:(3,#5,b7)`, `C:7(b9,#11)`."""
+        row = self.quality_row
+        if not self.added and not self.omitted:
+            body = row.harte
+        elif row.name in HARTE_SHORTHANDS:
+            extras = [_added_degree(i, row.pitch_class_set) for i in self.added]
+            extras += ["*" + _simple_degree_of(row, i) for i in self.omitted]
+            body = f"{row.name}({','.join(extras)})"
+        else:
+            body = "(" + ",".join(self.degrees[1:]) + ")"
+        label = f"{pitch_class_name(self.root)}:{body}"
+        return label if self.bass is None else f"{label}/{self.bass_degree}"
+
+    @property
+    def symbol(self) -> str:
+        """How a musician writes it: `Cmaj7`, `Am7/C`, `C7(b9,#11)`, `Csus4(no5)`."""
+        row = self.quality_row
+        extras = [_symbol_addition(_added_degree(i, row.pitch_class_set)) for i in self.added]
+        extras += [f"no{degree_number(_simple_degree_of(row, i))}" for i in self.omitted]
+        text = pitch_class_name(self.root) + row.spellings[0]
+        if extras:
+            text += "(" + ",".join(extras) + ")"
+        return text if self.bass is None else f"{text}/{pitch_class_name(self.bass)}"
+
+    @property
+    def chordino(self) -> str | None:
+        """The label in Chordino's spelling (`Bbm7b5/Ab`), or None if Chordino cannot name this chord."""
+        suffix = self.quality_row.chordino
+        if suffix is None or self.added or self.omitted:
+            return None
+        text = pitch_class_name(self.root) + suffix
+        return text if self.bass is None else f"{text}/{pitch_class_name(self.bass)}"
+
+    def __str__(self) -> str:
+        return self.symbol
+
+    def __repr__(self) -> str:
+        parts = [str(self.root), repr(self.quality)]
+        if self.bass is not None:
+            parts.append(f"bass={self.bass}")
+        if self.added:
+            parts.append(f"added={self.added}")
+        if self.omitted:
+            parts.append(f"omitted={self.omitted}")
+        return f"Chord({', '.join(parts)})"
+
+
+def _simple_degree_of(row: Quality, interval: int) -> str:
+    """The row's own name for one of its intervals (`b3` in min7), for omissions."""
+    return next(d for d in row.degrees if degree_semitones(d) % 12 == interval)
+
+
+def _symbol_addition(degree: str) -> str:
+    # A bare 7 reads as a dominant seventh on a chart, so the major seventh is written out.
+    return "maj7" if degree == "7" else degree
+
+
+@dataclass(frozen=True)
+class TimedChord:
+    """A chord held from `start_beat` to `end_beat` (quarter notes from the song start); None = no chord."""
+
+    start_beat: float
+    end_beat: float
+    chord: Chord | None
+
+    def __post_init__(self) -> None:
+        for name in ("start_beat", "end_beat"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise ChordSymbolError(
+                    f"TimedChord.{name} must be a finite number of beats, got {value!r}"
+                )
+        if self.start_beat < 0:
+            raise ChordSymbolError(f"TimedChord.start_beat must be >= 0, got {self.start_beat}")
+        if self.end_beat <= self.start_beat:
+            raise ChordSymbolError(
+                f"TimedChord ends at beat {self.end_beat}, not after its start {self.start_beat} — swap or drop it"
+            )
+        if self.chord is not None and not isinstance(self.chord, Chord):
+            raise ChordSymbolError(f"TimedChord.chord must be a Chord or None, got {self.chord!r}")
+
+    @property
+    def length_beats(self) -> float:
+        return self.end_beat - self.start_beat
+
+    def __str__(self) -> str:
+        name = "N.C." if self.chord is None else self.chord.symbol
+        return f"{name} from beat {self.start_beat:g} to {self.end_beat:g}"
+
+
+_NO_CHORD = frozenset({"N", "NC", "N.C.", "N.C", "X"})
+_UNICODE = str.maketrans(
+    {"♭": "b", "♯": "#", "𝄫": "bb", "𝄪": "##", "−": "-", "–": "-", "º": "°", "˚": "°", "Ø": "ø", "∅": "ø",
+     "△": "Δ", "∆": "Δ", "^": "Δ"}
+)  # fmt: skip
+_NOTE = re.compile(r"([A-G])(##|bb|#|b)?")
+_QUALITY_BY_SPELLING = {spelling: q for q in QUALITIES for spelling in q.spellings if spelling}
+_LONGEST_SPELLING = max(map(len, _QUALITY_BY_SPELLING))
+_MODIFIER = re.compile(
+    r"(?P<word>sus2|sus4|sus|alt|maj7|Maj7|ma7|M7|Δ7|Δ)"
+    r"|(?P<kind>add|no|omit)?(?P<accidental>bb|##|b|#|\+|-)?(?P<number>1[0-3]|[2-9])"
+)
+_HARTE = re.compile(r":(?P<shorthand>[^(/]*)(?:\((?P<degrees>[^)]*)\))?(?:/(?P<bass>.*))?")
+_ALTERED_TENSIONS = ("b9", "#9", "#11", "b13")
+
+
+def parse_chord_symbol(text: str) -> Chord | None:
+    """Read a chord symbol or Harte label; None for no chord. Raises ChordSymbolError naming the symbol."""
+    if not isinstance(text, str):
+        raise ChordSymbolError(f"a chord symbol must be text, got {text!r}")
+    cleaned = text.strip().translate(_UNICODE)
+    if not cleaned:
+        raise ChordSymbolError(
+            f"{text!r}: empty chord symbol — write a chord such as Cmaj7, or N.C. for no chord"
+        )
+    if cleaned.upper() in _NO_CHORD:
+        return None
+    root, position = _read_note(text, cleaned, 0, "root")
+    if cleaned.startswith(":", position):
+        return _parse_harte(text, cleaned[position:], root)
+    return _parse_symbol(text, cleaned, position, root)
+
+
+def _read_note(text: str, cleaned: str, position: int, what: str) -> tuple[int, int]:
+    match = _NOTE.match(cleaned, position)
+    if match is None:
+        found = cleaned[position : position + 1] or "nothing"
+        hint = (
+            " (lower case is not read: some charts use it for minor)" if found in "abcdefg" else ""
+        )
+        raise ChordSymbolError(
+            f"{text!r}: unknown {what} {found!r} — {what}s are A-G with optional # or b{hint}"
+        )
+    letter, accidental = match.groups()
+    accidental = accidental or ""
+    pitch_class = (_LETTER_PITCH_CLASS[letter] + accidental.count("#") - accidental.count("b")) % 12
+    return pitch_class, match.end()
+
+
+def _read_bass(text: str, cleaned: str, position: int, root: int) -> int:
+    """A bass after '/': a note name (`C/E`) or a degree above the root (`C/3`, `A:min7/b3`)."""
+    if _DEGREE.fullmatch(cleaned, position):
+        return (root + degree_semitones(cleaned[position:])) % 12
+    bass, end = _read_note(text, cleaned, position, "bass note")
+    if end != len(cleaned):
+        raise ChordSymbolError(
+            f"{text!r}: cannot read {cleaned[end:]!r} after the bass note {cleaned[position:end]!r}"
+        )
+    return bass
+
+
+def _parse_harte(text: str, rest: str, root: int) -> Chord:
+    match = _HARTE.fullmatch(rest)
+    if match is None:
+        raise ChordSymbolError(
+            f"{text!r}: not a Harte label — write root:shorthand(degrees)/bass, e.g. A:min7/b3"
+        )
+    shorthand = match["shorthand"]
+    if not shorthand and match["degrees"] is None:
+        raise ChordSymbolError(
+            f"{text!r}: nothing after the colon — write a shorthand such as maj or min7"
+        )
+    if shorthand and shorthand not in QUALITY_BY_NAME:
+        known = ", ".join(sorted(HARTE_SHORTHANDS))
+        raise ChordSymbolError(
+            f"{text!r}: unknown Harte shorthand {shorthand!r} — use one of: {known}"
+        )
+    intervals = set(QUALITY_BY_NAME[shorthand].pitch_class_set if shorthand else {0})
+    for item in (match["degrees"] or "").split(",") if match["degrees"] is not None else ():
+        item = item.strip()
+        omit = item.startswith("*")
+        try:
+            interval = degree_semitones(item.lstrip("*")) % 12
+        except ChordSymbolError as error:
+            raise ChordSymbolError(f"{text!r}: {error}") from None
+        if omit:
+            intervals.discard(interval)
+        else:
+            intervals.add(interval)
+    bass = None if match["bass"] is None else _read_bass(text, rest, match.start("bass"), root)
+    # mir_eval sounds the root even when a label omits it (`*1`); so do we.
+    return Chord.from_intervals(root, intervals, bass)
+
+
+def _parse_symbol(text: str, cleaned: str, position: int, root: int) -> Chord:
+    root_end = position
+    quality = QUALITY_BY_NAME["maj"]
+    # Longest spelling first, so that m7b5 wins over m7 and m.
+    for length in range(min(_LONGEST_SPELLING, len(cleaned) - position), 0, -1):
+        row = _QUALITY_BY_SPELLING.get(cleaned[position : position + length])
+        if row is not None:
+            quality, position = row, position + length
+            break
+    base = list(quality.degrees)
+    extras: list[str] = []
+    while position < len(cleaned) and cleaned[position] != "/":
+        if cleaned[position] in " ,()":
+            position += 1
+            continue
+        match = _MODIFIER.match(cleaned, position)
+        if match is None:
+            read = cleaned[root_end:position].strip(" ,(") or f"the root {cleaned[:root_end]!r}"
+            raise ChordSymbolError(f"{text!r}: cannot read {cleaned[position:]!r} after {read!r}")
+        _apply_modifier(text, match, base, extras)
+        position = match.end()
+    bass = None if position >= len(cleaned) else _read_bass(text, cleaned, position + 1, root)
+    return Chord.from_intervals(root, (degree_semitones(d) for d in base + extras), bass)
+
+
+def _apply_modifier(text: str, match: re.Match[str], base: list[str], extras: list[str]) -> None:
+    """Change the degree lists in place for one modifier such as `b9`, `add9`, `no3`, `sus4`, `alt`."""
+
+    def drop(number: int) -> None:
+        base[:] = [d for d in base if degree_number(d) != number]
+
+    word = match["word"]
+    if word is not None:
+        if word.startswith("sus"):
+            drop(3)
+            extras.append("2" if word == "sus2" else "4")
+        elif word == "alt":
+            drop(5)
+            extras.extend(_ALTERED_TENSIONS)
+        else:
+            drop(7)
+            extras.append("7")
+        return
+    accidental = (match["accidental"] or "").replace("+", "#").replace("-", "b")
+    number = int(match["number"])
+    # On a chart a bare 7 is the dominant seventh; Harte's "7" would be the major one.
+    degree = "b7" if number == 7 and not accidental else f"{accidental}{number}"
+    if match["kind"] in ("no", "omit"):
+        if accidental:
+            raise ChordSymbolError(
+                f"{text!r}: write {match['kind']}{number}, without an accidental"
+            )
+        drop(number)
+        extras[:] = [d for d in extras if degree_number(d) != number]
+    elif match["kind"] == "add":
+        extras.append(degree)
+    else:
+        drop(number)
+        extras.append(degree)
