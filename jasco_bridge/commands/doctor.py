@@ -1,0 +1,133 @@
+"""Check this machine for what jasco-bridge needs, and say how to fix what is missing.
+
+One line per item, OK or MISSING (or NOTE for optional things), with the fix:
+  - JASCO weights, the T5-base text encoder and the chord table: where they were found
+    (a --model folder, $JASCO_BRIDGE_MODELS or ~/.cache/jasco-bridge/models, or the Hugging
+    Face cache); without weights every render is a PREVIEW from the built-in synth;
+  - the compute device: CUDA GPU name and memory, or CPU (a 10 s JASCO render then takes
+    minutes instead of seconds);
+  - versions of python, torch, transformers, numpy and jasco-bridge;
+  - liblo's oscsend/oscdump, handy for poking the daemon by hand (optional).
+
+The exit code is 0 when a render can run (even as a preview), 1 otherwise.
+
+examples:
+  jasco-bridge doctor
+  jasco-bridge doctor --model chords-drums-melody-400M
+  jasco-bridge doctor --model ~/models/jasco-chords-drums-400M
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+
+HELP = "check weights, device, versions and tools; say how to fix what is missing"
+
+
+@dataclass(frozen=True)
+class Check:
+    status: str  # OK, MISSING or NOTE
+    item: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.status:<8}{self.item:<18}{self.detail}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="JASCO folder, short name or hub id to look for")
+
+
+def _weights_checks(model: str | None) -> list[Check]:
+    from engine.errors import CheckpointError
+    from engine.weights import DOWNLOAD_HINT, find_jasco_weights, find_t5
+    from jasco_bridge.engines import bundled_chord_table
+
+    try:
+        found = find_jasco_weights(model)
+    except CheckpointError as missing:
+        return [
+            Check("MISSING", "JASCO weights", f"{missing} (renders will be PREVIEWs until then)"),
+            _t5_check(find_t5(), DOWNLOAD_HINT),
+            Check("OK", "chord table", f"bundled copy {bundled_chord_table()}"),
+        ]
+    table = (
+        Check("OK", "chord table", str(found.chord_table))
+        if found.chord_table
+        else Check("NOTE", "chord table", "none beside the weights; bundled copy will be used")
+    )
+    return [
+        Check("OK", "JASCO weights", f"{found.model_id} ({found.source}): {found.folder}"),
+        _t5_check(found.t5, DOWNLOAD_HINT),
+        table,
+    ]
+
+
+def _t5_check(folder, hint: str) -> Check:
+    if folder is None:
+        return Check("MISSING", "T5 text encoder", f"t5-base not found: run `{hint}`")
+    return Check("OK", "T5 text encoder", str(folder))
+
+
+def _device_check() -> Check:
+    import torch
+
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return Check("OK", "device", f"cuda: {props.name}, {props.total_memory / 2**30:.1f} GiB")
+    return Check(
+        "NOTE",
+        "device",
+        "no CUDA GPU: JASCO runs on the CPU (minutes per clip); the preview is unaffected",
+    )
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _version_checks() -> list[Check]:
+    from jasco_bridge import __version__
+
+    checks = [
+        Check("OK", "python", platform.python_version()),
+        Check("OK", "jasco-bridge", __version__),
+    ]
+    for package in ("torch", "transformers", "numpy"):
+        version = _version(package)
+        checks.append(
+            Check("OK", package, version)
+            if version
+            else Check("MISSING", package, f"run `pip install {package}`")
+        )
+    return checks
+
+
+def _tool_checks() -> list[Check]:
+    missing = [tool for tool in ("oscsend", "oscdump") if shutil.which(tool) is None]
+    if missing:
+        return [
+            Check(
+                "NOTE",
+                "liblo tools",
+                f"{', '.join(missing)} not found (optional): `apt install liblo-tools`",
+            )
+        ]
+    return [Check("OK", "liblo tools", "oscsend, oscdump")]
+
+
+def run(args: argparse.Namespace) -> int:
+    checks = [*_weights_checks(args.model), *_version_checks(), *_tool_checks()]
+    if not any(c.item == "torch" and c.status == "MISSING" for c in checks):
+        checks.insert(3, _device_check())
+    for check in checks:
+        print(check)
+    blocking = {"torch", "numpy", "transformers"}
+    return 1 if any(c.status == "MISSING" and c.item in blocking for c in checks) else 0

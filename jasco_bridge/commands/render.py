@@ -1,0 +1,201 @@
+"""Render bars of a MIDI file's chord track to a WAV clip, with JASCO or the preview synth.
+
+The chords come from the notes of one track (chosen automatically, or with --track), are
+mapped to JASCO's chord vocabulary (the mapping is printed), and are rendered together with
+your text prompt. The clip starts on --start-bar and lasts exactly the requested bars at the
+file's tempo, to the sample, so it drops onto the bar line in your DAW. A JSON sidecar beside
+the WAV records everything needed to render it again.
+
+One clip holds at most 10 s of music (JASCO's window). Without --bars you get as many whole
+bars as fit in 10 s, at most 4; asking for more than fits is refused with the number that does.
+
+Without weights (`--engine auto`, the default) the clip is a PREVIEW from a built-in synth:
+it plays your chords, beat and drums so you can check timing, but it is not JASCO. Get the
+weights with `jasco-bridge weights download`.
+
+examples:
+  jasco-bridge render song.mid --prompt "80s synth pop, gated drums"
+  jasco-bridge render song.mid --prompt "jazz trio" --track piano --start-bar 9 --bars 4
+  jasco-bridge render song.mid --prompt "lofi" --drums loop.wav --seed 7 -o lofi.wav
+  jasco-bridge render song.mid --prompt "rock" --engine jasco --model ~/models/jasco-400M \\
+      --sampler dopri5 --cfg-all 1.5 --cfg-text 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TextIO
+
+HELP = "render bars of a MIDI file to a WAV clip (JASCO, or a preview without weights)"
+
+DEFAULT_OUT_DIR = Path("jasco-clips")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, metavar="FILE.mid", help="MIDI file with a chord track")
+    parser.add_argument("--prompt", required=True, help="text description of the music")
+    add_render_options(parser)
+    parser.add_argument(
+        "-o", "--output", type=Path, help="WAV to write (default: ./jasco-clips/<file>_bars...)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def add_render_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared with `demo`."""
+    parser.add_argument(
+        "--track", help="chord track by name or index (default: the most chord-like track)"
+    )
+    parser.add_argument("--melody-track", help="melody track by name or index (melody models)")
+    parser.add_argument("--start-bar", type=int, default=1, help="first bar (1-based)")
+    parser.add_argument(
+        "--bars", type=int, help="number of bars (default: as many as fit in 10 s, at most 4)"
+    )
+    parser.add_argument("--engine", choices=("auto", "jasco", "preview"), default="auto")
+    parser.add_argument("--model", help="JASCO folder, short name (chords-drums-400M) or hub id")
+    parser.add_argument("--device", help="torch device for JASCO, e.g. cuda or cpu (default: best)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same clip")
+    parser.add_argument("--steps", type=int, default=10, help="sampler steps (euler, midpoint)")
+    parser.add_argument("--sampler", choices=("euler", "midpoint", "dopri5"), default="euler")
+    parser.add_argument("--cfg-all", type=float, default=1.25, help="guidance on all conditions")
+    parser.add_argument("--cfg-text", type=float, default=2.5, help="extra guidance on the text")
+    parser.add_argument(
+        "--drums", type=Path, metavar="STEM.wav", help="drum stem aligned to bar 1 of the file"
+    )
+
+
+class ProgressBar:
+    """A one-line text bar on a terminal stream: `[#######.............]  7/20`."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
+        self.label = label
+        self.stream = stream
+        self.width = width
+
+    def __call__(self, step: int, total: int) -> None:
+        filled = round(self.width * step / total) if total else self.width
+        bar = "#" * filled + "." * (self.width - filled)
+        end = "\n" if step >= total else ""
+        stream = self.stream or sys.stderr  # looked up late: the process may swap stderr
+        stream.write(f"\r{self.label} [{bar}] {step}/{total}{end}")
+        stream.flush()
+
+
+def _track_key(value: str | None) -> str | int | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def default_output(midi_path: Path, start_bar: int, bars: int, seed: int) -> Path:
+    return DEFAULT_OUT_DIR / f"{midi_path.stem}_bars{start_bar}-{start_bar + bars - 1}_{seed}.wav"
+
+
+def _read_drums(path: Path):
+    import soundfile
+
+    from jasco_bridge.errors import RenderError
+
+    try:
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (OSError, RuntimeError) as exc:
+        raise RenderError(f"cannot read drum stem {path}: {exc}") from exc
+    return audio.T, rate  # [channels, samples]
+
+
+def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) -> int:
+    """Everything `render` does; `demo` calls it with the bundled file."""
+    from jasco_bridge import __version__
+    from jasco_bridge.clips import save_clip
+    from jasco_bridge.conditioning import build_request, plan_window
+    from jasco_bridge.engines import open_renderer
+    from jasco_bridge.errors import RenderError
+    from midi.recognize import recognize_chords
+    from midi.smf import read_midi_file
+    from midi.tracks import choose_chord_track
+
+    song = read_midi_file(args.file)
+    choice = choose_chord_track(song, _track_key(args.track))
+    melody = (
+        choose_chord_track(song, _track_key(args.melody_track)).track.notes
+        if args.melody_track is not None
+        else None
+    )
+    chords = recognize_chords(choice.track, song.tempo_map)
+    opened = open_renderer(args.engine, args.model, args.device)
+    renderer = opened.renderer
+    if opened.notice:
+        print(opened.notice, file=sys.stderr)
+    window = plan_window(song.tempo_map, args.start_bar, args.bars, renderer.segment_seconds)
+    path = output or default_output(args.file, window.start_bar, window.bars, args.seed)
+    if path.exists():
+        if not overwrite:
+            raise RenderError(f"{path} already exists: pass --overwrite or choose -o OTHER.wav")
+        path.unlink()
+        path.with_suffix(".json").unlink(missing_ok=True)
+    drums, drums_rate = _read_drums(args.drums) if args.drums else (None, 32000)
+    conditioned = build_request(
+        window,
+        chords,
+        opened.vocabulary,
+        renderer,
+        prompt=args.prompt,
+        seed=args.seed,
+        steps=args.steps,
+        sampler=args.sampler,
+        cfg_all=args.cfg_all,
+        cfg_text=args.cfg_text,
+        drums_wav=drums,
+        drums_sample_rate=drums_rate,
+        melody_notes=melody,
+    )
+    print(f"chord track: {choice.reason}")
+    _print_chords(conditioned.chord_report)
+    label = "PREVIEW" if renderer.is_preview else "JASCO"
+    result = renderer.generate(conditioned.request, progress=ProgressBar(f"{label} render"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = save_clip(
+        result.audio,
+        result.sample_rate,
+        path=path,
+        window=window,
+        sidecar={
+            "preview": renderer.is_preview,
+            "engine": result.engine,
+            "model": result.model,
+            "prompt": args.prompt,
+            "seed": result.seed,
+            "steps": result.steps,
+            "sampler": result.sampler,
+            "cfg_all": args.cfg_all,
+            "cfg_text": args.cfg_text,
+            "source_midi": str(args.file),
+            "chord_track": choice.track.label,
+            "chords": [asdict(use) for use in conditioned.chord_report],
+            "tempo_map": str(song.tempo_map),
+            "drums": str(args.drums) if args.drums else None,
+            "timings": result.timings,
+            "jasco_bridge_version": __version__,
+        },
+        description=f"jasco-bridge {label} clip: {args.prompt}"[:256],
+    )
+    bars = f"bars {window.start_bar}-{window.end_bar}"
+    print(f"{label} clip ({bars}, {window.duration_seconds:.3f} s): {info.path.resolve()}")
+    if renderer.is_preview:
+        print("this is a PREVIEW from the built-in synth, not JASCO: see `jasco-bridge weights`")
+    return 0
+
+
+def _print_chords(report: Sequence) -> None:
+    if not report:
+        print("chords: none in these bars (JASCO will follow the prompt alone)")
+        return
+    print("chords (given -> JASCO label):")
+    for use in report:
+        print(f"  {use}")
+
+
+def run(args: argparse.Namespace) -> int:
+    return render_file(args, args.output, args.overwrite)

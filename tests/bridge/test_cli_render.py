@@ -1,0 +1,170 @@
+"""`jasco-bridge render`, `demo`, `weights` and `doctor` on real files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from jasco_bridge.cli import main
+from midi.notes import Note, NoteTrack
+from midi.smf import MidiSong, write_midi_file
+from midi.tempo import TempoMap
+
+REPO = Path(__file__).resolve().parents[2]
+SR = 32000
+
+
+@pytest.fixture(autouse=True)
+def no_weights_anywhere(tmp_path, monkeypatch):
+    """Renders run in tmp_path and find no JASCO weights unless a test passes --model."""
+    monkeypatch.setenv("JASCO_BRIDGE_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hf-cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+def write_song(path: Path, bpm: float = 90.0) -> Path:
+    """Four bars: C, Am, F, G as block chords (one per bar) with a bass note."""
+    notes = []
+    for bar, (bass, upper) in enumerate(
+        [(48, (60, 64, 67)), (45, (60, 64, 69)), (41, (60, 65, 69)), (43, (59, 62, 67))]
+    ):
+        start = 4.0 * bar
+        notes.append(Note(bass, start, start + 4.0))
+        notes.extend(Note(p, start, start + 4.0) for p in upper)
+    song = MidiSong(TempoMap.constant(bpm), (NoteTrack("Piano", notes, channel=0),))
+    return write_midi_file(song, path)
+
+
+def test_preview_render_writes_an_exact_clip_and_says_it_is_a_preview(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid", bpm=90.0)
+    code = main(["render", str(midi), "--prompt", "soft piano", "--bars", "2", "--start-bar", "2"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    clip = tmp_path / "jasco-clips" / "song_bars2-3_0.wav"
+    audio, rate = soundfile.read(clip)
+    assert rate == SR
+    assert len(audio) == round(2 * 4 * 60 / 90 * SR)  # two bars at 90 bpm, to the sample
+    assert np.max(np.abs(audio)) > 0.1
+    assert "PREVIEW" in out.out and str(clip) in out.out
+    assert "A:min -> Am" in out.out or "A:min = Am" in out.out
+    assert "no JASCO weights found" in out.err
+    sidecar = json.loads(clip.with_suffix(".json").read_text())
+    assert sidecar["preview"] is True
+    assert sidecar["engine"] == "preview"
+    assert [c["label"] for c in sidecar["chords"]] == ["Am", "F"]
+
+
+def test_default_bars_fill_ten_seconds_at_most_four(tmp_path, capsys):
+    midi = write_song(tmp_path / "slow.mid", bpm=60.0)  # 4 s bars: 2 fit
+    assert main(["render", str(midi), "--prompt", "x", "--engine", "preview"]) == 0
+    audio, _ = soundfile.read(tmp_path / "jasco-clips" / "slow_bars1-2_0.wav")
+    assert len(audio) == 8 * SR
+
+
+def test_an_existing_clip_is_not_overwritten_silently(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid")
+    target = tmp_path / "out.wav"
+    target.write_bytes(b"keep me")
+    args = ["render", str(midi), "--prompt", "x", "--bars", "1", "-o", str(target)]
+    assert main(args) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert target.read_bytes() == b"keep me"
+    assert main([*args, "--overwrite"]) == 0
+    assert soundfile.info(target).frames == round(4 * 60 / 90 * SR)
+
+
+def test_too_many_bars_are_refused_with_advice(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid", bpm=90.0)
+    assert main(["render", str(midi), "--prompt", "x", "--bars", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "bars 1-4 last 10.7 s at 90 bpm" in err
+    assert "ask for at most 3 bars here" in err
+
+
+def test_jasco_without_weights_says_how_to_get_them(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid")
+    assert main(["render", str(midi), "--prompt", "x", "--engine", "jasco"]) == 2
+    err = capsys.readouterr().err
+    assert "jasco-bridge weights download" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_malformed_midi_file_is_one_line_and_exit_2(tmp_path, capsys):
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")  # header cut short
+    assert main(["render", str(broken), "--prompt", "x"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "broken.mid" in err
+
+
+def test_render_through_the_tiny_golden_checkpoint(tmp_path, capsys, golden_dir):
+    midi = write_song(tmp_path / "song.mid", bpm=120.0)
+    code = main(
+        [
+            "render",
+            str(midi),
+            "--prompt",
+            "jazz",
+            "--engine",
+            "jasco",
+            "--model",
+            str(golden_dir),
+            "--bars",
+            "2",
+            "--steps",
+            "2",
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    clip = tmp_path / "jasco-clips" / "song_bars1-2_0.wav"
+    assert soundfile.info(clip).frames == 4 * SR  # two bars at 120 bpm
+    assert "JASCO clip" in out.out and "PREVIEW" not in out.out
+    assert json.loads(clip.with_suffix(".json").read_text())["preview"] is False
+
+
+def test_weights_show_without_weights_exits_1(capsys):
+    assert main(["weights"]) == 1
+    assert "jasco-bridge weights download" in capsys.readouterr().out
+
+
+def test_doctor_reports_each_item(capsys, golden_dir):
+    assert main(["doctor", "--model", str(golden_dir)]) == 0
+    out = capsys.readouterr().out
+    for item in ("JASCO weights", "T5 text encoder", "chord table", "device", "torch"):
+        assert item in out
+    assert out.splitlines()[0].startswith("OK")
+
+
+def test_render_help_teaches_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--start-bar" in out and "PREVIEW" in out
+
+
+def test_demo_runs_on_a_fresh_machine_as_a_preview(tmp_path):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "JASCO_BRIDGE_MODELS": str(tmp_path / "no-models"),
+        "HF_HUB_CACHE": str(tmp_path / "no-hf-cache"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "jasco_bridge", "demo", "--out-dir", str(tmp_path / "clips")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "PREVIEW" in done.stdout and "jasco-bridge weights download" in done.stderr
+    clip = tmp_path / "clips" / "demo_bars1-4_0.wav"
+    assert soundfile.info(clip).frames == round(9.6 * SR)
