@@ -27,3 +27,7 @@ class TrackSelectionError(MidiError, ValueError):
 
 class NoteError(MidiError, ValueError):
     """A note's pitch, times, velocity or channel is out of range."""
+
+
+class LiveInputError(MidiError):
+    """Live MIDI input could not be opened, or was fed something that is not a MIDI event."""

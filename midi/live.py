@@ -1,0 +1,156 @@
+"""Live MIDI input: turn a stream of note and pedal messages into notes, without doing any I/O.
+
+`LiveInput` is fed one message at a time with the beat at which it arrived (the caller owns the
+clock, usually the DAW transport); it returns the notes that message completed:
+
+    >>> live = LiveInput()
+    >>> live.feed(mido.Message("note_on", note=60, velocity=90), at_beat=0.0)
+    ()
+    >>> live.feed(mido.Message("note_off", note=60), at_beat=1.0)
+    (Note(pitch=60, start_beat=0.0, end_beat=1.0, velocity=90, channel=0),)
+
+The sustain pedal (CC 64, value 64 or more = down) keeps released notes sounding until it comes
+up, as on a piano; striking a held pitch again ends its previous note. CC 123 (all notes off)
+ends every note of its channel. Only `open_live_input` touches a real MIDI port; it needs the
+optional python-rtmidi backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import mido
+
+from midi.errors import LiveInputError
+from midi.notes import Note, NoteTrack
+
+logger = logging.getLogger(__name__)
+
+SUSTAIN_PEDAL = 64
+ALL_NOTES_OFF = 123
+_PEDAL_DOWN_FROM = 64
+
+
+class LiveInput:
+    """Pairs note-ons with their ends, per channel, honouring the sustain pedal.
+
+    A note that would end on or before its start (the transport jumped back, or on and off
+    arrived on one beat) is dropped, since it never sounded on the timeline.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def feed(self, message: mido.Message, at_beat: float) -> tuple[Note, ...]:
+        """Apply one message received at `at_beat`; return the notes it completed."""
+        if isinstance(at_beat, bool) or not isinstance(at_beat, (int, float)):
+            raise LiveInputError(f"at_beat must be a number of beats, got {at_beat!r}")
+        if not math.isfinite(at_beat):
+            raise LiveInputError(f"at_beat must be finite, got {at_beat!r}")
+        if isinstance(message, mido.MetaMessage):
+            return ()
+        if not isinstance(message, mido.Message):
+            raise LiveInputError(f"expected a mido.Message, got {message!r}")
+        self._latest_beat = max(self._latest_beat, float(at_beat))
+        if message.type == "note_on" and message.velocity > 0:
+            return self._strike(message.channel, message.note, message.velocity, at_beat)
+        if message.type in ("note_on", "note_off"):
+            return self._release(message.channel, message.note, at_beat)
+        if message.type == "control_change" and message.control == SUSTAIN_PEDAL:
+            return self._pedal(message.channel, message.value >= _PEDAL_DOWN_FROM, at_beat)
+        if message.type == "control_change" and message.control == ALL_NOTES_OFF:
+            keys = [key for key in self._sounding if key[0] == message.channel]
+            return self._end(keys, at_beat)
+        return ()
+
+    def held_pitches(self) -> frozenset[int]:
+        """Pitches sounding now: keys down, or released while the pedal holds them."""
+        return frozenset(pitch for _, pitch in self._sounding)
+
+    def completed_notes(self) -> tuple[Note, ...]:
+        return tuple(self._completed)
+
+    def take_track(self, name: str = "live input") -> NoteTrack:
+        """Everything received so far as a track; notes still sounding end at the latest beat seen.
+
+        The input keeps its state, so a take can be read again later with more notes in it.
+        """
+        open_notes = [
+            note
+            for (channel, pitch), (start, velocity) in self._sounding.items()
+            if (note := _note(pitch, start, self._latest_beat, velocity, channel)) is not None
+        ]
+        return NoteTrack(name, tuple(self._completed) + tuple(open_notes))
+
+    def clear(self) -> None:
+        """Forget every note, held key and pedal state (a new take)."""
+        # (channel, pitch) -> (start_beat, velocity) for keys down or held by the pedal.
+        self._sounding: dict[tuple[int, int], tuple[float, int]] = {}
+        self._released_under_pedal: set[tuple[int, int]] = set()
+        self._pedal_down: set[int] = set()
+        self._completed: list[Note] = []
+        self._latest_beat = 0.0
+
+    def _strike(self, channel: int, pitch: int, velocity: int, beat: float) -> tuple[Note, ...]:
+        key = (channel, pitch)
+        ended = self._end([key], beat) if key in self._sounding else ()
+        self._sounding[key] = (beat, velocity)
+        return ended
+
+    def _release(self, channel: int, pitch: int, beat: float) -> tuple[Note, ...]:
+        key = (channel, pitch)
+        if key not in self._sounding:
+            logger.debug("note-off without a sounding note: channel %d pitch %d", channel, pitch)
+            return ()
+        if channel in self._pedal_down:
+            self._released_under_pedal.add(key)
+            return ()
+        return self._end([key], beat)
+
+    def _pedal(self, channel: int, down: bool, beat: float) -> tuple[Note, ...]:
+        if down:
+            self._pedal_down.add(channel)
+            return ()
+        self._pedal_down.discard(channel)
+        held = [key for key in self._released_under_pedal if key[0] == channel]
+        return self._end(sorted(held), beat)
+
+    def _end(self, keys: list[tuple[int, int]], beat: float) -> tuple[Note, ...]:
+        ended = []
+        for key in keys:
+            start, velocity = self._sounding.pop(key)
+            self._released_under_pedal.discard(key)
+            note = _note(key[1], start, beat, velocity, key[0])
+            if note is not None:
+                ended.append(note)
+        self._completed.extend(ended)
+        return tuple(ended)
+
+
+def _note(pitch: int, start: float, end: float, velocity: int, channel: int) -> Note | None:
+    if end <= start or start < 0:
+        logger.debug("dropped a live note of no length: pitch %d at beat %s", pitch, start)
+        return None
+    return Note(pitch, start, end, velocity, channel)
+
+
+def open_live_input(port_name: str | None = None) -> mido.ports.BaseInput:
+    """Open a MIDI input port by name (None = the system default) through python-rtmidi.
+
+    Read it with ``for message in port.iter_pending(): live.feed(message, beat_now)``.
+    """
+    try:
+        import rtmidi  # noqa: F401  (checked here so the message can say how to install it)
+    except ImportError:
+        raise LiveInputError(
+            "live MIDI input needs the python-rtmidi backend: pip install 'jasco-bridge[live]'"
+        ) from None
+    backend = mido.Backend("mido.backends.rtmidi")
+    try:
+        return backend.open_input(port_name)
+    except (OSError, ValueError) as error:
+        names = ", ".join(repr(name) for name in backend.get_input_names()) or "none found"
+        raise LiveInputError(
+            f"cannot open MIDI input {port_name!r} ({error}); available inputs: {names}"
+        ) from None
