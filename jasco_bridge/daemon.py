@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from jasco_bridge.config import DaemonConfig
@@ -140,3 +142,78 @@ def run_daemon(config: DaemonConfig, *, announce: Announce = logger.info) -> int
     """Run the daemon until SIGINT/SIGTERM; returns the process exit status."""
     asyncio.run(Daemon(config, announce=announce).run())
     return 0
+
+
+class BackgroundDaemon:
+    """A daemon on its own thread and event loop, for embedding (tests, benchmarks, a Python host).
+
+        with BackgroundDaemon(DaemonConfig(port=0), open_engine=...) as daemon:
+            port = daemon.server.udp_port
+            ...
+    Entering waits until the engine is attached; leaving runs the normal shutdown.
+    """
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        open_engine: OpenEngine = open_configured_engine,
+        announce: Announce = logger.info,
+        start_timeout_seconds: float = 120.0,
+    ) -> None:
+        self.announced: list[str] = []
+        self._outer_announce = announce
+        self._ready = threading.Event()
+        self._failure: list[BaseException] = []
+        self._start_timeout = start_timeout_seconds
+        self.daemon = Daemon(config, announce=self._announce, open_engine=open_engine)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="jasco-daemon", daemon=True)
+
+    @property
+    def server(self) -> BridgeServer:
+        return self.daemon.server
+
+    def _announce(self, line: str) -> None:
+        self.announced.append(line)
+        self._outer_announce(line)
+        if line.startswith("ready"):
+            self._ready.set()
+
+    def _run(self) -> None:
+        try:
+            self._loop.run_until_complete(self.daemon.run())
+        except BaseException as exc:  # handed to the thread that started us
+            self._failure.append(exc)
+        finally:
+            self._ready.set()
+            self._loop.close()
+
+    def __enter__(self) -> BackgroundDaemon:
+        self._thread.start()
+        if not self._ready.wait(self._start_timeout):
+            raise RuntimeError(f"the daemon did not start within {self._start_timeout} s")
+        if self._failure:
+            raise self._failure[0]
+        return self
+
+    def stop(self, timeout_seconds: float = 120.0) -> None:
+        """Graceful shutdown (as on Ctrl-C); re-raises anything the daemon thread died of."""
+        if self._thread.is_alive():
+            try:
+                self._loop.call_soon_threadsafe(self.daemon.request_stop)
+            except RuntimeError:
+                pass  # the loop already closed: the thread is finishing on its own
+            self._thread.join(timeout_seconds)
+        if self._thread.is_alive():
+            raise RuntimeError(f"the daemon did not stop within {timeout_seconds} s")
+        if self._failure:
+            raise self._failure[0]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,225 @@
+"""How responsive is the daemon while it renders, and does a flood of renders lose anything?
+
+Runs a real daemon on loopback (UDP, free ports) with the preview engine and prints:
+
+1. round-trip latency of /jasco/ping -> /jasco/pong and /jasco/render -> /jasco/ack, p50 and
+   p99, measured while a render is running (a slowed-down preview keeps the engine busy);
+   target p99 < 2 ms;
+2. a flood: N renders sent as fast as possible, then counts of acked, done,
+   refused-as-queue-full, other errors and lost (no answer, or acked but never finished);
+   target: none lost.
+
+examples:
+  python benchmarks/bench_daemon.py
+  python benchmarks/bench_daemon.py --samples 2000 --flood 1000 --max-queue 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from jasco_bridge.config import DaemonConfig
+from jasco_bridge.daemon import BackgroundDaemon
+from jasco_bridge.engines import OpenedRenderer, open_preview
+from jasco_bridge.osc import OscMessage, encode_packet, message, parse_packet
+
+
+class SlowRenderer:
+    """The preview engine, holding each render for `hold_seconds` first (cancellable)."""
+
+    def __init__(self, inner, hold_seconds: float) -> None:
+        self.inner = inner
+        self.hold_seconds = hold_seconds
+        for name in (
+            "name",
+            "is_preview",
+            "sample_rate",
+            "frame_rate_hz",
+            "segment_seconds",
+            "model_id",
+        ):
+            setattr(self, name, getattr(inner, name))
+
+    def generate(self, request, progress=None, should_cancel=None):
+        deadline = time.monotonic() + self.hold_seconds
+        while time.monotonic() < deadline:
+            if should_cancel is not None and should_cancel():
+                from engine.errors import GenerationCancelled
+
+                raise GenerationCancelled("benchmark render cancelled")
+            time.sleep(0.005)
+        return self.inner.generate(request, progress, should_cancel)
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 2**20)
+        self.sock.bind(("127.0.0.1", 0))
+
+    def send(self, address: str, *args) -> None:
+        self.sock.sendto(encode_packet(message(address, *args)), ("127.0.0.1", self.port))
+
+    def receive(self, timeout: float) -> OscMessage | None:
+        self.sock.settimeout(timeout)
+        try:
+            data, _ = self.sock.recvfrom(65536)
+        except TimeoutError:
+            return None
+        return parse_packet(data)  # type: ignore[return-value]
+
+    def until(self, address: str, timeout: float = 10.0) -> OscMessage:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            reply = self.receive(left)
+            if reply is not None and reply.address == address:
+                return reply
+        raise TimeoutError(f"no {address} within {timeout} s")
+
+
+def set_up(client: Client) -> None:
+    client.send("/jasco/tempo", 120.0, 4, 4)
+    client.send("/jasco/chords/symbols", 0.0, "Am7", 4.0, "D9")
+    client.send("/jasco/prompt", "benchmark")
+    client.send("/jasco/ping")
+    client.until("/jasco/pong")
+
+
+def percentiles(samples_ms: list[float]) -> str:
+    cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
+    return f"p50 {cuts[49]:.3f} ms  p99 {cuts[98]:.3f} ms  max {max(samples_ms):.3f} ms"
+
+
+def measure_latency(out_dir: Path, samples: int) -> None:
+    opened = open_preview()
+    slow = SlowRenderer(opened.renderer, hold_seconds=3600.0)
+    config = DaemonConfig(
+        port=0, tcp_port=None, out_dir=out_dir, max_queue=100_000, shutdown_timeout_seconds=0
+    )
+    with BackgroundDaemon(
+        config, open_engine=lambda _c: OpenedRenderer(slow, opened.vocabulary, None)
+    ) as running:
+        client = Client(running.server.udp_port)
+        set_up(client)
+        client.send("/jasco/render", 1, 1)
+        busy_job = client.until("/jasco/ack").args[0]
+        for _ in range(100):  # warm-up
+            client.send("/jasco/ping", 0)
+            client.until("/jasco/pong")
+        pings = []
+        for token in range(samples):
+            began = time.perf_counter()
+            client.send("/jasco/ping", token)
+            while client.until("/jasco/pong").args != (token,):
+                pass
+            pings.append((time.perf_counter() - began) * 1000)
+        acks = []
+        for _ in range(samples):
+            began = time.perf_counter()
+            client.send("/jasco/render", 1, 1)
+            job = client.until("/jasco/ack").args[0]
+            acks.append((time.perf_counter() - began) * 1000)
+            client.send("/jasco/cancel", job)  # keep the queue short; not timed
+            client.until("/jasco/cancelled")
+        client.send("/jasco/status")
+        state = client.until("/jasco/status").args[0]
+        print(f"while job {busy_job} holds the engine (daemon state: {state}):")
+        print(f"  /jasco/ping -> /jasco/pong   {percentiles(pings)}  ({samples} samples)")
+        print(f"  /jasco/render -> /jasco/ack  {percentiles(acks)}  ({samples} samples)")
+        verdicts = [
+            f"{name} {'met' if statistics.quantiles(s, n=100, method='inclusive')[98] < 2 else 'MISSED'}"
+            for name, s in (("ping", pings), ("ack", acks))
+        ]
+        print(f"  target p99 < 2 ms: {', '.join(verdicts)}")
+
+
+def flood(out_dir: Path, renders: int, max_queue: int, wait_seconds: float) -> None:
+    config = DaemonConfig(port=0, tcp_port=None, out_dir=out_dir, max_queue=max_queue)
+    with BackgroundDaemon(config, open_engine=lambda _c: open_preview()) as running:
+        client = Client(running.server.udp_port)
+        set_up(client)
+        acked: set[int] = set()
+        done: set[int] = set()
+        refused = other_errors = 0
+        answered = 0
+        lock = threading.Lock()
+        finished = threading.Event()
+
+        def listen() -> None:
+            nonlocal refused, other_errors, answered
+            deadline = time.monotonic() + wait_seconds
+            while time.monotonic() < deadline:
+                reply = client.receive(0.5)
+                if reply is None:
+                    with lock:
+                        if answered >= renders and done >= acked:
+                            break
+                    continue
+                with lock:
+                    if reply.address == "/jasco/ack":
+                        acked.add(reply.args[0])
+                        answered += 1
+                    elif reply.address == "/jasco/done":
+                        done.add(reply.args[0])
+                    elif reply.address == "/jasco/error" and reply.args[0] == -1:
+                        answered += 1
+                        if "queue full" in reply.args[1]:
+                            refused += 1
+                        else:
+                            other_errors += 1
+            finished.set()
+
+        listener = threading.Thread(target=listen)
+        listener.start()
+        began = time.perf_counter()
+        for _ in range(renders):
+            client.send("/jasco/render", 1, 1)
+        sent_seconds = time.perf_counter() - began
+        listener.join()
+        elapsed = time.perf_counter() - began
+        unanswered = renders - answered
+        never_finished = len(acked - done)
+        print(
+            f"flood of {renders} renders (sent in {sent_seconds * 1000:.1f} ms, max queue {max_queue}):"
+        )
+        print(
+            f"  acked {len(acked)}  done {len(done)}  refused-as-queue-full {refused}  "
+            f"other errors {other_errors}"
+        )
+        print(
+            f"  lost {unanswered + never_finished} (unanswered {unanswered}, acked but not done "
+            f"{never_finished})  after {elapsed:.1f} s"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--samples", type=int, default=1000, help="latency samples per message kind"
+    )
+    parser.add_argument("--flood", type=int, default=1000, help="renders sent in the flood")
+    parser.add_argument(
+        "--max-queue", type=int, default=64, help="daemon queue limit for the flood"
+    )
+    parser.add_argument(
+        "--wait", type=float, default=600.0, help="seconds to wait for the flood's clips"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="bench-daemon-") as scratch:
+        measure_latency(Path(scratch) / "latency", args.samples)
+        flood(Path(scratch) / "flood", args.flood, args.max_queue, args.wait)
+
+
+if __name__ == "__main__":
+    main()
