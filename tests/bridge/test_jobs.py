@@ -1,0 +1,385 @@
+"""The render queue: real preview renders, ordering, variations, refusals, cancel, shutdown."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import soundfile
+
+from engine.errors import EngineError, GenerationCancelled
+from engine.request import GenerationRequest, GenerationResult
+from jasco_bridge.engines import open_preview
+from jasco_bridge.errors import RenderError
+from jasco_bridge.jobs import JobEvent, JobQueue, JobState, QueueStatus
+from jasco_bridge.session import Session
+
+WAIT_SECONDS = 60.0  # generous upper bound for a slow CI machine; never a speed assertion
+
+
+class Events:
+    """Collects events from the worker thread and lets a test wait for a condition on them."""
+
+    def __init__(self) -> None:
+        self.items: list[JobEvent] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, event: JobEvent) -> None:
+        with self._changed:
+            self.items.append(event)
+            self._changed.notify_all()
+
+    def wait_for(self, condition: Callable[[list[JobEvent]], bool]) -> list[JobEvent]:
+        with self._changed:
+            if not self._changed.wait_for(lambda: condition(self.items), WAIT_SECONDS):
+                raise AssertionError(f"events never matched; got {self.items}")
+            return list(self.items)
+
+    def terminal(self, job_id: int) -> JobEvent:
+        final = ("done", "error", "cancelled")
+        events = self.wait_for(
+            lambda items: any(e.job_id == job_id and e.kind in final for e in items)
+        )
+        return next(e for e in events if e.job_id == job_id and e.kind in final)
+
+    def of(self, job_id: int) -> list[JobEvent]:
+        with self._changed:
+            return [e for e in self.items if e.job_id == job_id]
+
+
+class StepRenderer:
+    """A fake engine that takes `request.steps` steps of `step_seconds` each, honouring the
+    progress and cancel callbacks exactly as the Renderer protocol says."""
+
+    name = "stepper"
+    is_preview = False
+    sample_rate = 32000
+    frame_rate_hz = 50.0
+    segment_seconds = 10.0
+    model_id = "fake/stepper"
+
+    def __init__(self, step_seconds: float = 0.0, fail_on: str | None = None) -> None:
+        self.step_seconds = step_seconds
+        self.fail_on = fail_on
+        self.steps_taken = 0
+        self.requests: list[GenerationRequest] = []
+
+    def generate(self, request, progress=None, should_cancel=None) -> GenerationResult:
+        self.requests.append(request)
+        if self.fail_on is not None and self.fail_on in request.text:
+            if self.fail_on == "bug":
+                raise ZeroDivisionError("division by zero")
+            raise EngineError("the GPU ran out of memory: render fewer bars")
+        for step in range(1, request.steps + 1):
+            if should_cancel is not None and should_cancel():
+                raise GenerationCancelled(f"cancelled before step {step}")
+            time.sleep(self.step_seconds)
+            self.steps_taken += 1
+            if progress is not None:
+                progress(step, request.steps)
+        n = round(request.duration_seconds * self.sample_rate)
+        return GenerationResult(
+            audio=np.full(n, 0.1, dtype=np.float32),
+            sample_rate=self.sample_rate,
+            engine="stepper",
+            model=self.model_id,
+            seed=request.seed,
+            steps=request.steps,
+            sampler=request.sampler,
+        )
+
+
+@pytest.fixture(scope="module")
+def preview():
+    return open_preview()
+
+
+def make_queue(renderer, vocabulary, out_dir, events, **kwargs) -> JobQueue:
+    return JobQueue(renderer, vocabulary, out_dir, on_event=events, **kwargs)
+
+
+def c_major_session(name: str = "default", prompt: str = "warm rhodes") -> Session:
+    session = Session(name)
+    session.set_tempo(120)
+    session.add_chord_symbols([0.0, "C", 4.0, "Am", 8.0, "F", 12.0, "G"])
+    session.set_prompt(prompt)
+    return session
+
+
+@pytest.fixture
+def running(request, preview, tmp_path):
+    """A started queue on the real PreviewEngine, shut down after the test."""
+    events = Events()
+    queue = make_queue(preview.renderer, preview.vocabulary, tmp_path, events, rng=random.Random(3))
+    queue.start()
+    yield queue, events
+    queue.shutdown(timeout=WAIT_SECONDS)
+
+
+def test_a_preview_job_reports_progress_then_a_clip_on_disk(running, tmp_path):
+    queue, events = running
+    session = c_major_session()
+    session.set_setting("seed", 42)
+    (job,) = queue.submit(session.snapshot(), start_bar=2, bars=2, reply_to="client-A")
+    assert (job.id, job.seed, job.variation, job.start_bar, job.bars) == (1, 42, 0, 2, 2)
+
+    done = events.terminal(job.id)
+    assert done.kind == "done", done.message
+    progress = [e.fraction for e in events.of(job.id) if e.kind == "progress"]
+    assert progress == sorted(progress) and progress[-1] == 1.0 and len(progress) >= 2
+    assert all(e.reply_to == "client-A" for e in events.of(job.id))
+    assert events.of(job.id)[-1] is done  # nothing after the terminal event
+
+    clip = done.clip
+    assert clip.path == tmp_path.resolve() / "default" / "bars002-003_warm-rhodes_42_j1.wav"
+    audio, rate = soundfile.read(clip.path)
+    assert rate == 32000 and len(audio) == round(4.0 * 32000)  # 2 bars of 4/4 at 120 bpm
+    assert np.max(np.abs(audio)) > 0.05
+    assert (clip.start_beat, clip.length_beats) == (4.0, 8.0)
+    assert clip.start_seconds == pytest.approx(2.0)
+    assert clip.time_reference_samples == 64000
+    sidecar = json.loads(clip.sidecar_path.read_text())
+    assert sidecar["preview"] is True and sidecar["engine"] == "preview"
+    assert sidecar["seed"] == 42 and sidecar["prompt"] == "warm rhodes"
+    assert sidecar["chord_symbols"][:2] == [[0.0, "C"], [4.0, "Am"]]
+    assert sidecar["start_bar"] == 2 and sidecar["bars"] == 2
+    mapped = [(c["start_beat"], c["end_beat"], c["label"]) for c in sidecar["chords"]]
+    assert mapped == [(4.0, 8.0, "Am"), (8.0, 12.0, "F")]
+    assert queue.job(job.id).state is JobState.DONE
+
+
+def test_jobs_run_in_the_order_they_were_submitted(running):
+    queue, events = running
+    order = []
+    for bar in (3, 1, 2):
+        order += [job.id for job in queue.submit(c_major_session().snapshot(), bar, 1)]
+    events.wait_for(lambda items: sum(e.kind == "done" for e in items) == 3)
+    assert [e.job_id for e in events.items if e.kind == "done"] == order == [1, 2, 3]
+
+
+def test_variations_get_distinct_seeds_that_the_sidecars_report(running):
+    queue, events = running
+    session = c_major_session()
+    session.set_setting("variations", 3)
+    jobs = queue.submit(session.snapshot(), 1, 1)
+    assert [j.variation for j in jobs] == [0, 1, 2]
+    assert len({j.seed for j in jobs}) == 3
+    for job in jobs:
+        clip = events.terminal(job.id).clip
+        assert json.loads(clip.sidecar_path.read_text())["seed"] == job.seed
+        assert f"_{job.seed}_j{job.id}.wav" in clip.path.name
+    session.set_setting("seed", 100)
+    assert [j.seed for j in queue.submit(session.snapshot(), 1, 1)] == [100, 101, 102]
+
+
+def test_the_seed_drawn_comes_from_the_injected_rng(preview, tmp_path):
+    snapshot = c_major_session().snapshot()
+    seeds = []
+    for _ in range(2):
+        queue = make_queue(
+            preview.renderer, preview.vocabulary, tmp_path, Events(), rng=random.Random(9)
+        )
+        seeds.append(queue.submit(snapshot, 1, 1)[0].seed)
+    assert seeds[0] == seeds[1]
+
+
+def test_a_full_queue_refuses_at_once_and_whole(preview, tmp_path):
+    events = Events()
+    queue = make_queue(preview.renderer, preview.vocabulary, tmp_path, events, max_queued=3)
+    session = c_major_session()
+    session.set_setting("variations", 2)
+    queue.submit(session.snapshot(), 1, 1)  # not started: the jobs stay queued
+    with pytest.raises(RenderError, match=r"queue full \(2 jobs waiting.*cancel jobs"):
+        queue.submit(session.snapshot(), 1, 1)
+    assert queue.status() == QueueStatus("idle", 2, None, "preview")
+
+
+def test_a_window_that_does_not_fit_fails_at_submit(preview, tmp_path):
+    queue = make_queue(preview.renderer, preview.vocabulary, tmp_path, Events())
+    session = c_major_session()
+    session.set_tempo(60)
+    with pytest.raises(RenderError, match="at most 2 bars"):
+        queue.submit(session.snapshot(), 1, 4)  # 16 s > 10 s
+    assert queue.status().queued == 0
+
+
+def test_cancel_a_queued_job_unknown_ids_and_finished_jobs(preview, tmp_path):
+    events = Events()
+    queue = make_queue(preview.renderer, preview.vocabulary, tmp_path, events)
+    first, second = (queue.submit(c_major_session().snapshot(), 1, 1)[0] for _ in range(2))
+    assert queue.cancel(second.id) is True
+    assert [e.kind for e in events.of(second.id)] == ["cancelled"]
+    assert queue.job(second.id).state is JobState.CANCELLED
+    with pytest.raises(RenderError, match="there is no job 99"):
+        queue.cancel(99)
+    queue.start()
+    try:
+        assert events.terminal(first.id).kind == "done"
+        assert queue.cancel(first.id) is False  # already finished
+        assert queue.cancel(second.id) is False
+        assert [e.kind for e in events.of(second.id)] == ["cancelled"]
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
+
+
+def test_cancel_a_running_job_stops_it_within_one_step(tmp_path, preview):
+    renderer = StepRenderer(step_seconds=0.05)
+    events = Events()
+    queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
+    queue.start()
+    try:
+        session = c_major_session()
+        session.set_setting("steps", 200)
+        (job,) = queue.submit(session.snapshot(), 1, 1)
+        events.wait_for(lambda items: any(e.kind == "progress" for e in items))
+        assert queue.status().running == job.id
+        steps_at_cancel = renderer.steps_taken
+        assert queue.cancel(job.id) is True
+        final = events.terminal(job.id)
+        assert final.kind == "cancelled"
+        assert renderer.steps_taken - steps_at_cancel <= 1
+        assert queue.job(job.id).state is JobState.CANCELLED
+        assert not (tmp_path / "default").exists() or not list((tmp_path / "default").iterdir())
+        assert queue.status() == QueueStatus("idle", 0, None, "stepper")
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("fail", "job 1: the GPU ran out of memory: render fewer bars"),
+        ("bug", "job 1 hit an internal error (ZeroDivisionError: division by zero)"),
+    ],
+)
+def test_a_failing_job_reports_an_error_and_the_worker_carries_on(
+    tmp_path, preview, prompt, message
+):
+    renderer = StepRenderer(fail_on=prompt)
+    events = Events()
+    queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
+    queue.start()
+    try:
+        (bad,) = queue.submit(c_major_session(prompt=prompt).snapshot(), 1, 1)
+        (good,) = queue.submit(c_major_session(prompt="fine").snapshot(), 1, 1)
+        error = events.terminal(bad.id)
+        assert error.kind == "error"
+        assert error.message.startswith(message)
+        assert queue.job(bad.id).state is JobState.FAILED
+        assert events.terminal(good.id).kind == "done"
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
+
+
+def test_a_broken_event_listener_does_not_stop_the_queue(tmp_path, preview):
+    seen = Events()
+
+    def listener(event: JobEvent) -> None:
+        seen(event)
+        raise RuntimeError("the OSC client went away")
+
+    queue = JobQueue(preview.renderer, preview.vocabulary, tmp_path, on_event=listener)
+    queue.start()
+    try:
+        jobs = [queue.submit(c_major_session().snapshot(), 1, 1)[0] for _ in range(2)]
+        assert [seen.terminal(j.id).kind for j in jobs] == ["done", "done"]
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
+
+
+def test_shutdown_cancels_a_job_that_outlasts_the_timeout_and_everything_queued(tmp_path, preview):
+    renderer = StepRenderer(step_seconds=0.05)
+    events = Events()
+    queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
+    queue.start()
+    session = c_major_session()
+    session.set_setting("steps", 200)
+    session.set_setting("variations", 3)
+    jobs = queue.submit(session.snapshot(), 1, 1)
+    events.wait_for(lambda items: any(e.kind == "progress" for e in items))
+    queue.shutdown(timeout=0.05)
+    assert [events.terminal(j.id).kind for j in jobs] == ["cancelled"] * 3
+    assert [queue.job(j.id).state for j in jobs] == [JobState.CANCELLED] * 3
+    with pytest.raises(RenderError, match="shutting down"):
+        queue.submit(session.snapshot(), 1, 1)
+
+
+def test_shutdown_lets_the_running_job_finish_within_the_timeout(tmp_path, preview):
+    renderer = StepRenderer(step_seconds=0.002)
+    events = Events()
+    queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
+    queue.start()
+    session = c_major_session()
+    session.set_setting("steps", 20)
+    (job,) = queue.submit(session.snapshot(), 1, 1)
+    events.wait_for(lambda items: any(e.kind == "progress" for e in items))
+    queue.shutdown(timeout=WAIT_SECONDS)
+    assert events.terminal(job.id).kind == "done"
+    assert renderer.steps_taken == 20
+
+
+def test_the_injected_clock_times_the_job(tmp_path, preview):
+    ticks = iter(range(100, 1000, 5))
+    queue = make_queue(
+        StepRenderer(), preview.vocabulary, tmp_path, events := Events(), clock=lambda: next(ticks)
+    )
+    queue.start()
+    try:
+        (job,) = queue.submit(c_major_session().snapshot(), 1, 1)
+        clip = events.terminal(job.id).clip
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
+    recorded = queue.job(job.id)
+    assert recorded.created == 100 and recorded.started == 105
+    assert recorded.finished > recorded.started
+    timings = json.loads(clip.sidecar_path.read_text())["timings"]
+    assert timings["queued_seconds"] == 5 and timings["render_seconds"] == 5
+
+
+def test_session_drums_and_melody_reach_the_engine(tmp_path, preview):
+    rate = 16000
+    stem = np.zeros(rate * 30, dtype=np.float32)
+    stem[rate * 12] = 0.9  # a hit at 12 s on the DAW timeline (bar 7 at 120 bpm)
+    stem_path = tmp_path / "drums.wav"
+    soundfile.write(stem_path, stem, rate)
+    renderer = StepRenderer()
+    events = Events()
+    queue = make_queue(renderer, preview.vocabulary, tmp_path / "clips", events)
+    queue.start()
+    try:
+        session = c_major_session()
+        session.set_drums_file(str(stem_path))
+        session.add_melody_note(24.0, 2.0, 72)
+        (job,) = queue.submit(session.snapshot(), start_bar=6, bars=4)  # 10 s .. 18 s
+        assert events.terminal(job.id).kind == "done"
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
+    request = renderer.requests[0]
+    assert request.drums_sample_rate == rate
+    drums = np.asarray(request.drums_wav).reshape(-1)
+    assert np.flatnonzero(drums).tolist() == [2 * rate]  # 12 s - 10 s into the window
+    assert request.melody_salience is not None and request.melody_salience.any()
+    assert request.chord_indices is not None
+
+
+def test_status_follows_the_queue(tmp_path, preview):
+    renderer = StepRenderer(step_seconds=0.05)
+    events = Events()
+    queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
+    assert queue.status() == QueueStatus("idle", 0, None, "stepper")
+    session = c_major_session()
+    session.set_setting("steps", 200)
+    first = queue.submit(session.snapshot(), 1, 1)[0]
+    second = queue.submit(session.snapshot(), 1, 1)[0]
+    queue.start()
+    try:
+        events.wait_for(lambda items: any(e.kind == "progress" for e in items))
+        assert queue.status() == QueueStatus("rendering", 1, first.id, "stepper")
+    finally:
+        queue.shutdown(timeout=0.0)
+    assert events.terminal(second.id).kind == "cancelled"
