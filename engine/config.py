@@ -348,6 +348,12 @@ def _check_conditioners(conditioners: Mapping[str, Any]) -> None:
             )
     if TEXT_CONDITION not in conditioners:
         raise CheckpointError("xp.cfg: a JASCO checkpoint needs the 'description' (T5) conditioner")
+    if DRUMS_CONDITION not in conditioners:
+        # The EnCodec weights used for decoding live under the drums conditioner.
+        raise CheckpointError(
+            "xp.cfg: no 'self_wav' (drums) conditioner; every released JASCO model has one and "
+            "its EnCodec copy is what the engine decodes with"
+        )
 
 
 def _check_fuser(fuser: Mapping[str, Any], conditioners: Mapping[str, Any]) -> None:
