@@ -1,0 +1,302 @@
+"""Chord recognition from notes: a NoteTrack and its TempoMap in, a chord timeline out.
+
+    >>> from midi.notes import Note, NoteTrack
+    >>> from midi.tempo import TempoMap
+    >>> c_major = [Note(p, 0.0, 4.0) for p in (48, 64, 67)]
+    >>> a_minor = [Note(p, 4.0, 8.0) for p in (45, 60, 64, 69)]
+    >>> [str(c.chord) for c in recognize_chords(NoteTrack("piano", c_major + a_minor), TempoMap.constant(120))]
+    ['C', 'Am']
+
+How it works, in three steps:
+
+1. Profiles. The song is cut into grid units (eighths in 4/4) and every unit gets a
+   pitch-class profile and a bass profile (`midi.pcp`): weighted by how long and how loud each
+   note sounds there, fading after its attack so that sustained notes count less in the next
+   chord, and with anticipations (a chord struck up to an eighth before a strong beat) moved to
+   the beat they anticipate.
+2. Templates. For a stretch of units, each candidate chord (every root x the recognised
+   qualities of the `QUALITIES` table) scores how much of the profile falls on its tones, minus
+   what falls outside them and how many of its tones are missing, plus a bonus when the bass
+   plays its root, minus a small cost for rarer qualities (sevenths, sus, diminished). "No
+   chord" wins where nothing sounds.
+3. Segmentation. Dynamic programming picks the boundaries that maximise the total score of
+   the stretches minus a cost per chord change; a change costs least on a bar line, then half
+   bars, beats, and most between beats, so chords follow the harmonic rhythm instead of every
+   passing note. A bass note that is a chord tone other than the root becomes a slash chord
+   (`C:maj/3`).
+
+Everything is measured in beats, so a tempo change moves seconds but not chords.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from midi.chords import QUALITY_BY_NAME, Chord, TimedChord
+from midi.errors import ChordSymbolError
+from midi.notes import NoteTrack
+from midi.pcp import (
+    Level,
+    MetricGrid,
+    NoteArrays,
+    Profiles,
+    anticipated_starts,
+    estimate_bar_offset,
+    grid_step,
+    metric_grid,
+    unit_profiles,
+)
+from midi.tempo import TempoMap
+
+# Qualities the recogniser chooses between, with the score a chord of that quality gives up
+# (fraction of the profile). Triads are free; a seventh must be clearly played to be named;
+# sus, diminished and augmented chords need strong evidence because, when wrong, they lose
+# the major/minor third.
+DEFAULT_QUALITY_COSTS: tuple[tuple[str, float], ...] = (
+    ("maj", 0.0),
+    ("min", 0.0),
+    ("7", 0.24),
+    ("maj7", 0.24),
+    ("min7", 0.24),
+    ("sus2", 0.32),
+    ("sus4", 0.32),
+    ("dim", 0.36),
+    ("aug", 0.36),
+    ("hdim7", 0.36),
+    ("dim7", 0.36),
+)
+
+_NO_CHORD = -1
+
+
+@dataclass(frozen=True)
+class RecognitionSettings:
+    """The few knobs of the recogniser; the defaults were chosen on the chords-dev set.
+
+    Scores are fractions of a stretch's pitch-class profile, counted per beat of sound.
+
+    - `sustain_beats`: a note's weight decays by e every this many beats after its attack.
+    - `anticipation_beats`: a note starting at most this early before a bar or half bar and
+      sounding past it is counted from that line.
+    - `extra_tone_weight`: how much profile on non-chord tones counts against a chord.
+    - `missing_tone_penalty`, `missing_tone_share`: a chord tone with less than this share of
+      the profile counts as missing; the penalty is per missing fraction of the chord's tones.
+    - `bass_root_bonus`: bonus for the share of the bass profile on the root.
+    - `bass_outside_penalty`: cost of the share of the bass profile on non-chord tones.
+    - `quality_costs`: (quality name, cost) for every quality considered.
+    - `change_costs`: cost of a chord change on a bar line, half bar, beat, between beats.
+    - `sounding_no_chord_cost`: what "no chord" gives up per beat in which notes sound.
+    - `max_segment_bars`: the longest stretch scored as one piece (longer chords are joined).
+    """
+
+    sustain_beats: float = 4.0
+    anticipation_beats: float = 0.5
+    extra_tone_weight: float = 1.56
+    missing_tone_penalty: float = 0.3
+    missing_tone_share: float = 0.04
+    bass_root_bonus: float = 0.4
+    bass_outside_penalty: float = 0.05
+    quality_costs: tuple[tuple[str, float], ...] = field(default=DEFAULT_QUALITY_COSTS)
+    change_costs: tuple[float, float, float, float] = (0.4, 0.9, 1.6, 2.4)
+    sounding_no_chord_cost: float = 1.0
+    max_segment_bars: float = 2.0
+
+    def __post_init__(self) -> None:
+        positive = {
+            "sustain_beats": self.sustain_beats,
+            "max_segment_bars": self.max_segment_bars,
+        }
+        for name, value in positive.items():
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"RecognitionSettings.{name} must be > 0, got {value!r}")
+        non_negative = {
+            "anticipation_beats": self.anticipation_beats,
+            "extra_tone_weight": self.extra_tone_weight,
+            "missing_tone_penalty": self.missing_tone_penalty,
+            "missing_tone_share": self.missing_tone_share,
+            "bass_root_bonus": self.bass_root_bonus,
+            "bass_outside_penalty": self.bass_outside_penalty,
+            "sounding_no_chord_cost": self.sounding_no_chord_cost,
+        }
+        for name, value in non_negative.items():
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"RecognitionSettings.{name} must be >= 0, got {value!r}")
+        if len(self.change_costs) != len(Level) or any(c < 0 for c in self.change_costs):
+            raise ValueError(
+                "RecognitionSettings.change_costs needs 4 costs >= 0 (bar, half bar, beat, "
+                f"between beats), got {self.change_costs!r}"
+            )
+        if not self.quality_costs:
+            raise ValueError("RecognitionSettings.quality_costs must name at least one quality")
+        for name, _ in self.quality_costs:
+            if name not in QUALITY_BY_NAME:
+                raise ChordSymbolError(
+                    f"RecognitionSettings.quality_costs: unknown quality {name!r}; "
+                    f"use a name from midi.chords.QUALITIES such as 'maj', 'min7', 'sus4'"
+                )
+
+
+@dataclass(frozen=True)
+class _Templates:
+    """Every (root, quality) candidate as a 0/1 row over the 12 pitch classes."""
+
+    roots: np.ndarray  # [C]
+    qualities: tuple[str, ...]  # [C]
+    tones: np.ndarray  # [C, 12]
+    costs: np.ndarray  # [C]
+
+    @classmethod
+    def build(cls, quality_costs: tuple[tuple[str, float], ...]) -> _Templates:
+        roots, names, rows, costs = [], [], [], []
+        for name, cost in quality_costs:
+            pitch_classes = QUALITY_BY_NAME[name].pitch_class_set
+            for root in range(12):
+                row = np.zeros(12)
+                row[[(root + pc) % 12 for pc in pitch_classes]] = 1.0
+                roots.append(root)
+                names.append(name)
+                rows.append(row)
+                costs.append(cost)
+        return cls(np.array(roots), tuple(names), np.array(rows), np.array(costs))
+
+
+def recognize_chords(
+    track: NoteTrack,
+    tempo_map: TempoMap,
+    settings: RecognitionSettings | None = None,
+) -> list[TimedChord]:
+    """The chords of `track`, contiguous from beat 0 to the end of its last note.
+
+    Stretches where nothing sounds are `TimedChord(start, end, None)` (N). An empty track gives
+    an empty list.
+    """
+    settings = settings or RecognitionSettings()
+    notes = NoteArrays.from_track(track)
+    if len(notes) == 0:
+        return []
+    end_beat = float(notes.end_beat.max())
+    grid = metric_grid(tempo_map, end_beat, estimate_bar_offset(notes, tempo_map))
+    starts = anticipated_starts(notes, grid, settings.anticipation_beats)
+    profiles = unit_profiles(notes, grid, starts, settings.sustain_beats)
+    templates = _Templates.build(settings.quality_costs)
+    max_units = _max_segment_units(tempo_map, end_beat, settings.max_segment_bars)
+    scores, labels = _segment_scores(profiles, templates, settings, max_units)
+    change_cost = np.asarray(settings.change_costs)[grid.levels]
+    cuts = _best_cuts(scores, change_cost)
+    return _timed_chords(cuts, labels, profiles, templates, grid)
+
+
+def _max_segment_units(tempo_map: TempoMap, end_beat: float, bars: float) -> int:
+    meters = [tempo_map.meter_at(0.0), *(m for m in tempo_map.meters if m.beat < end_beat)]
+    longest = max(bars * m.beats_per_bar / grid_step(m) for m in meters)
+    return max(1, math.ceil(longest - 1e-9))
+
+
+def _segment_scores(
+    profiles: Profiles, templates: _Templates, settings: RecognitionSettings, max_units: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best score and label of every stretch: `[n + 1, max_units + 1]`, indexed (end unit, length).
+
+    Labels index `templates` rows; `_NO_CHORD` is N. Impossible stretches score -inf.
+    """
+    n = len(profiles.length_beats)
+    sounding = profiles.chroma.sum(axis=1) > 1e-9
+    cum_chroma = np.vstack([np.zeros(12), np.cumsum(profiles.chroma, axis=0)])
+    cum_bass = np.vstack([np.zeros(12), np.cumsum(profiles.bass, axis=0)])
+    cum_length = np.concatenate([[0.0], np.cumsum(profiles.length_beats)])
+    cum_sounding = np.concatenate([[0.0], np.cumsum(profiles.length_beats * sounding)])
+    tones = templates.tones.T  # [12, C]
+    outside = 1.0 - tones
+    root_rows = np.zeros_like(tones)
+    root_rows[templates.roots, np.arange(len(templates.roots))] = 1.0
+    tone_counts = tones.sum(axis=0)
+
+    scores = np.full((n + 1, max_units + 1), -np.inf)
+    labels = np.full((n + 1, max_units + 1), _NO_CHORD)
+    for length in range(1, min(max_units, n) + 1):
+        end = np.arange(length, n + 1)
+        chroma = _shares(cum_chroma[end] - cum_chroma[end - length])  # [m, 12]
+        bass = _shares(cum_bass[end] - cum_bass[end - length])
+        fit = (
+            chroma @ tones
+            - settings.extra_tone_weight * (chroma @ outside)
+            - settings.missing_tone_penalty
+            * ((chroma < settings.missing_tone_share) @ tones)
+            / tone_counts
+            + settings.bass_root_bonus * (bass @ root_rows)
+            - settings.bass_outside_penalty * (bass @ outside)
+            - templates.costs
+        )  # [m, C]
+        sounding_beats = cum_sounding[end] - cum_sounding[end - length]
+        silent_beats = cum_length[end] - cum_length[end - length] - sounding_beats
+        best = fit.argmax(axis=1)
+        # Silence inside a chord neither helps nor hurts it: pianists rest within a chord.
+        chord_score = sounding_beats * fit[np.arange(len(end)), best]
+        no_chord_score = silent_beats - settings.sounding_no_chord_cost * sounding_beats
+        use_chord = chord_score > no_chord_score
+        scores[end, length] = np.where(use_chord, chord_score, no_chord_score)
+        labels[end, length] = np.where(use_chord, best, _NO_CHORD)
+    return scores, labels
+
+
+def _shares(profile: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum to 1 (all-zero rows stay zero)."""
+    total = profile.sum(axis=1, keepdims=True)
+    return np.divide(profile, total, out=np.zeros_like(profile), where=total > 1e-12)
+
+
+def _best_cuts(scores: np.ndarray, change_cost: np.ndarray) -> list[tuple[int, int]]:
+    """The (start unit, end unit) stretches maximising total score minus change costs."""
+    n = scores.shape[0] - 1
+    lengths = np.arange(1, scores.shape[1])
+    best = np.full(n + 1, -np.inf)
+    best[0] = 0.0
+    # Starting the song is not a change.
+    cost = change_cost.astype(float).copy()
+    cost[0] = 0.0
+    back = np.zeros(n + 1, dtype=int)
+    for end in range(1, n + 1):
+        usable = lengths[lengths <= end]
+        start = end - usable
+        total = best[start] - cost[start] + scores[end, usable]
+        k = int(np.argmax(total))
+        best[end] = total[k]
+        back[end] = usable[k]
+    cuts = []
+    end = n
+    while end > 0:
+        cuts.append((end - back[end], end))
+        end -= back[end]
+    return cuts[::-1]
+
+
+def _timed_chords(
+    cuts: list[tuple[int, int]],
+    labels: np.ndarray,
+    profiles: Profiles,
+    templates: _Templates,
+    grid: MetricGrid,
+) -> list[TimedChord]:
+    timed: list[TimedChord] = []
+    for start, end in cuts:
+        label = int(labels[end, end - start])
+        chord = None
+        if label != _NO_CHORD:
+            chord = _chord_with_bass(label, profiles.bass[start:end].sum(axis=0), templates)
+        start_beat = float(grid.edges_beat[start])
+        end_beat = float(grid.edges_beat[end])
+        if timed and timed[-1].chord == chord:
+            start_beat = timed.pop().start_beat
+        timed.append(TimedChord(start_beat, end_beat, chord))
+    return timed
+
+
+def _chord_with_bass(label: int, bass_profile: np.ndarray, templates: _Templates) -> Chord:
+    root = int(templates.roots[label])
+    bass = int(np.argmax(bass_profile)) if bass_profile.sum() > 0 else root
+    # Only a chord tone in the bass makes an inversion; anything else is a passing bass note.
+    is_chord_tone = templates.tones[label, bass] > 0
+    return Chord(root, templates.qualities[label], bass if is_chord_tone else None)
