@@ -27,9 +27,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -37,9 +37,9 @@ from engine.errors import EngineError, GenerationCancelled
 from engine.request import Renderer
 from jasco_bridge import __version__
 from jasco_bridge.clips import ClipInfo, clip_path, save_clip
-from jasco_bridge.conditioning import BarWindow, ConditionedRequest, build_request, plan_window
+from jasco_bridge.conditioning import BarWindow, build_request, plan_window
 from jasco_bridge.errors import BridgeError, RenderError
-from jasco_bridge.session import AudioDrums, MidiDrums, SessionSnapshot
+from jasco_bridge.session import MAX_SEED, AudioDrums, MidiDrums, SessionSnapshot
 from midi.errors import MidiError
 from midi.vocabulary import ChordVocabulary
 
@@ -50,7 +50,6 @@ DEFAULT_MAX_QUEUED = 64
 CANCEL_GRACE_SECONDS = 30.0
 # Finished jobs remembered for cancel/status lookups; older ones are forgotten.
 MAX_FINISHED_JOBS = 1024
-_SEED_LIMIT = 2**31  # seeds fit a signed 32-bit OSC int, so a DAW script can send them back
 
 
 class JobState(enum.Enum):
@@ -237,10 +236,10 @@ class JobQueue:
     def _seeds(self, fixed: int | None, count: int) -> list[int]:
         if fixed is not None:
             # A fixed seed renders variation 0 exactly as before; later ones step from it.
-            return [(fixed + i) % 2**32 for i in range(count)]
+            return [(fixed + i) % (MAX_SEED + 1) for i in range(count)]
         seeds: list[int] = []
         while len(seeds) < count:
-            seed = self._rng.randrange(_SEED_LIMIT)
+            seed = self._rng.randint(0, MAX_SEED)
             if seed not in seeds:
                 seeds.append(seed)
         return seeds
@@ -362,7 +361,7 @@ class JobQueue:
             "sampler": result.sampler,
             "cfg_all": settings.cfg_all,
             "cfg_text": settings.cfg_text,
-            "chords": _chord_report(conditioned),
+            "chords": [asdict(use) for use in conditioned.chord_report],
             "versions": _versions(),
             "timings": {
                 "queued_seconds": (job.started or began) - job.created,
@@ -424,21 +423,6 @@ class JobQueue:
 
 
 _FINAL_STATE = {"done": JobState.DONE, "error": JobState.FAILED, "cancelled": JobState.CANCELLED}
-
-
-def _chord_report(conditioned: ConditionedRequest) -> list[dict[str, Any]]:
-    """Each chord in the window as given and as the engine's vocabulary maps it."""
-    return [
-        {
-            "start_beat": use.start_beat,
-            "end_beat": use.end_beat,
-            "given": use.given,
-            "label": use.label,
-            "index": use.index,
-            "exact": use.exact,
-        }
-        for use in conditioned.chord_report
-    ]
 
 
 def _versions() -> dict[str, str]:

@@ -60,6 +60,7 @@ MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 MAX_STEPS = 200
 MAX_VARIATIONS = 16
 MAX_CFG = 20.0
+MAX_SEED = 2**31 - 1  # seeds travel back to the DAW as signed 32-bit OSC ints
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ class RenderSettings:
 
     def __post_init__(self) -> None:
         if self.seed is not None:
-            _whole("seed", self.seed, 0, 2**32 - 1, "; -1 means a new random seed per render")
+            _whole("seed", self.seed, 0, MAX_SEED, "; -1 means a new random seed per render")
         _whole("steps", self.steps, 1, MAX_STEPS)
         if self.sampler not in SAMPLER_NAMES:
             raise SessionError(
@@ -235,7 +236,7 @@ class AudioDrums:
 
 @dataclass(frozen=True)
 class MidiDrums:
-    """Drum hits from a MIDI file, in beats; synthesised into a stem for each window."""
+    """Drum hits from a MIDI file, in song beats; synthesised into a stem for each window."""
 
     path: Path
     hits: tuple[tuple[float, int, int], ...] = field(repr=False)  # (start_beat, GM pitch, velocity)
@@ -282,12 +283,12 @@ def _read_song(path: Path, kind: str):
         raise SessionError(f"{kind} file {path} cannot be used: {error}") from error
 
 
-def _open_midi_drums(path: Path) -> MidiDrums:
+def _open_midi_drums(path: Path, start_beat: float) -> MidiDrums:
     song = _read_song(path, "drum MIDI")
     # DAWs often export a drum part on channel 1; when no track is marked as GM percussion,
     # every note counts as a drum hit.
     tracks = [t for t in song.tracks if t.is_drum] or list(song.tracks)
-    hits = sorted((n.start_beat, n.pitch, n.velocity) for t in tracks for n in t.notes)
+    hits = sorted((start_beat + n.start_beat, n.pitch, n.velocity) for t in tracks for n in t.notes)
     if not hits:
         raise SessionError(f"drum MIDI file {path} has no notes; export the drum track again")
     return MidiDrums(path, tuple(hits))
@@ -527,16 +528,15 @@ class Session:
     # -- drums and melody
 
     def set_drums_file(self, path: str | os.PathLike[str], start_beat: float = 0.0) -> None:
-        """A drum stem (audio, first sample at `start_beat`) or a drum MIDI file."""
-        suffix = Path(str(path)).suffix.lower()
-        if suffix in MIDI_SUFFIXES:
-            self._drums = _open_midi_drums(
-                _checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "drum MIDI")
-            )
-            return
-        checked = _checked_file(path, AUDIO_SUFFIXES + MIDI_SUFFIXES, MAX_AUDIO_BYTES, "drum")
-        start = _number("drum stem start_beat", start_beat, 0.0, 1e7)
-        self._drums = _open_audio_drums(checked, start)
+        """A drum stem (wav/flac/aiff/ogg) or a drum MIDI file whose start sits at `start_beat`
+        on the DAW timeline (0 = the file was exported from the song's start)."""
+        start = _number("drums start_beat", start_beat, 0.0, 1e7)
+        if Path(str(path)).suffix.lower() in MIDI_SUFFIXES:
+            checked = _checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "drum MIDI")
+            self._drums = _open_midi_drums(checked, start)
+        else:
+            checked = _checked_file(path, AUDIO_SUFFIXES + MIDI_SUFFIXES, MAX_AUDIO_BYTES, "drum")
+            self._drums = _open_audio_drums(checked, start)
 
     def clear_drums(self) -> None:
         self._drums = None

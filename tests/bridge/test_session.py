@@ -314,6 +314,8 @@ def test_a_drum_midi_file_becomes_a_synthesised_stem(tmp_path):
     onset = int(np.flatnonzero(np.abs(audio) > 1e-3)[0])
     assert abs(onset - 16000) < 16  # beat 2 at 120 bpm = 1.0 s
     assert not audio[:8000].any()
+    session.set_drums_file(str(path), start_beat=8.0)  # the file's beat 0 sits at bar 3
+    assert session.snapshot().drums.hits == ((10.0, 36, 120),)
 
 
 # ---------------------------------------------------------------------------- settings
