@@ -67,18 +67,18 @@ MAX_SEED = 2**31 - 1  # seeds travel back to the DAW as signed 32-bit OSC ints
 # Settings
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _whole(name: str, value: object, low: int, high: int, hint: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SessionError(f"{name} must be a whole number {low}..{high}, got {value!r}{hint}")
-    if not math.isfinite(value) or value != int(value) or not low <= value <= high:
+    if not (_is_number(value) and value == int(value) and low <= value <= high):
         raise SessionError(f"{name} must be a whole number {low}..{high}, got {value!r}{hint}")
     return int(value)
 
 
 def _number(name: str, value: object, low: float, high: float, hint: str = "") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SessionError(f"{name} must be a number {low:g}..{high:g}, got {value!r}{hint}")
-    if not (math.isfinite(value) and low <= value <= high):
+    if not (_is_number(value) and low <= value <= high):
         raise SessionError(f"{name} must be a number {low:g}..{high:g}, got {value!r}{hint}")
     return float(value)
 
@@ -101,20 +101,28 @@ class RenderSettings:
     target_lufs: float | None = None
 
     def __post_init__(self) -> None:
-        if self.seed is not None:
-            _whole("seed", self.seed, 0, MAX_SEED, "; -1 means a new random seed per render")
-        _whole("steps", self.steps, 1, MAX_STEPS)
         if self.sampler not in SAMPLER_NAMES:
             raise SessionError(
                 f"sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}"
             )
-        _number("cfg_all", self.cfg_all, 0.0, MAX_CFG)
-        _number("cfg_text", self.cfg_text, 0.0, MAX_CFG)
-        _whole("variations", self.variations, 1, MAX_VARIATIONS)
+        # Whole-valued floats (as REAPER and Pure Data send them) are stored as ints.
+        checked = {
+            "steps": _whole("steps", self.steps, 1, MAX_STEPS),
+            "cfg_all": _number("cfg_all", self.cfg_all, 0.0, MAX_CFG),
+            "cfg_text": _number("cfg_text", self.cfg_text, 0.0, MAX_CFG),
+            "variations": _whole("variations", self.variations, 1, MAX_VARIATIONS),
+        }
+        if self.seed is not None:
+            hint = "; -1 means a new random seed per render"
+            checked["seed"] = _whole("seed", self.seed, 0, MAX_SEED, hint)
         if self.sample_rate is not None:
-            _whole("sample_rate", self.sample_rate, 8000, 192_000, "; 0 means the engine's rate")
+            hint = "; 0 means the engine's rate"
+            checked["sample_rate"] = _whole("sample_rate", self.sample_rate, 8000, 192_000, hint)
         if self.target_lufs is not None:
-            _number("target_lufs", self.target_lufs, -70.0, -1.0, "; 0 switches loudness off")
+            hint = "; 0 switches loudness off"
+            checked["target_lufs"] = _number("target_lufs", self.target_lufs, -70.0, -1.0, hint)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
 
 SETTING_NAMES = tuple(f for f in RenderSettings.__dataclass_fields__)
@@ -138,13 +146,11 @@ def _setting_value(name: str, value: object) -> object:
             value = float(text)
         except ValueError:
             raise SessionError(f"{name} must be a number, got {value!r}") from None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if _is_number(value):
         if name == "seed" and value < 0:
             return None
         if name in ("sample_rate", "target_lufs") and value == 0:
             return None
-        if name in ("seed", "steps", "variations", "sample_rate") and value == int(value):
-            return int(value)
     return value
 
 

@@ -332,6 +332,7 @@ def test_settings_are_validated_and_reported():
     session.set_setting("sample_rate", 48000)
     session.set_setting("target_lufs", -14)
     assert session.settings == RenderSettings(1234, 25, "midpoint", 2.0, 0.0, 3, 48000, -14.0)
+    assert isinstance(session.settings.steps, int)
     session.set_setting("seed", -1)
     session.set_setting("sample_rate", 0)
     session.set_setting("target_lufs", "off")
@@ -349,6 +350,8 @@ def test_settings_are_validated_and_reported():
         ("variations", 17, "variations must be a whole number 1..16"),
         ("sample_rate", 1000, "sample_rate"),
         ("seed", "lucky", "seed must be a number"),
+        ("seed", 2**31, "seed must be a whole number 0..2147483647"),
+        ("seed", float("inf"), "seed must be a whole number"),
         ("stpes", 10, "did you mean steps"),
     ],
 )
