@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 from midi.errors import NoteError
 from midi.notes import NoteTrack
@@ -97,17 +98,20 @@ class DrumHit:
 
     def __post_init__(self) -> None:
         start = self.start_beat
-        is_number = isinstance(start, (int, float)) and not isinstance(start, bool)
+        is_number = isinstance(start, Real) and not isinstance(start, bool)
         if not is_number or not math.isfinite(start) or start < 0:
             raise NoteError(f"drum hit start_beat must be a number >= 0, got {self.start_beat!r}")
-        if isinstance(self.pitch, bool) or not isinstance(self.pitch, int):
+        if isinstance(self.pitch, bool) or not isinstance(self.pitch, Integral):
             raise NoteError(f"drum hit pitch must be a MIDI key 0..127, got {self.pitch!r}")
         if not 0 <= self.pitch <= 127:
             raise NoteError(f"drum hit pitch must be a MIDI key 0..127, got {self.pitch!r}")
-        if isinstance(self.velocity, bool) or not isinstance(self.velocity, int):
+        if isinstance(self.velocity, bool) or not isinstance(self.velocity, Integral):
             raise NoteError(f"drum hit velocity must be an integer 1..127, got {self.velocity!r}")
         if not 1 <= self.velocity <= 127:
             raise NoteError(f"drum hit velocity must be in 1..127, got {self.velocity!r}")
+        object.__setattr__(self, "start_beat", float(start))
+        object.__setattr__(self, "pitch", int(self.pitch))
+        object.__setattr__(self, "velocity", int(self.velocity))
 
     @property
     def name(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -28,15 +29,13 @@ _ON_FRAME = 1e-6
 
 
 def _check_clock(window_start_seconds: float, n_frames: int, frame_rate_hz: float) -> None:
-    if not isinstance(window_start_seconds, (int, float)) or not math.isfinite(
-        window_start_seconds
-    ):
+    if not isinstance(window_start_seconds, Real) or not math.isfinite(window_start_seconds):
         raise TempoMapError(
             f"window_start_seconds must be a finite number, got {window_start_seconds!r}"
         )
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 0:
+    if isinstance(n_frames, bool) or not isinstance(n_frames, Integral) or n_frames < 0:
         raise TempoMapError(f"n_frames must be a whole number >= 0, got {n_frames!r}")
-    if not isinstance(frame_rate_hz, (int, float)) or not (
+    if not isinstance(frame_rate_hz, Real) or not (
         math.isfinite(frame_rate_hz) and frame_rate_hz > 0
     ):
         raise TempoMapError(f"frame_rate_hz must be a positive number, got {frame_rate_hz!r}")

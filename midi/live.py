@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from numbers import Real
 
 import mido
 
@@ -44,7 +45,7 @@ class LiveInput:
 
     def feed(self, message: mido.Message, at_beat: float) -> tuple[Note, ...]:
         """Apply one message received at `at_beat`; return the notes it completed."""
-        if isinstance(at_beat, bool) or not isinstance(at_beat, (int, float)):
+        if isinstance(at_beat, bool) or not isinstance(at_beat, Real):
             raise LiveInputError(f"at_beat must be a number of beats, got {at_beat!r}")
         if not math.isfinite(at_beat):
             raise LiveInputError(f"at_beat must be finite, got {at_beat!r}")

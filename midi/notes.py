@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 from midi.errors import NoteError
 
@@ -62,7 +63,7 @@ def pitch_number(name: str) -> int:
 
 
 def _check_pitch(pitch: int) -> None:
-    if isinstance(pitch, bool) or not isinstance(pitch, int) or not 0 <= pitch <= 127:
+    if isinstance(pitch, bool) or not isinstance(pitch, Integral) or not 0 <= pitch <= 127:
         raise NoteError(f"pitch must be an integer MIDI note number 0..127, got {pitch!r}")
 
 
@@ -79,7 +80,7 @@ class Note:
     def __post_init__(self) -> None:
         _check_pitch(self.pitch)
         for label, value in (("start_beat", self.start_beat), ("end_beat", self.end_beat)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not isinstance(value, Real) or not math.isfinite(value):
                 raise NoteError(f"note {label} must be a finite number of beats, got {value!r}")
         if self.start_beat < 0:
             raise NoteError(
@@ -91,16 +92,22 @@ class Note:
                 f"note {pitch_name(self.pitch)} ends at beat {self.end_beat!r}, not after its "
                 f"start at beat {self.start_beat!r}; give it a positive length"
             )
-        if isinstance(self.velocity, bool) or not isinstance(self.velocity, int):
+        if isinstance(self.velocity, bool) or not isinstance(self.velocity, Integral):
             raise NoteError(f"note velocity must be an integer 0..127, got {self.velocity!r}")
         if not 0 <= self.velocity <= 127:
             raise NoteError(f"note velocity must be in 0..127, got {self.velocity!r}")
-        if isinstance(self.channel, bool) or not isinstance(self.channel, int):
+        if isinstance(self.channel, bool) or not isinstance(self.channel, Integral):
             raise NoteError(f"note channel must be an integer 0..15, got {self.channel!r}")
         if not 0 <= self.channel <= 15:
             raise NoteError(
                 f"note channel must be in 0..15 (MIDI channel 1..16), got {self.channel!r}"
             )
+        # Values from numpy arrays are stored as plain Python numbers, for repr and JSON.
+        object.__setattr__(self, "pitch", int(self.pitch))
+        object.__setattr__(self, "start_beat", float(self.start_beat))
+        object.__setattr__(self, "end_beat", float(self.end_beat))
+        object.__setattr__(self, "velocity", int(self.velocity))
+        object.__setattr__(self, "channel", int(self.channel))
 
     @property
     def duration_beats(self) -> float:
@@ -146,12 +153,17 @@ class NoteTrack:
             if not isinstance(note, Note):
                 raise NoteError(f"track {self.name!r}: expected Note objects, got {note!r}")
         object.__setattr__(self, "notes", tuple(sorted(notes, key=_note_order)))
-        if self.index is not None and (not isinstance(self.index, int) or self.index < 0):
+        if self.index is not None and (not isinstance(self.index, Integral) or self.index < 0):
             raise NoteError(f"track index must be a 0-based integer or None, got {self.index!r}")
         if self.channel is not None and (
-            not isinstance(self.channel, int) or not 0 <= self.channel <= 15
+            not isinstance(self.channel, Integral) or not 0 <= self.channel <= 15
         ):
             raise NoteError(f"track channel must be 0..15 or None, got {self.channel!r}")
+        if self.index is not None:
+            object.__setattr__(self, "index", int(self.index))
+        if self.channel is not None:
+            object.__setattr__(self, "channel", int(self.channel))
+        object.__setattr__(self, "is_drum", bool(self.is_drum))
 
     def __len__(self) -> int:
         return len(self.notes)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import mido
@@ -53,8 +54,13 @@ class MidiSong:
             if not isinstance(track, NoteTrack):
                 raise MidiFileError(f"tracks must be NoteTrack values, got {track!r}")
         ppq = self.ticks_per_beat
-        if isinstance(ppq, bool) or not isinstance(ppq, int) or not 1 <= ppq <= MAX_TICKS_PER_BEAT:
+        if (
+            isinstance(ppq, bool)
+            or not isinstance(ppq, Integral)
+            or not 1 <= ppq <= MAX_TICKS_PER_BEAT
+        ):
             raise MidiFileError(f"ticks_per_beat must be an integer 1..32767, got {ppq!r}")
+        object.__setattr__(self, "ticks_per_beat", int(ppq))
         if self.path is not None:
             object.__setattr__(self, "path", Path(self.path))
 

@@ -28,6 +28,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
+from numbers import Integral, Real
 
 from midi.errors import TempoMapError
 
@@ -39,7 +40,7 @@ _ON_GRID = 1e-9
 
 
 def _check_beat(value: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise TempoMapError(f"{what} must be a finite number of beats, got {value!r}")
     return float(value)
 
@@ -56,7 +57,7 @@ class TempoChange:
         if self.beat < 0:
             raise TempoMapError(f"tempo change beat must be >= 0, got {self.beat!r}")
         bpm = self.bpm
-        if isinstance(bpm, bool) or not isinstance(bpm, (int, float)) or not math.isfinite(bpm):
+        if isinstance(bpm, bool) or not isinstance(bpm, Real) or not math.isfinite(bpm):
             raise TempoMapError(f"tempo must be a finite number of bpm, got {bpm!r}")
         if not MIN_BPM <= bpm <= MAX_BPM:
             raise TempoMapError(
@@ -83,15 +84,17 @@ class TimeSignature:
         if self.beat < 0:
             raise TempoMapError(f"time signature beat must be >= 0, got {self.beat!r}")
         num, den = self.numerator, self.denominator
-        if isinstance(num, bool) or not isinstance(num, int) or not 1 <= num <= 255:
+        if isinstance(num, bool) or not isinstance(num, Integral) or not 1 <= num <= 255:
             raise TempoMapError(f"time signature numerator must be an integer 1..255, got {num!r}")
-        if isinstance(den, bool) or not isinstance(den, int) or den < 1 or den & (den - 1):
+        if isinstance(den, bool) or not isinstance(den, Integral) or den < 1 or den & (den - 1):
             raise TempoMapError(
                 f"time signature denominator must be a power of two (1, 2, 4, 8, 16, ...), "
                 f"got {den!r}"
             )
         if den > 128:
             raise TempoMapError(f"time signature denominator {den} is too small a note; use <= 128")
+        object.__setattr__(self, "numerator", int(num))
+        object.__setattr__(self, "denominator", int(den))
 
     @property
     def beats_per_bar(self) -> float:
@@ -228,7 +231,7 @@ class TempoMap:
 
     def beat_at(self, seconds: float) -> float:
         """The beat sounding `seconds` after the song start; the exact inverse of `seconds_at`."""
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        if isinstance(seconds, bool) or not isinstance(seconds, Real):
             raise TempoMapError(f"seconds must be a finite number, got {seconds!r}")
         if not math.isfinite(seconds):
             raise TempoMapError(f"seconds must be a finite number, got {seconds!r}")
@@ -347,7 +350,7 @@ class TempoMap:
 
 
 def _check_bar(value: int, what: str) -> int:
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    is_number = isinstance(value, Real) and not isinstance(value, bool)
     if not is_number or not math.isfinite(value) or value != int(value) or value < 1:
         raise TempoMapError(f"{what} must be a whole number >= 1 (bars are 1-based), got {value!r}")
     return int(value)

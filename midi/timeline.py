@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import TYPE_CHECKING, Protocol
 
 from midi.errors import TempoMapError
@@ -50,7 +51,7 @@ class ChordSegment:
     def __post_init__(self) -> None:
         for name in ("start_beat", "end_beat", "start_seconds", "end_seconds"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, Real):
                 raise TempoMapError(f"ChordSegment.{name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise TempoMapError(f"ChordSegment.{name} must be finite, got {value!r}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from numbers import Integral
 
 from midi.errors import TrackSelectionError
 from midi.notes import NoteTrack, pitch_name
@@ -122,12 +123,12 @@ def choose_chord_track(song: MidiSong, track: str | int | None = None) -> TrackC
     """
     if track is None:
         return _choose_automatically(song)
-    if isinstance(track, bool) or not isinstance(track, (str, int)):
+    if isinstance(track, bool) or not isinstance(track, (str, Integral)):
         raise TrackSelectionError(
             f"track must be a name or a 0-based track number, got {track!r}; {_listing(song)}"
         )
     wanted = track.strip() if isinstance(track, str) else track
-    if isinstance(wanted, int) or wanted.isdigit():
+    if isinstance(wanted, Integral) or wanted.isdigit():
         number = int(wanted)
         matches = [t for t in song.tracks if t.index == number]
         how = f"track {number}"

@@ -184,3 +184,13 @@ def test_note_track_sorts_its_notes_and_reports_its_content():
     assert track.pitch_classes() == frozenset({0, 4, 7})
     assert track.pitch_range() == (60, 67)
     assert [note.pitch for note in track.notes_between(2.0, 2.5)] == [60, 67]
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
+    import numpy as np
+
+    note = Note(np.int64(60), np.float32(0.5), np.float64(1.0), np.int16(90), np.uint8(3))
+    assert repr(note) == "Note(pitch=60, start_beat=0.5, end_beat=1.0, velocity=90, channel=3)"
+    tempo_map = TempoMap.constant(np.float64(90.0), np.int64(3), np.int32(4))
+    assert repr(tempo_map.meters) == "(TimeSignature(beat=0.0, numerator=3, denominator=4),)"
+    assert tempo_map.seconds_at(np.float32(3.0)) == 2.0
