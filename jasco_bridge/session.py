@@ -37,6 +37,7 @@ import numpy as np
 from engine.request import SAMPLER_NAMES
 from jasco_bridge.errors import SessionError
 from midi.chords import Chord, TimedChord, parse_chord_symbol
+from midi.drums import DrumHit, drum_hits
 from midi.errors import MidiError
 from midi.notes import Note, NoteTrack
 from midi.recognize import recognize_chords
@@ -245,7 +246,7 @@ class MidiDrums:
     """Drum hits from a MIDI file, in song beats; synthesised into a stem for each window."""
 
     path: Path
-    hits: tuple[tuple[float, int, int], ...] = field(repr=False)  # (start_beat, GM pitch, velocity)
+    hits: tuple[DrumHit, ...] = field(repr=False)
 
     def timeline_audio(
         self, tempo_map: TempoMap, from_seconds: float, to_seconds: float, sample_rate: int
@@ -259,8 +260,8 @@ class MidiDrums:
         if last <= first:
             return out, sample_rate
         hits = [
-            (tempo_map.seconds_at(beat) - first / sample_rate, pitch, velocity)
-            for beat, pitch, velocity in self.hits
+            (tempo_map.seconds_at(hit.start_beat) - first / sample_rate, hit.pitch, hit.velocity)
+            for hit in self.hits
         ]
         span = synthesize_drums(hits, (last - first) / sample_rate, sample_rate)
         out[first : first + len(span)] = span[: last - first]
@@ -294,7 +295,14 @@ def _open_midi_drums(path: Path, start_beat: float) -> MidiDrums:
     # DAWs often export a drum part on channel 1; when no track is marked as GM percussion,
     # every note counts as a drum hit.
     tracks = [t for t in song.tracks if t.is_drum] or list(song.tracks)
-    hits = sorted((start_beat + n.start_beat, n.pitch, n.velocity) for t in tracks for n in t.notes)
+    hits = sorted(
+        (
+            replace(hit, start_beat=start_beat + hit.start_beat)
+            for t in tracks
+            for hit in drum_hits(t)
+        ),
+        key=lambda hit: (hit.start_beat, hit.pitch),
+    )
     if not hits:
         raise SessionError(f"drum MIDI file {path} has no notes; export the drum track again")
     return MidiDrums(path, tuple(hits))

@@ -19,6 +19,7 @@ from jasco_bridge.session import (
     SessionStore,
 )
 from midi.chords import parse_chord_symbol
+from midi.drums import DrumHit
 from midi.notes import Note, NoteTrack
 from midi.smf import MidiSong, write_midi_file
 from midi.tempo import TempoMap
@@ -308,14 +309,14 @@ def test_a_drum_midi_file_becomes_a_synthesised_stem(tmp_path):
     session.set_drums_file(str(path))
     drums = session.snapshot().drums
     assert isinstance(drums, MidiDrums)
-    assert drums.hits == ((2.0, 36, 120),)
+    assert drums.hits == (DrumHit(2.0, 36, 120),)
     audio, rate = drums.timeline_audio(session.tempo_map, 0.5, 2.0, 16000)
     assert rate == 16000 and audio.shape == (32000,)
     onset = int(np.flatnonzero(np.abs(audio) > 1e-3)[0])
     assert abs(onset - 16000) < 16  # beat 2 at 120 bpm = 1.0 s
     assert not audio[:8000].any()
     session.set_drums_file(str(path), start_beat=8.0)  # the file's beat 0 sits at bar 3
-    assert session.snapshot().drums.hits == ((10.0, 36, 120),)
+    assert session.snapshot().drums.hits == (DrumHit(10.0, 36, 120),)
 
 
 # ---------------------------------------------------------------------------- settings
