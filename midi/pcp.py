@@ -122,26 +122,30 @@ def _levels_in_bar(meter: TimeSignature, positions: np.ndarray) -> np.ndarray:
     return levels
 
 
-def _bars(tempo_map: TempoMap, end_beat: float) -> list[tuple[float, TimeSignature]]:
-    """(start beat, meter) of every bar that starts before `end_beat`, plus one bar before 0."""
-    starts = tempo_map.downbeats(0.0, max(end_beat, _EPS))
-    first = tempo_map.meter_at(0.0)
-    bars = [(-first.beats_per_bar, first)]
-    bars.extend((start, tempo_map.meter_at(start)) for start in starts)
-    return bars
+def _meter_spans(tempo_map: TempoMap, end_beat: float) -> list[tuple[float, float, TimeSignature]]:
+    """(start beat, end beat, meter) of each stretch in one meter; the first reaches back one bar.
+
+    Bar lines fall at whole bars from each stretch's start, as in `TempoMap.downbeats`.
+    """
+    meters = [m for m in tempo_map.meters if m.beat < end_beat]
+    if not meters or meters[0].beat > 0:
+        meters.insert(0, tempo_map.meter_at(0.0))
+    spans = []
+    for i, meter in enumerate(meters):
+        start = meter.beat if i else -meter.beats_per_bar
+        end = meters[i + 1].beat if i + 1 < len(meters) else end_beat + meter.beats_per_bar
+        spans.append((start, end, meter))
+    return spans
 
 
 def metric_grid(tempo_map: TempoMap, end_beat: float, offset_beats: float = 0.0) -> MetricGrid:
     """Grid lines from beat 0 up to `end_beat`, the bars moved later by `offset_beats`."""
     edges: list[np.ndarray] = []
     levels: list[np.ndarray] = []
-    bars = _bars(tempo_map, end_beat)
-    for i, (start, meter) in enumerate(bars):
-        bar_end = bars[i + 1][0] if i + 1 < len(bars) else start + meter.beats_per_bar
-        step = grid_step(meter)
-        positions = np.arange(0.0, bar_end - start - _EPS, step)
+    for start, end, meter in _meter_spans(tempo_map, end_beat):
+        positions = np.arange(0.0, end - start - _EPS, grid_step(meter))
         edges.append(start + offset_beats + positions)
-        levels.append(_levels_in_bar(meter, positions))
+        levels.append(_levels_in_bar(meter, positions % meter.beats_per_bar))
     all_edges = np.concatenate(edges)
     all_levels = np.concatenate(levels)
     keep = (all_edges > _EPS) & (all_edges < end_beat - _EPS)
@@ -159,23 +163,22 @@ def estimate_bar_offset(notes: NoteArrays, tempo_map: TempoMap) -> float:
     """
     if len(notes) == 0:
         return 0.0
-    end = float(notes.end_beat.max())
-    bars = _bars(tempo_map, end)[1:]
-    bar_ends = [start for start, _ in bars[1:]] + [end]
+    spans = _meter_spans(tempo_map, float(notes.end_beat.max()))
     time_in_meter: dict[str, float] = {}
-    for (start, meter), bar_end in zip(bars, bar_ends, strict=True):
-        time_in_meter[str(meter)] = time_in_meter.get(str(meter), 0.0) + max(bar_end - start, 0.0)
+    for start, end, meter in spans:
+        time_in_meter[str(meter)] = time_in_meter.get(str(meter), 0.0) + end - max(start, 0.0)
     most_common = max(time_in_meter, key=time_in_meter.__getitem__)
-    meter = next(m for _, m in bars if str(m) == most_common)
+    meter = next(m for _, _, m in spans if str(m) == most_common)
     step = grid_step(meter)
     n_slots = round(meter.beats_per_bar / step)
-    starts = np.array([s for s, m in bars if str(m) == most_common])
-    bar_index = np.searchsorted(starts, notes.start_beat, side="right") - 1
-    inside = (bar_index >= 0) & (
-        notes.start_beat < starts[np.maximum(bar_index, 0)] + meter.beats_per_bar - _EPS
-    )
-    into_bar = notes.start_beat[inside] - starts[bar_index[inside]]
-    slot = np.round(into_bar / step).astype(int) % n_slots
+    inside = np.zeros(len(notes), dtype=bool)
+    into_bar = np.zeros(len(notes))
+    for start, end, span_meter in spans:
+        if str(span_meter) == most_common:
+            here = (notes.start_beat >= start) & (notes.start_beat < end)
+            inside |= here
+            into_bar[here] = (notes.start_beat[here] - start) % meter.beats_per_bar
+    slot = np.round(into_bar[inside] / step).astype(int) % n_slots
     low = notes.pitch[inside] <= np.percentile(notes.pitch, _LOW_PITCH_QUANTILE)
     weight = np.minimum(notes.end_beat - notes.start_beat, meter.beats_per_bar)[inside] * (
         1.0 + 2.0 * low

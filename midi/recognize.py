@@ -208,11 +208,19 @@ def _segment_scores(
     cum_bass = np.vstack([np.zeros(12), np.cumsum(profiles.bass, axis=0)])
     cum_length = np.concatenate([[0.0], np.cumsum(profiles.length_beats)])
     cum_sounding = np.concatenate([[0.0], np.cumsum(profiles.length_beats * sounding)])
+    # One weight matrix turns [chroma shares, bass shares, missing tones] into every template's
+    # fit, so each stretch length costs a single matrix product.
     tones = templates.tones.T  # [12, C]
     outside = 1.0 - tones
     root_rows = np.zeros_like(tones)
     root_rows[templates.roots, np.arange(len(templates.roots))] = 1.0
-    tone_counts = tones.sum(axis=0)
+    weights = np.vstack(
+        [
+            tones - settings.extra_tone_weight * outside,
+            settings.bass_root_bonus * root_rows - settings.bass_outside_penalty * outside,
+            -settings.missing_tone_penalty * tones / tones.sum(axis=0),
+        ]
+    )  # [36, C]
 
     scores = np.full((n + 1, max_units + 1), -np.inf)
     labels = np.full((n + 1, max_units + 1), _NO_CHORD)
@@ -220,16 +228,8 @@ def _segment_scores(
         end = np.arange(length, n + 1)
         chroma = _shares(cum_chroma[end] - cum_chroma[end - length])  # [m, 12]
         bass = _shares(cum_bass[end] - cum_bass[end - length])
-        fit = (
-            chroma @ tones
-            - settings.extra_tone_weight * (chroma @ outside)
-            - settings.missing_tone_penalty
-            * ((chroma < settings.missing_tone_share) @ tones)
-            / tone_counts
-            + settings.bass_root_bonus * (bass @ root_rows)
-            - settings.bass_outside_penalty * (bass @ outside)
-            - templates.costs
-        )  # [m, C]
+        missing = (chroma < settings.missing_tone_share).astype(float)
+        fit = np.hstack([chroma, bass, missing]) @ weights - templates.costs  # [m, C]
         sounding_beats = cum_sounding[end] - cum_sounding[end - length]
         silent_beats = cum_length[end] - cum_length[end - length] - sounding_beats
         best = fit.argmax(axis=1)
@@ -251,20 +251,21 @@ def _shares(profile: np.ndarray) -> np.ndarray:
 def _best_cuts(scores: np.ndarray, change_cost: np.ndarray) -> list[tuple[int, int]]:
     """The (start unit, end unit) stretches maximising total score minus change costs."""
     n = scores.shape[0] - 1
-    lengths = np.arange(1, scores.shape[1])
-    best = np.full(n + 1, -np.inf)
-    best[0] = 0.0
-    # Starting the song is not a change.
-    cost = change_cost.astype(float).copy()
-    cost[0] = 0.0
-    back = np.zeros(n + 1, dtype=int)
+    max_length = scores.shape[1] - 1
+    # Plain Python: each step is a handful of additions, too small for numpy to pay off.
+    table = scores.tolist()
+    cost = change_cost.tolist()
+    cost[0] = 0.0  # starting the song is not a change
+    best = [0.0] + [-math.inf] * n
+    back = [0] * (n + 1)
     for end in range(1, n + 1):
-        usable = lengths[lengths <= end]
-        start = end - usable
-        total = best[start] - cost[start] + scores[end, usable]
-        k = int(np.argmax(total))
-        best[end] = total[k]
-        back[end] = usable[k]
+        row = table[end]
+        for length in range(1, min(max_length, end) + 1):
+            start = end - length
+            total = best[start] - cost[start] + row[length]
+            if total > best[end]:
+                best[end] = total
+                back[end] = length
     cuts = []
     end = n
     while end > 0:
@@ -281,11 +282,17 @@ def _timed_chords(
     grid: MetricGrid,
 ) -> list[TimedChord]:
     timed: list[TimedChord] = []
+    made: dict[tuple[int, int | None], Chord] = {}
     for start, end in cuts:
         label = int(labels[end, end - start])
         chord = None
         if label != _NO_CHORD:
-            chord = _chord_with_bass(label, profiles.bass[start:end].sum(axis=0), templates)
+            bass = _bass_of(label, profiles.bass[start:end].sum(axis=0), templates)
+            if (label, bass) not in made:
+                made[label, bass] = Chord(
+                    int(templates.roots[label]), templates.qualities[label], bass
+                )
+            chord = made[label, bass]
         start_beat = float(grid.edges_beat[start])
         end_beat = float(grid.edges_beat[end])
         if timed and timed[-1].chord == chord:
@@ -294,9 +301,12 @@ def _timed_chords(
     return timed
 
 
-def _chord_with_bass(label: int, bass_profile: np.ndarray, templates: _Templates) -> Chord:
-    root = int(templates.roots[label])
-    bass = int(np.argmax(bass_profile)) if bass_profile.sum() > 0 else root
+def _bass_of(label: int, bass_profile: np.ndarray, templates: _Templates) -> int | None:
+    """The inversion's bass pitch class, or None for root position."""
+    if bass_profile.sum() <= 0:
+        return None
+    bass = int(np.argmax(bass_profile))
     # Only a chord tone in the bass makes an inversion; anything else is a passing bass note.
-    is_chord_tone = templates.tones[label, bass] > 0
-    return Chord(root, templates.qualities[label], bass if is_chord_tone else None)
+    if bass == templates.roots[label] or templates.tones[label, bass] == 0:
+        return None
+    return bass
