@@ -125,8 +125,9 @@ def melody_salience(
         stop = np.ceil(_positions(ends, window_start_seconds, frame_rate_hz) - _ON_FRAME)
         first = np.clip(first, 0, n_frames).astype(np.int64)
         stop = np.clip(stop, 0, n_frames).astype(np.int64)
+        inside = np.flatnonzero(stop > first)
         # Writing notes from low to high leaves the highest sounding pitch in each frame.
-        for i in np.argsort(pitches, kind="stable"):
+        for i in inside[np.argsort(pitches[inside], kind="stable")]:
             top[first[i] : stop[i]] = pitches[i]
     salience = np.zeros((MELODY_BINS, n_frames), dtype=np.float32)
     voiced = np.flatnonzero(top >= 0)

@@ -124,12 +124,17 @@ class BarBeat:
         return f"bar {self.bar} beat {self.beat:g}"
 
 
-def _sorted_unique(items: Iterable, kind: str) -> tuple:
+def _sorted_unique(items: Iterable, kind: type[TempoChange] | type[TimeSignature]) -> tuple:
+    items = tuple(items)
+    for item in items:
+        if not isinstance(item, kind):
+            raise TempoMapError(f"expected {kind.__name__} values, got {item!r}")
+    what = "tempo change" if kind is TempoChange else "time signature"
     ordered = tuple(sorted(items, key=lambda item: item.beat))
     for before, after in pairwise(ordered):
         if after.beat == before.beat:
             raise TempoMapError(
-                f"two {kind}s at beat {after.beat:g} ({before} and {after}); keep one of them"
+                f"two {what}s at beat {after.beat:g} ({before} and {after}); keep one of them"
             )
     return ordered
 
@@ -154,14 +159,8 @@ class TempoMap:
     _meter_first_bars: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        tempos = _sorted_unique(self.tempos, "tempo change")
-        meters = _sorted_unique(self.meters, "time signature")
-        for item in tempos:
-            if not isinstance(item, TempoChange):
-                raise TempoMapError(f"tempos must be TempoChange values, got {item!r}")
-        for item in meters:
-            if not isinstance(item, TimeSignature):
-                raise TempoMapError(f"meters must be TimeSignature values, got {item!r}")
+        tempos = _sorted_unique(self.tempos, TempoChange)
+        meters = _sorted_unique(self.meters, TimeSignature)
         object.__setattr__(self, "tempos", tempos)
         object.__setattr__(self, "meters", meters)
 

@@ -184,4 +184,4 @@ def _short(track: NoteTrack) -> str:
 def _listing(song: MidiSong) -> str:
     if not song.tracks:
         return "the file has no tracks with notes"
-    return "available: " + ", ".join(_short(t) for t in song.tracks)
+    return "tracks with notes: " + ", ".join(_short(t) for t in song.tracks)

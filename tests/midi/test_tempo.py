@@ -194,3 +194,8 @@ def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
     tempo_map = TempoMap.constant(np.float64(90.0), np.int64(3), np.int32(4))
     assert repr(tempo_map.meters) == "(TimeSignature(beat=0.0, numerator=3, denominator=4),)"
     assert tempo_map.seconds_at(np.float32(3.0)) == 2.0
+
+
+def test_tempo_map_refuses_other_values_in_its_lists():
+    with pytest.raises(TempoMapError, match="expected TempoChange values, got 120"):
+        TempoMap((120,))

@@ -90,7 +90,9 @@ def test_user_can_name_or_number_the_track(asked):
 
 
 def test_unknown_track_lists_the_available_ones():
-    with pytest.raises(TrackSelectionError, match=r"no track 7; available: 1 'Vox', 3 'Keys'"):
+    with pytest.raises(
+        TrackSelectionError, match=r"no track 7; tracks with notes: 1 'Vox', 3 'Keys'"
+    ):
         choose_chord_track(song(melody(1, "Vox"), block_chords(3, "Keys")), 7)
     with pytest.raises(TrackSelectionError, match=r"no track named 'organ'"):
         choose_chord_track(song(melody(1, "Vox")), "organ")
