@@ -235,3 +235,18 @@ def test_file_without_notes_reads_as_a_song_without_tracks(tmp_path):
     song = read_midi_file(save(tmp_path, [[tempo(100), meter(4, 4)]]))
     assert song.tracks == ()
     assert song.end_beat == 0.0
+
+
+def test_meter_change_off_a_bar_line_in_a_file_starts_a_new_bar(tmp_path):
+    # A 3/4 event two beats into bar 2 of a 4/4 song: bar 2 is cut to 2 beats, bar 3 starts there.
+    path = save(tmp_path, [[meter(4, 4), meter(3, 4, 480 * 6), on(60), off(60, 480 * 12)]])
+    tempo_map = read_midi_file(path).tempo_map
+    assert tempo_map.downbeats(0.0, 12.0) == (0.0, 4.0, 6.0, 9.0)
+    assert str(tempo_map) == "120 bpm 4/4; 3/4 from bar 3"
+
+
+def test_a_drum_track_of_a_type_1_file_is_marked_as_drums(tmp_path):
+    kit = [name("Kit"), on(36, channel=9), off(36, 240, channel=9)]
+    keys = [name("Keys"), on(60, channel=0), off(60, 480, channel=0)]
+    song = read_midi_file(save(tmp_path, [[tempo(120)], keys, kit]))
+    assert [(t.name, t.is_drum) for t in song.tracks] == [("Keys", False), ("Kit", True)]
