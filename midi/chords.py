@@ -302,6 +302,13 @@ class Chord:
         return frozenset(tones if self.bass is None else tones | {self.bass})
 
     @property
+    def voicing(self) -> tuple[int, ...]:
+        """Each sounding pitch class once: the lowest note first, then upwards from the root."""
+        lowest = self.root if self.bass is None else self.bass
+        upwards = ((self.root + i) % 12 for i in self.intervals)
+        return (lowest, *(pc for pc in dict.fromkeys(upwards) if pc != lowest))
+
+    @property
     def bass_degree(self) -> str | None:
         """The bass as a Harte degree (`'b3'` for Am7/C), or None in root position."""
         if self.bass is None:

@@ -31,3 +31,7 @@ class NoteError(MidiError, ValueError):
 
 class LiveInputError(MidiError):
     """Live MIDI input could not be opened, or was fed something that is not a MIDI event."""
+
+
+class VocabularyLookupError(VocabularyError, LookupError):
+    """A label or index that the chord vocabulary does not hold."""

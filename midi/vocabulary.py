@@ -1,0 +1,367 @@
+"""JASCO's chord vocabulary: the checkpoint's label -> index table, and the nearest label for any chord.
+
+The table ships with each checkpoint as `chord_to_index_mapping.pkl`, a plain dict of 194 Chordino
+labels (`'N'`, `'C'`, `'Am7'`, `'Gm7b5/F'`, ... `'UNK'`); index 194, one past the last label, is the
+model's "no chord information" row. It is read at run time, never typed into code:
+
+    >>> vocabulary = ChordVocabulary.from_pickle("chord_to_index_mapping.pkl")  # doctest: +SKIP
+    >>> vocabulary.map_chord(parse_chord_symbol("Dbmaj9"))                       # doctest: +SKIP
+    VocabularyMatch(given='C#maj9', label='C#maj7', index=158, exact=False, reason='...')
+
+`map_chord` never raises for a valid chord. It tries, in order: the same chord (any enharmonic
+spelling: `Db` is `C#`); the same chord without its bass, when the table has no such slash label;
+and otherwise the label that sounds most alike by the weights in `MatchWeights` (shared chord
+tones weighted by their role, a same root, a same lowest note, minus each tone the label adds).
+Ties go to the label with fewer tones, then to the earlier row of `midi.chords.QUALITIES` (major
+before minor), then to the lower index.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from midi.chords import (
+    QUALITIES,
+    Chord,
+    degree_number,
+    degree_semitones,
+    parse_chord_symbol,
+    pitch_class_name,
+)
+from midi.errors import ChordSymbolError, VocabularyError, VocabularyLookupError
+
+logger = logging.getLogger(__name__)
+
+NO_CHORD_LABEL = "N"
+UNKNOWN_LABEL = "UNK"
+_MAX_PICKLE_BYTES = 1 << 20  # the released table is 2 kB; anything this large is not a chord table
+_QUALITY_ORDER = {q.name: order for order, q in enumerate(QUALITIES)}
+
+
+@dataclass(frozen=True)
+class MatchWeights:
+    """How much each kind of agreement counts when no label names a chord exactly.
+
+    A chord tone the label shares counts by its role: root, 3rd (or the 2nd/4th of a sus chord),
+    5th, 6th/7th, tension (9th, 11th, 13th), or a bass note outside the chord. The same root
+    counts more than the same lowest note, so Am7/C maps to Am7, not C6.
+    """
+
+    tone_by_degree_number: Mapping[int, float] = field(
+        default_factory=lambda: {
+            1: 2.0,
+            2: 2.0,
+            3: 2.0,
+            4: 2.0,
+            5: 1.0,
+            6: 1.5,
+            7: 1.5,
+            9: 0.5,
+            11: 0.5,
+            13: 0.5,
+        }
+    )
+    bass_outside_chord: float = 1.0
+    same_root: float = 3.0
+    same_lowest_note: float = 2.5
+    per_added_tone: float = 1.0
+
+
+@dataclass(frozen=True)
+class VocabularyMatch:
+    """Where one chord landed in the vocabulary, and why (`reason` is shown to the user)."""
+
+    given: str
+    label: str
+    index: int
+    exact: bool
+    reason: str
+
+    def __str__(self) -> str:
+        mark = "" if self.exact else " (nearest)"
+        return f"{self.given} -> {self.label} [{self.index}]{mark}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    index: int
+    label: str
+    chord: Chord
+    lowest: int
+    tie_break: tuple[int, int, int]
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles only built-in containers and scalars: a crafted file cannot import or call anything."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(
+            f"it refers to {module}.{name}, which a plain label table never does"
+        )
+
+
+class ChordVocabulary:
+    """A checkpoint's chord labels and indices, with nearest-label mapping for any `Chord`."""
+
+    def __init__(
+        self,
+        label_to_index: Mapping[str, int],
+        source: str = "<in memory>",
+        weights: MatchWeights | None = None,
+    ) -> None:
+        self.source = source
+        self.weights = weights or MatchWeights()
+        self._index_by_label = _checked_table(label_to_index, source)
+        self._labels = tuple(sorted(self._index_by_label, key=self._index_by_label.__getitem__))
+        self._entries = self._parse_labels()
+        self._entry_by_index = {entry.index: entry for entry in self._entries}
+        self._index_by_chord: dict[Chord, int] = {}
+        for entry in self._entries:
+            self._index_by_chord.setdefault(entry.chord, entry.index)
+        # Per-instance memo: a song repeats a handful of chords thousands of frames over.
+        self._cached_match = functools.lru_cache(maxsize=4096)(self._match)
+
+    @classmethod
+    def from_pickle(
+        cls, path: str | os.PathLike[str], weights: MatchWeights | None = None
+    ) -> ChordVocabulary:
+        """Read a checkpoint's `chord_to_index_mapping.pkl` (a dict of label -> index)."""
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+            if size > _MAX_PICKLE_BYTES:
+                raise VocabularyError(
+                    f"{path}: {size} bytes is far too large for a chord table — is it the right file?"
+                )
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise VocabularyError(
+                f"{path}: chord table not found — it ships with the checkpoint as chord_to_index_mapping.pkl"
+            ) from None
+        except OSError as error:
+            raise VocabularyError(
+                f"{path}: cannot read the chord table ({error.strerror or error})"
+            ) from None
+        try:
+            table = _PlainDataUnpickler(io.BytesIO(data)).load()
+        except (
+            Exception
+        ) as error:  # a corrupt pickle can raise almost anything; all mean "not a table"
+            raise VocabularyError(f"{path}: not a readable chord table: {error}") from None
+        return cls(table, source=str(path), weights=weights)
+
+    def _parse_labels(self) -> tuple[_Entry, ...]:
+        entries = []
+        for label in self._labels:
+            if label in (NO_CHORD_LABEL, UNKNOWN_LABEL):
+                continue
+            try:
+                chord = parse_chord_symbol(label)
+            except ChordSymbolError as error:
+                logger.warning(
+                    "%s: label %r is not a chord I can read, so nothing maps to it (%s)",
+                    self.source,
+                    label,
+                    error,
+                )
+                continue
+            if chord is None:
+                continue
+            tones = len(chord.pitch_classes)
+            index = self._index_by_label[label]
+            tie_break = (tones, _QUALITY_ORDER[chord.quality], index)
+            entries.append(_Entry(index, label, chord, chord.voicing[0], tie_break))
+        if not entries:
+            raise VocabularyError(
+                f"{self.source}: no label of the table is a chord — is it a chord table?"
+            )
+        return tuple(entries)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every label, in index order."""
+        return self._labels
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    @property
+    def null_index(self) -> int:
+        """The model's "no chord information" row: one past the last label (194 for JASCO)."""
+        return len(self._labels)
+
+    @property
+    def no_chord_index(self) -> int:
+        """The index of `N`, silence or no harmony."""
+        return self._index_by_label[NO_CHORD_LABEL]
+
+    @property
+    def unknown_index(self) -> int | None:
+        """The index of `UNK`, or None if this table has no such label."""
+        return self._index_by_label.get(UNKNOWN_LABEL)
+
+    def index_of(self, label: str) -> int:
+        """The index of an exact label of the table (`'Am7'` -> 26); `map_chord` finds the nearest one."""
+        index = self._index_by_label.get(label)
+        if index is None:
+            raise VocabularyLookupError(
+                f"{label!r} is not a label of {self.source} — labels are spelled like 'C#m7', 'Bbmaj7', "
+                "'Gm7b5/F'; map_chord(parse_chord_symbol(...)) finds the nearest label for any chord"
+            )
+        return index
+
+    def label_of(self, index: int) -> str:
+        """The label at an index (`26` -> `'Am7'`)."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise VocabularyLookupError(f"a vocabulary index is an int, got {index!r}")
+        if index == self.null_index:
+            raise VocabularyLookupError(
+                f"index {index} is the null chord (no chord information); it has no label"
+            )
+        if not 0 <= index < len(self._labels):
+            raise VocabularyLookupError(
+                f"index {index} is outside {self.source}, which holds 0..{len(self._labels) - 1}"
+            )
+        return self._labels[index]
+
+    def pitch_classes_of(self, index: int) -> tuple[int, ...]:
+        """The pitch classes a label sounds, bass first, then upwards from the root; () for N, UNK, null."""
+        if index == self.null_index:
+            return ()
+        self.label_of(index)  # raises for an index outside the table
+        entry = self._entry_by_index.get(index)
+        return () if entry is None else entry.chord.voicing
+
+    def map_chord(self, chord: Chord | None) -> VocabularyMatch:
+        """The label JASCO should see for `chord` (None = no chord -> `N`). Never raises for a Chord."""
+        if chord is not None and not isinstance(chord, Chord):
+            raise ChordSymbolError(
+                f"map_chord takes a Chord or None, got {chord!r} — parse text with parse_chord_symbol"
+            )
+        return self._cached_match(chord)
+
+    def _match(self, chord: Chord | None) -> VocabularyMatch:
+        if chord is None:
+            return VocabularyMatch("N.C.", NO_CHORD_LABEL, self.no_chord_index, True, "no chord")
+        given = chord.symbol
+        index = self._index_by_chord.get(chord)
+        if index is not None:
+            label = self._labels[index]
+            reason = (
+                "in the vocabulary" if label == given else f"in the vocabulary, spelled {label}"
+            )
+            return VocabularyMatch(given, label, index, True, reason)
+        if chord.bass is None:
+            entry = self._nearest(chord)
+        else:
+            # Slash chords: find the chord above the bass, then keep the bass only where the
+            # table has that chord over it (G9/B -> G7/B, Dbmaj9/F -> C#maj7).
+            upper = replace(chord, bass=None)
+            entry = self._entry_by_index.get(self._index_by_chord.get(upper, -1)) or self._nearest(
+                upper
+            )
+            over_bass = self._index_by_chord.get(replace(entry.chord, bass=chord.bass))
+            if over_bass is not None:
+                entry = self._entry_by_index[over_bass]
+        return VocabularyMatch(
+            given, entry.label, entry.index, False, _nearest_reason(given, chord, entry)
+        )
+
+    def _nearest(self, chord: Chord) -> _Entry:
+        return max(
+            self._entries, key=lambda e: (self._score(chord, e), tuple(-k for k in e.tie_break))
+        )
+
+    def _score(self, chord: Chord, entry: _Entry) -> float:
+        weights = self.weights
+        tones = _tone_weights(chord, weights)
+        score = sum(w for pc, w in tones.items() if pc in entry.chord.pitch_classes)
+        score -= weights.per_added_tone * len(entry.chord.pitch_classes - tones.keys())
+        if entry.chord.root == chord.root:
+            score += weights.same_root
+        if entry.lowest == (chord.root if chord.bass is None else chord.bass):
+            score += weights.same_lowest_note
+        return score
+
+    def __repr__(self) -> str:
+        return f"<ChordVocabulary {len(self)} labels from {self.source}>"
+
+
+def _tone_weights(chord: Chord, weights: MatchWeights) -> dict[int, float]:
+    """Each sounding pitch class of `chord` with the weight of its most important role."""
+    tones: dict[int, float] = {}
+    for degree in chord.degrees:
+        pc = (chord.root + degree_semitones(degree)) % 12
+        tones[pc] = max(
+            tones.get(pc, 0.0), weights.tone_by_degree_number.get(degree_number(degree), 0.5)
+        )
+    if chord.bass is not None and chord.bass not in tones:
+        tones[chord.bass] = weights.bass_outside_chord
+    return tones
+
+
+def _nearest_reason(given: str, chord: Chord, entry: _Entry) -> str:
+    kept = chord.pitch_classes & entry.chord.pitch_classes
+    dropped = chord.pitch_classes - entry.chord.pitch_classes
+    added = entry.chord.pitch_classes - chord.pitch_classes
+
+    def names(pcs: frozenset[int]) -> str:
+        return " ".join(pitch_class_name(pc) for pc in sorted(pcs))
+
+    parts = [f"the vocabulary has no {given}; nearest is {entry.label}, keeping {names(kept)}"]
+    if dropped:
+        parts.append(f"dropping {names(dropped)}")
+    if added:
+        parts.append(f"adding {names(added)}")
+    if chord.bass is not None and entry.lowest != chord.bass:
+        parts.append(f"without the bass {pitch_class_name(chord.bass)}")
+    return ", ".join(parts)
+
+
+def _checked_table(table: object, source: str) -> dict[str, int]:
+    """The table as a plain dict, after checking it is labels -> indices 0..n-1 with `N` among them."""
+    if not isinstance(table, Mapping):
+        raise VocabularyError(
+            f"{source}: expected a dict of chord label -> index, got {type(table).__name__}"
+        )
+    checked: dict[str, int] = {}
+    for label, index in table.items():
+        if not isinstance(label, str) or isinstance(index, bool) or not isinstance(index, int):
+            raise VocabularyError(
+                f"{source}: entry {label!r}: {index!r} is not a text label -> int index"
+            )
+        checked[label] = index
+    if sorted(checked.values()) != list(range(len(checked))):
+        raise VocabularyError(f"{source}: indices must be 0..{len(checked) - 1}, each used once")
+    if NO_CHORD_LABEL not in checked:
+        raise VocabularyError(f"{source}: the table has no {NO_CHORD_LABEL!r} (no chord) label")
+    return checked
+
+
+def describe_symbol(text: str, vocabulary: ChordVocabulary) -> dict[str, object]:
+    """Everything `jasco-bridge chords --symbol` shows for one symbol: how it was read and where it lands.
+
+    Raises ChordSymbolError (naming the symbol) when the text is not a chord.
+    """
+    chord = parse_chord_symbol(text)
+    match = vocabulary.map_chord(chord)
+    index = match.index
+    return {
+        "input": text,
+        "harte": "N" if chord is None else chord.harte,
+        "symbol": "N.C." if chord is None else chord.symbol,
+        "pitch_names": [] if chord is None else [pitch_class_name(pc) for pc in chord.voicing],
+        "label": match.label,
+        "index": index,
+        "label_pitch_names": [pitch_class_name(pc) for pc in vocabulary.pitch_classes_of(index)],
+        "exact": match.exact,
+        "reason": match.reason,
+    }
