@@ -199,3 +199,14 @@ def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
 def test_tempo_map_refuses_other_values_in_its_lists():
     with pytest.raises(TempoMapError, match="expected TempoChange values, got 120"):
         TempoMap((120,))
+
+
+@pytest.mark.parametrize(
+    "module", ["notes", "tempo", "smf", "tracks", "timeline", "frames", "drums", "live"]
+)
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"midi.{module}"))
+    assert result.failed == 0
