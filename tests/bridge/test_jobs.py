@@ -14,7 +14,7 @@ import soundfile
 
 from engine.errors import EngineError, GenerationCancelled
 from engine.request import GenerationRequest, GenerationResult
-from jasco_bridge.engines import open_preview
+from jasco_bridge.engines import open_preview, open_renderer
 from jasco_bridge.errors import RenderError
 from jasco_bridge.jobs import JobEvent, JobQueue, JobState, QueueStatus
 from jasco_bridge.session import Session
@@ -383,3 +383,28 @@ def test_status_follows_the_queue(tmp_path, preview):
     finally:
         queue.shutdown(timeout=0.0)
     assert events.terminal(second.id).kind == "cancelled"
+
+
+def test_a_round_trip_through_the_tiny_golden_jasco_checkpoint(tmp_path, golden_dir):
+    opened = open_renderer("jasco", golden_dir)
+    assert not opened.renderer.is_preview
+    events = Events()
+    queue = make_queue(opened.renderer, opened.vocabulary, tmp_path, events)
+    queue.start()
+    try:
+        session = c_major_session(name="golden", prompt="jazz trio")
+        session.set_setting("steps", 2)
+        session.set_setting("seed", 5)
+        (job,) = queue.submit(session.snapshot(), start_bar=1, bars=2)
+        final = events.terminal(job.id)
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
+    assert final.kind == "done", final.message
+    assert [e.fraction for e in events.of(job.id) if e.kind == "progress"] == [0.5, 1.0]
+    audio, rate = soundfile.read(final.clip.path)
+    assert rate == 32000 and len(audio) == 4 * 32000  # two bars of 4/4 at 120 bpm
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0
+    sidecar = json.loads(final.clip.sidecar_path.read_text())
+    assert sidecar["preview"] is False and sidecar["engine"] == "jasco"
+    assert sidecar["seed"] == 5 and sidecar["steps"] == 2
+    assert "torch" in sidecar["versions"]
