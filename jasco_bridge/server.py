@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 _FILE_HANDLERS = frozenset({"chords_file", "drums_file"})
 _MAX_PENDING_COMMANDS = 10_000  # session commands waiting on the lane before new ones are refused
 _MAX_TCP_BACKLOG_BYTES = 4 * 2**20  # a TCP client that stops reading is disconnected past this
+_UDP_RECEIVE_BUFFER_BYTES = 8 * 2**20
 _EXPECTED = (BridgeError, MidiError, EngineError)
 
 
@@ -150,6 +152,7 @@ class BridgeServer:
         except OSError as exc:
             raise ConfigError(_bind_problem("UDP", host, self.config.port, exc)) from None
         self._udp = transport
+        _enlarge_receive_buffer(transport.get_extra_info("socket"))
         if self.config.tcp_port is not None:
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, host, self.config.tcp_port)
@@ -519,6 +522,17 @@ class BridgeServer:
         jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=channel)
         for job in jobs:
             channel.send(protocol.ack(job.id, job.seed, job.variation))
+
+
+def _enlarge_receive_buffer(sock: socket.socket | None) -> None:
+    # A DAW script sends a song's worth of messages in one burst; the default buffer
+    # (~200 KB) would drop datagrams while the loop is busy. The kernel caps the request.
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_RECEIVE_BUFFER_BYTES)
+    except OSError as exc:
+        logger.debug("could not enlarge the UDP receive buffer: %s", exc)
 
 
 def _flat(groups: tuple[tuple[object, ...], ...]) -> list[object]:

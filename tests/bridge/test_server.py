@@ -1,0 +1,445 @@
+"""The daemon over real loopback sockets, rendering with the real preview engine.
+
+The helpers here (`running_daemon`, `OscPeer`, `GatedRenderer`) are also used by
+test_fuzz.py and test_liblo.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from engine.request import GenerationRequest, GenerationResult
+from jasco_bridge.config import DaemonConfig
+from jasco_bridge.daemon import BackgroundDaemon, Daemon
+from jasco_bridge.engines import OpenedRenderer, open_preview
+from jasco_bridge.osc import (
+    IMMEDIATELY,
+    OscBundle,
+    OscMessage,
+    SlipDecoder,
+    TimeTag,
+    encode_packet,
+    message,
+    parse_packet,
+    slip_encode,
+)
+
+WAIT_SECONDS = 60.0  # generous: CI machines are slow; tests never assert on speed
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+class GatedRenderer:
+    """The preview engine behind a gate: `generate` waits (cancellably) until the gate opens.
+
+    Keeps a job "running" for as long as a test needs, without timing assumptions.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        for name in (
+            "name",
+            "is_preview",
+            "sample_rate",
+            "frame_rate_hz",
+            "segment_seconds",
+            "model_id",
+        ):
+            setattr(self, name, getattr(inner, name))
+
+    def generate(
+        self, request: GenerationRequest, progress=None, should_cancel=None
+    ) -> GenerationResult:
+        self.started.set()
+        while not self.gate.wait(0.005):
+            if should_cancel is not None and should_cancel():
+                from engine.errors import GenerationCancelled
+
+                raise GenerationCancelled("cancelled while waiting at the test gate")
+        return self.inner.generate(request, progress, should_cancel)
+
+
+@contextlib.contextmanager
+def running_daemon(
+    tmp_path: Path, *, gated: bool = False, **overrides
+) -> Iterator[BackgroundDaemon]:
+    """A real Daemon (startup -> serve -> shutdown) on its own thread, bound to free ports.
+
+    `gated=True` renders with a `GatedRenderer` (as `.renderer`) so a job stays running.
+    """
+    opened = open_preview()
+    renderer = GatedRenderer(opened.renderer) if gated else opened.renderer
+    settings = {
+        "port": 0,
+        "tcp_port": 0,
+        "out_dir": tmp_path / "clips",
+        "shutdown_timeout_seconds": 5.0,
+    }
+    config = DaemonConfig(**{**settings, **overrides})
+    running = BackgroundDaemon(
+        config, open_engine=lambda _config: OpenedRenderer(renderer, opened.vocabulary, None)
+    )
+    running.renderer = renderer  # type: ignore[attr-defined]
+    with running:
+        try:
+            yield running
+        finally:
+            if isinstance(renderer, GatedRenderer):
+                renderer.gate.set()
+
+
+class OscPeer:
+    """A UDP OSC client on its own port: sends messages, collects replies by address."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 2**20)
+        self.sock.bind(("127.0.0.1", port or 0))
+        self.inbox: list[OscMessage] = []
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def send(self, daemon_port: int, address: str, *args) -> None:
+        self.send_packet(daemon_port, message(address, *args))
+
+    def send_packet(self, daemon_port: int, packet) -> None:
+        self.send_bytes(daemon_port, encode_packet(packet))
+
+    def send_bytes(self, daemon_port: int, data: bytes) -> None:
+        self.sock.sendto(data, ("127.0.0.1", daemon_port))
+
+    def _read(self, timeout: float) -> OscMessage | None:
+        self.sock.settimeout(timeout)
+        try:
+            data, _ = self.sock.recvfrom(65536)
+        except TimeoutError:
+            return None
+        packet = parse_packet(data)
+        assert isinstance(packet, OscMessage)
+        return packet
+
+    def expect(
+        self, address: str, predicate=lambda m: True, timeout: float = WAIT_SECONDS
+    ) -> OscMessage:
+        """The first reply (already received or arriving) at `address` that satisfies `predicate`."""
+        for index, seen in enumerate(self.inbox):
+            if seen.address == address and predicate(seen):
+                return self.inbox.pop(index)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            reply = self._read(left)
+            if reply is None:
+                break
+            if reply.address == address and predicate(reply):
+                return reply
+            self.inbox.append(reply)
+        raise AssertionError(
+            f"no {address} within {timeout} s; got {[m.address for m in self.inbox][-20:]}"
+        )
+
+    def quiet_for(self, seconds: float) -> list[OscMessage]:
+        """Everything that arrives within `seconds` (used only to show that nothing does)."""
+        out = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            reply = self._read(left)
+            if reply is not None:
+                out.append(reply)
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def peer() -> Iterator[OscPeer]:
+    client = OscPeer()
+    yield client
+    client.close()
+
+
+def set_up_four_bars(peer: OscPeer, port: int, prefix: str = "/jasco") -> None:
+    """120 bpm 4/4, a chord per bar as MIDI notes in one bulk message, a prompt and a seed."""
+    peer.send(port, f"{prefix}/tempo", 120.0, 4, 4)
+    peer.send(port, f"{prefix}/chords/clear")
+    notes = []
+    for bar, chord in enumerate(([60, 64, 67], [57, 60, 64], [53, 57, 60], [55, 59, 62])):
+        for pitch in chord:
+            notes += [float(bar * 4), 4.0, float(pitch), 100.0]
+    peer.send(port, f"{prefix}/chords/notes", *notes)
+    peer.send(port, f"{prefix}/prompt", "warm rhodes")
+    peer.send(port, f"{prefix}/set", "seed", 1234)
+
+
+def read_bext_time_reference(path: Path) -> int:
+    """An independent RIFF walk: the bext chunk's TimeReference (bytes 338..345 of its payload)."""
+    data = path.read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    pos = 12
+    while pos + 8 <= len(data):
+        tag, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if tag == b"bext":
+            low, high = struct.unpack("<II", data[pos + 8 + 338 : pos + 8 + 346])
+            return low | (high << 32)
+        pos += 8 + size + (size & 1)
+    raise AssertionError(f"{path} has no bext chunk")
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+def test_ping_is_answered_with_its_token(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        peer.send(daemon.server.udp_port, "/jasco/ping", 42)
+        assert peer.expect("/jasco/pong").args == (42,)
+        peer.send(daemon.server.udp_port, "/jasco/ping")
+        assert peer.expect("/jasco/pong").args == ()
+
+
+def test_startup_announces_addresses_and_a_loud_preview(tmp_path):
+    with running_daemon(tmp_path) as daemon:
+        text = "\n".join(daemon.announced)
+    assert f"127.0.0.1:{daemon.server.udp_port}" in text
+    assert "PREVIEW ENGINE" in text
+
+
+def test_a_render_goes_tempo_chords_prompt_to_a_bar_exact_clip(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/render", 2.0, 2.0)  # bars 2-3, sent as floats like REAPER does
+        job, seed, variation = peer.expect("/jasco/ack").args
+        assert (seed, variation) == (1234, 0)
+        done = peer.expect("/jasco/done", lambda m: m.args[0] == job)
+        fractions = [m.args[1] for m in peer.inbox if m.address == "/jasco/progress"]
+    _, path, start_beat, length_beats, start_seconds, duration_seconds, sidecar = done.args
+    assert fractions and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert (start_beat, length_beats) == (4.0, 8.0)  # bar 2 starts on beat 4; 2 bars of 4/4
+    assert (start_seconds, duration_seconds) == pytest.approx((2.0, 4.0))
+    wav = Path(path)
+    assert wav.is_file() and wav.resolve().is_relative_to((tmp_path / "clips").resolve())
+    audio, rate = sf.read(wav)
+    assert len(audio) == round(4.0 * rate)
+    assert abs(audio).max() > 0.01
+    assert read_bext_time_reference(wav) == round(2.0 * rate)
+    meta = json.loads(Path(sidecar).read_text())
+    assert meta["prompt"] == "warm rhodes"
+    assert meta["seed"] == 1234
+
+
+def test_named_sessions_keep_their_own_state_and_folder(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        set_up_four_bars(peer, port, prefix="/jasco/session/verse")
+        peer.send(port, "/jasco/session/verse/render", 1, 1)
+        job = peer.expect("/jasco/ack").args[0]
+        path = Path(peer.expect("/jasco/done", lambda m: m.args[0] == job).args[1])
+        assert path.parent.name == "verse"
+        assert daemon.server.sessions.get("default").prompt == ""
+
+
+def test_bad_arguments_get_an_error_naming_the_address(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        peer.send(port, "/jasco/tempo", "fast")
+        job, text = peer.expect("/jasco/error").args
+        assert job == -1
+        assert text == "/jasco/tempo: bpm must be a number, got string 'fast'"
+        peer.send(port, "/jasco/chords/symbol", 0.0, "H#maj99")
+        job, text = peer.expect("/jasco/error").args
+        assert text.startswith("/jasco/chords/symbol: ") and "H#maj99" in text
+        peer.send(port, "/jasco/chords/file", str(tmp_path / "missing.mid"))
+        assert "missing.mid" in peer.expect("/jasco/error").args[1]
+
+
+def test_a_window_longer_than_the_model_segment_is_refused_at_once(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        peer.send(port, "/jasco/tempo", 60.0)
+        peer.send(port, "/jasco/render", 1, 8)  # 32 s at 60 bpm; the preview window is 10 s
+        job, text = peer.expect("/jasco/error").args
+        assert job == -1 and text.startswith("/jasco/render: ")
+
+
+def test_variations_get_one_ack_each_with_distinct_seeds(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/set", "variations", 3)
+        peer.send(port, "/jasco/render", 1, 1)
+        acks = [peer.expect("/jasco/ack").args for _ in range(3)]
+        for job, _, _ in acks:
+            peer.expect("/jasco/done", lambda m, job=job: m.args[0] == job)
+    assert [a[2] for a in acks] == [0, 1, 2]
+    assert len({a[1] for a in acks}) == 3
+
+
+def test_cancel_a_running_and_a_queued_job(tmp_path, peer):
+    with running_daemon(tmp_path, gated=True) as daemon:
+        port = daemon.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/render", 1, 1)
+        peer.send(port, "/jasco/render", 2, 1)
+        first = peer.expect("/jasco/ack").args[0]
+        second = peer.expect("/jasco/ack").args[0]
+        assert daemon.renderer.started.wait(WAIT_SECONDS)
+        peer.send(port, "/jasco/status")
+        assert peer.expect("/jasco/status").args == ("rendering", 1, "preview", first)
+        peer.send(port, "/jasco/cancel", second)
+        assert peer.expect("/jasco/cancelled").args == (second,)
+        peer.send(port, "/jasco/cancel", first)
+        assert peer.expect("/jasco/cancelled").args == (first,)
+        peer.send(port, "/jasco/cancel", 999)
+        assert "no job 999" in peer.expect("/jasco/error").args[1]
+        assert not any(m.address == "/jasco/done" for m in peer.quiet_for(0.2))
+
+
+def test_a_full_queue_refuses_renders_and_loses_nothing_queued(tmp_path, peer):
+    with running_daemon(tmp_path, gated=True, max_queue=2) as daemon:
+        port = daemon.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/render", 1, 1)
+        running = peer.expect("/jasco/ack").args[0]
+        assert daemon.renderer.started.wait(WAIT_SECONDS)
+        peer.send(port, "/jasco/render", 1, 1)
+        peer.send(port, "/jasco/render", 1, 1)
+        queued = [peer.expect("/jasco/ack").args[0] for _ in range(2)]
+        peer.send(port, "/jasco/render", 1, 1)
+        assert "queue full" in peer.expect("/jasco/error").args[1]
+        daemon.renderer.gate.set()
+        for job in [running, *queued]:
+            peer.expect("/jasco/done", lambda m, job=job: m.args[0] == job)
+
+
+def test_tcp_with_slip_framing_round_trips(tmp_path):
+    with (
+        running_daemon(tmp_path) as daemon,
+        socket.create_connection(
+            ("127.0.0.1", daemon.server.tcp_port), timeout=WAIT_SECONDS
+        ) as conn,
+    ):
+        messages = [
+            message("/jasco/ping", 7),
+            message("/jasco/tempo", 120.0),
+            message("/jasco/chords/symbols", 0.0, "Am7", 4.0, "D7"),
+            message("/jasco/render", 1, 2),
+        ]
+        stream = b"".join(slip_encode(encode_packet(m)) for m in messages)
+        conn.sendall(stream[:5])  # split mid-frame: the decoder must reassemble
+        conn.sendall(stream[5:])
+        decoder, replies = SlipDecoder(), []
+        while not any(r.address == "/jasco/done" for r in replies):
+            chunk = conn.recv(65536)
+            assert chunk, f"connection closed early after {[r.address for r in replies]}"
+            replies += [parse_packet(frame) for frame in decoder.feed(chunk)]
+    addresses = [r.address for r in replies]
+    assert addresses[0] == "/jasco/pong" and replies[0].args == (7,)
+    assert "/jasco/ack" in addresses and "/jasco/progress" in addresses
+
+
+def test_a_future_bundle_runs_later_without_blocking_ping(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        later = TimeTag.from_unix_seconds(time.time() + 0.5)
+        peer.send_packet(port, OscBundle(later, (message("/jasco/ping", 2),)))
+        peer.send(port, "/jasco/ping", 1)
+        first = peer._read(WAIT_SECONDS)
+        second = peer._read(WAIT_SECONDS)
+    assert (first.args, second.args) == ((1,), (2,))
+
+
+def test_an_immediate_bundle_runs_its_messages_in_order(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        bundle = OscBundle(
+            IMMEDIATELY,
+            (
+                message("/jasco/tempo", 100.0),
+                OscBundle(IMMEDIATELY, (message("/jasco/chords/symbol", 0.0, "Cmaj7"),)),
+                message("/jasco/render", 1, 1),
+            ),
+        )
+        peer.send_packet(port, bundle)
+        job = peer.expect("/jasco/ack").args[0]
+        done = peer.expect("/jasco/done", lambda m: m.args[0] == job)
+    assert done.args[5] == pytest.approx(2.4)  # one bar of 4/4 at 100 bpm
+
+
+def test_bundles_far_in_the_future_are_refused(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        far = TimeTag.from_unix_seconds(time.time() + 86400)
+        peer.send_packet(daemon.server.udp_port, OscBundle(far, (message("/jasco/ping"),)))
+        assert "ahead" in peer.expect("/jasco/error").args[1]
+
+
+def test_replies_go_to_the_configured_reply_port(tmp_path, peer):
+    listener = OscPeer()
+    try:
+        with running_daemon(tmp_path, reply_port=listener.port) as daemon:
+            peer.send(daemon.server.udp_port, "/jasco/ping", 5)
+            assert listener.expect("/jasco/pong").args == (5,)
+    finally:
+        listener.close()
+
+
+def test_clients_outside_the_allow_list_are_dropped(tmp_path, peer):
+    with running_daemon(tmp_path, allow=("10.1.2.3",)) as daemon:
+        peer.send(daemon.server.udp_port, "/jasco/ping")
+        assert peer.quiet_for(0.3) == []
+
+
+def test_oversized_datagrams_are_refused(tmp_path, peer):
+    with running_daemon(tmp_path, max_packet_bytes=1024) as daemon:
+        peer.send(daemon.server.udp_port, "/jasco/prompt", "x" * 2000)
+        assert "refused" in peer.expect("/jasco/error").args[1]
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        config = DaemonConfig(port=taken.getsockname()[1], tcp_port=None, out_dir=tmp_path)
+        daemon = Daemon(config, announce=lambda line: None)
+        with pytest.raises(Exception, match="cannot listen for OSC/UDP"):
+            asyncio.run(daemon.run())
+
+
+def test_shutdown_cancels_queued_jobs_and_tells_their_clients(tmp_path, peer):
+    with running_daemon(tmp_path, gated=True, shutdown_timeout_seconds=0.0) as daemon:
+        port = daemon.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/render", 1, 1)
+        peer.send(port, "/jasco/render", 1, 1)
+        running, queued = [peer.expect("/jasco/ack").args[0] for _ in range(2)]
+        assert daemon.renderer.started.wait(WAIT_SECONDS)
+    assert peer.expect("/jasco/cancelled", lambda m: m.args[0] == queued, timeout=5)
+    endings = {m.address for m in peer.inbox + peer.quiet_for(0.2) if m.args[:1] == (running,)}
+    assert endings & {"/jasco/done", "/jasco/cancelled"}
+
+
+def test_config_rejects_unsafe_or_broken_settings():
+    with pytest.raises(Exception, match="--allow 'everyone'"):
+        DaemonConfig(allow=("everyone",))
+    with pytest.raises(Exception, match="port number"):
+        DaemonConfig(port=70000)
+    with pytest.raises(Exception, match="--reply-port"):
+        DaemonConfig(reply_host="10.0.0.2")
+    assert DaemonConfig(allow=("192.168.1.0/24",)).is_allowed("192.168.1.20")
+    assert not DaemonConfig(allow=("192.168.1.0/24",)).is_allowed("192.168.2.20")
+    assert replace(DaemonConfig(), reply_port=9001).reply_address == ("127.0.0.1", 9001)
