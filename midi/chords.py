@@ -511,10 +511,16 @@ def _parse_harte(text: str, rest: str, root: int) -> Chord:
 
 def _parse_symbol(text: str, cleaned: str, position: int, root: int) -> Chord:
     root_end = position
+    while cleaned.startswith(" ", position):
+        position += 1
     quality = QUALITY_BY_NAME["maj"]
     # Longest spelling first, so that m7b5 wins over m7 and m.
     for length in range(min(_LONGEST_SPELLING, len(cleaned) - position), 0, -1):
-        row = _QUALITY_BY_SPELLING.get(cleaned[position : position + length])
+        spelling = cleaned[position : position + length]
+        row = _QUALITY_BY_SPELLING.get(spelling)
+        # In C7+9 the + sharpens the 9th; only a + with nothing after it makes C7+ augmented.
+        if spelling.endswith("+") and cleaned[position + length : position + length + 1].isdigit():
+            continue
         if row is not None:
             quality, position = row, position + length
             break

@@ -21,11 +21,13 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import math
 import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from midi.chords import (
@@ -44,6 +46,9 @@ NO_CHORD_LABEL = "N"
 UNKNOWN_LABEL = "UNK"
 _MAX_PICKLE_BYTES = 1 << 20  # the released table is 2 kB; anything this large is not a chord table
 _QUALITY_ORDER = {q.name: order for order, q in enumerate(QUALITIES)}
+
+
+_SCALAR_WEIGHTS = ("bass_outside_chord", "same_root", "same_lowest_note", "per_added_tone")
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,30 @@ class MatchWeights:
             9: 0.5,
             11: 0.5,
             13: 0.5,
-        }
+        },
+        hash=False,
     )
     bass_outside_chord: float = 1.0
     same_root: float = 3.0
     same_lowest_note: float = 2.5
     per_added_tone: float = 1.0
+
+    def __post_init__(self) -> None:
+        numbers = dict(self.tone_by_degree_number)
+        named = {f"tone_by_degree_number[{n}]": w for n, w in numbers.items()}
+        named.update((name, getattr(self, name)) for name in _SCALAR_WEIGHTS)
+        for name, value in named.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise VocabularyError(
+                    f"MatchWeights.{name} must be a finite number >= 0, got {value!r}"
+                )
+        # Read-only, so that a vocabulary's weights cannot change under its cache.
+        object.__setattr__(self, "tone_by_degree_number", MappingProxyType(numbers))
 
 
 @dataclass(frozen=True)
@@ -95,6 +118,7 @@ class _Entry:
     index: int
     label: str
     chord: Chord
+    pitch_classes: frozenset[int]
     lowest: int
     tie_break: tuple[int, int, int]
 
@@ -178,7 +202,9 @@ class ChordVocabulary:
             tones = len(chord.pitch_classes)
             index = self._index_by_label[label]
             tie_break = (tones, _QUALITY_ORDER[chord.quality], index)
-            entries.append(_Entry(index, label, chord, chord.voicing[0], tie_break))
+            entries.append(
+                _Entry(index, label, chord, chord.pitch_classes, chord.voicing[0], tie_break)
+            )
         if not entries:
             raise VocabularyError(
                 f"{self.source}: no label of the table is a chord — is it a chord table?"
@@ -276,20 +302,19 @@ class ChordVocabulary:
         )
 
     def _nearest(self, chord: Chord) -> _Entry:
-        return max(
-            self._entries, key=lambda e: (self._score(chord, e), tuple(-k for k in e.tie_break))
-        )
-
-    def _score(self, chord: Chord, entry: _Entry) -> float:
+        """The entry with the best score; ties to fewer tones, earlier quality row, lower index."""
         weights = self.weights
         tones = _tone_weights(chord, weights)
-        score = sum(w for pc, w in tones.items() if pc in entry.chord.pitch_classes)
-        score -= weights.per_added_tone * len(entry.chord.pitch_classes - tones.keys())
-        if entry.chord.root == chord.root:
-            score += weights.same_root
-        if entry.lowest == (chord.root if chord.bass is None else chord.bass):
-            score += weights.same_lowest_note
-        return score
+        lowest = chord.voicing[0]
+
+        def rank(entry: _Entry) -> tuple[float, tuple[int, int, int]]:
+            score = sum(w for pc, w in tones.items() if pc in entry.pitch_classes)
+            score -= weights.per_added_tone * len(entry.pitch_classes - tones.keys())
+            score += weights.same_root * (entry.chord.root == chord.root)
+            score += weights.same_lowest_note * (entry.lowest == lowest)
+            return -score, entry.tie_break
+
+        return min(self._entries, key=rank)
 
     def __repr__(self) -> str:
         return f"<ChordVocabulary {len(self)} labels from {self.source}>"

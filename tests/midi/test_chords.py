@@ -40,7 +40,7 @@ C:maj9 C:min9 C:11 C:min11 C:13 C:maj13 C:min13 C:sus2 C:sus4 C:1 C:5 A:min7/b3 
 C:(3,5,b7) C:(3,#5,b7) C:(5,b7) C:maj(9) C:min7(*b3) Eb:(2,b5) B:(2,6) Eb:hdim7/b5 A:7/b7 C:maj/5
 C:(*1,3,5) C:maj(*5) F:min/b3 Bb:maj7/3 C:dim7/bb7 C:aug7 C:7sus4 N N.C. NC n.c. nc X
 """.split()
-    + [" C ", "  Am7/G  ", "C7 (b9)", "N.C", "C7(b9, #11)"]
+    + [" C ", "  Am7/G  ", "C7 (b9)", "N.C", "C7(b9, #11)", "C m7", "C7+9", "Am7-5", "C7-9"]
 )
 
 
@@ -92,6 +92,10 @@ def test_the_test_list_is_long():
         ("C7(no5)", Chord(0, "7", omitted=(7,))),
         ("C13b9", Chord(0, "7b9", added=(5, 9))),
         ("C/C", Chord(0, "maj")),
+        ("C7+9", Chord(0, "7#9")),
+        ("C7+", Chord(0, "aug7")),
+        ("Am7-5", Chord(9, "hdim7")),
+        ("C m7", Chord(0, "min7")),
     ],
 )
 def test_specific_parses(text, expected):

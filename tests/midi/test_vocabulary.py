@@ -250,3 +250,22 @@ def test_weights_change_the_choice():
     assert default.map_chord(parse_chord_symbol("Csus2")).label == "C"
     bass_blind = ChordVocabulary(table, weights=MatchWeights(same_lowest_note=0.0))
     assert bass_blind.map_chord(parse_chord_symbol("Csus2")).label == "C/D"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"same_root": -1.0}, r"MatchWeights\.same_root must be a finite number >= 0, got -1\.0"),
+        ({"per_added_tone": float("nan")}, "per_added_tone"),
+        ({"tone_by_degree_number": {3: "2"}}, r"tone_by_degree_number\[3\]"),
+    ],
+)
+def test_weights_are_validated(overrides, message):
+    with pytest.raises(VocabularyError, match=message):
+        MatchWeights(**overrides)
+
+
+def test_weights_are_read_only():
+    weights = MatchWeights()
+    with pytest.raises(TypeError):
+        weights.tone_by_degree_number[3] = 0.0
