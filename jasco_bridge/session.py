@@ -413,7 +413,9 @@ class SessionSnapshot:
             ],
             "chord_file": chord_file,
             "drums": drums,
-            "melody_notes": len(self.melody_notes),
+            "melody_notes": [
+                [n.start_beat, n.duration_beats, n.pitch, n.velocity] for n in self.melody_notes
+            ],
             "settings": {name: getattr(self.settings, name) for name in SETTING_NAMES},
         }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -202,6 +203,35 @@ def test_an_existing_clip_is_never_overwritten(tmp_path):
         "bars003-003_x_1_j1.json",
         "bars003-003_x_1_j1.wav",
     ], "no temporary files may be left behind"
+
+
+def test_writers_racing_for_one_name_all_get_their_own_file(tmp_path):
+    path = tmp_path / "race.wav"
+    infos = []
+
+    def write(level: float) -> None:
+        infos.append(
+            write_clip(
+                np.full(1000, level, dtype=np.float32),
+                RATE,
+                path,
+                time_reference_samples=0,
+                sidecar={"level": level},
+                start_beat=0.0,
+                length_beats=1.0,
+            )
+        )
+
+    threads = [threading.Thread(target=write, args=(i / 10,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({info.path for info in infos}) == 8
+    for info in infos:
+        level = json.loads(info.sidecar_path.read_text())["level"]
+        audio, _ = soundfile.read(info.path, dtype="float32")
+        assert audio[0] == pytest.approx(level, abs=1e-6)  # each sidecar sits beside its WAV
 
 
 def test_a_leftover_sidecar_also_makes_the_name_taken(tmp_path):

@@ -276,6 +276,14 @@ def test_unreadable_files_are_refused(tmp_path):
         Session().set_drums_file(str(locked))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_is_not_a_regular_file(tmp_path):
+    pipe = tmp_path / "drums.wav"
+    os.mkfifo(pipe)
+    with pytest.raises(SessionError, match="not a regular file"):
+        Session().set_drums_file(str(pipe))
+
+
 def test_relative_paths_and_nul_bytes_are_refused(tmp_path):
     with pytest.raises(SessionError, match="absolute path"):
         Session().set_drums_file("drums.wav")
@@ -409,12 +417,14 @@ def test_describe_is_plain_json_for_the_sidecar(tmp_path):
     session.add_chord_symbols([0.0, "Dm7", 3.5, "G7"])
     session.set_drums_file(str(write_wav(tmp_path / "d.wav")))
     session.set_prompt("odd-meter funk")
+    session.add_melody_note(1.0, 0.5, 72, 80)
     document = json.loads(json.dumps(session.snapshot().describe()))
     assert document["session"] == "chorus"
     assert document["chord_symbols"] == [[0.0, "Dm7"], [3.5, "G7"]]
     assert document["tempo_map"]["tempos"] == [[0.0, 133.7]]
     assert document["tempo_map"]["meters"] == [[0.0, 7, 8]]
     assert document["drums"]["kind"] == "audio"
+    assert document["melody_notes"] == [[1.0, 0.5, 72, 80]]
     assert document["settings"]["seed"] is None
 
 
