@@ -24,7 +24,8 @@ Two grammars are read:
   the table (longest match: `m7b5` before `m7` before `m`), then modifiers such as `b9`, `#11`,
   `(b5)`, `add9`, `no3`, `sus4`, `alt`, `(maj7)`, then `/bass` as a note name or a degree. A modifier
   degree replaces the quality's degree of the same number (`C13b9` has a flat ninth, not two
-  ninths); `add` adds without replacing. Roots must be capitals: some charts write minor chords in
+  ninths); `add` adds without replacing; a bare `7` is the dominant seventh, and `+`/`-` before a
+  number sharpen/flatten it (`C7+9`, `Am7-5`). Roots must be capitals: some charts write minor chords in
   lower case, so `am` is refused rather than guessed.
 
 No chord: `N`, `N.C.`, `NC`, `X` (mir_eval's "unknown"), in any case, give None.
@@ -52,21 +53,8 @@ HARTE_SHORTHANDS = frozenset(
     "maj9 min9 9 min11 11 maj13 min13 13 1 5".split()
 )
 
-_NATURAL_SEMITONES = {
-    1: 0,
-    2: 2,
-    3: 4,
-    4: 5,
-    5: 7,
-    6: 9,
-    7: 11,
-    8: 12,
-    9: 14,
-    10: 16,
-    11: 17,
-    12: 19,
-    13: 21,
-}
+# Semitones above the root of each natural degree, indexed by the degree's number (1-13).
+_NATURAL_SEMITONES = (0, 0, 2, 4, 5, 7, 9, 11, 12, 14, 16, 17, 19, 21)
 _LETTER_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _DEGREE = re.compile(r"(b{0,2}|#{0,2})(1[0-3]|[1-9])")
 
@@ -255,14 +243,20 @@ class Chord:
         if row is None:
             names = ", ".join(q.name for q in QUALITIES)
             raise ChordSymbolError(f"unknown chord quality {self.quality!r} — use one of: {names}")
-        for interval in (*self.added, *self.omitted):
+        try:
+            changes = (*self.added, *self.omitted)
+        except TypeError:
+            raise ChordSymbolError(
+                f"added/omitted must be sequences of intervals, got {self.added!r} / {self.omitted!r}"
+            ) from None
+        for interval in changes:
             if (
                 isinstance(interval, bool)
                 or not isinstance(interval, int)
                 or not 1 <= interval <= 11
             ):
                 raise ChordSymbolError(
-                    f"added/omitted intervals are semitones 1-11 above the root, got {interval!r} in {self!r}"
+                    f"added/omitted intervals are semitones 1-11 above the root, got {interval!r}"
                 )
         interval_set = (row.pitch_class_set | set(self.added)) - set(self.omitted)
         quality, added, omitted = _best_quality(frozenset(interval_set | {0}))
@@ -466,6 +460,10 @@ def _read_note(text: str, cleaned: str, position: int, what: str) -> tuple[int, 
 
 def _read_bass(text: str, cleaned: str, position: int, root: int) -> int:
     """A bass after '/': a note name (`C/E`) or a degree above the root (`C/3`, `A:min7/b3`)."""
+    if position >= len(cleaned):
+        raise ChordSymbolError(
+            f"{text!r}: nothing after '/' — write a bass note such as E, or a degree such as 3"
+        )
     if _DEGREE.fullmatch(cleaned, position):
         return (root + degree_semitones(cleaned[position:])) % 12
     bass, end = _read_note(text, cleaned, position, "bass note")
