@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import socket
 import statistics
 import tempfile
@@ -98,6 +99,35 @@ def percentiles(samples_ms: list[float]) -> str:
     return f"p50 {cuts[49]:.3f} ms  p99 {cuts[98]:.3f} ms  max {max(samples_ms):.3f} ms"
 
 
+def latency_client(port: int, samples: int, results: multiprocessing.Queue) -> None:
+    """Runs in its own process, as a DAW would: the daemon's threads never compete with it."""
+    client = Client(port)
+    set_up(client)
+    client.send("/jasco/render", 1, 1)
+    busy_job = client.until("/jasco/ack").args[0]
+    for _ in range(100):  # warm-up
+        client.send("/jasco/ping", 0)
+        client.until("/jasco/pong")
+    pings = []
+    for token in range(samples):
+        began = time.perf_counter()
+        client.send("/jasco/ping", token)
+        while client.until("/jasco/pong").args != (token,):
+            pass
+        pings.append((time.perf_counter() - began) * 1000)
+    acks = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        client.send("/jasco/render", 1, 1)
+        job = client.until("/jasco/ack").args[0]
+        acks.append((time.perf_counter() - began) * 1000)
+        client.send("/jasco/cancel", job)  # keep the queue short; not timed
+        client.until("/jasco/cancelled")
+    client.send("/jasco/status")
+    state = client.until("/jasco/status").args[0]
+    results.put((busy_job, state, pings, acks))
+
+
 def measure_latency(out_dir: Path, samples: int) -> None:
     opened = open_preview()
     slow = SlowRenderer(opened.renderer, hold_seconds=3600.0)
@@ -107,38 +137,23 @@ def measure_latency(out_dir: Path, samples: int) -> None:
     with BackgroundDaemon(
         config, open_engine=lambda _c: OpenedRenderer(slow, opened.vocabulary, None)
     ) as running:
-        client = Client(running.server.udp_port)
-        set_up(client)
-        client.send("/jasco/render", 1, 1)
-        busy_job = client.until("/jasco/ack").args[0]
-        for _ in range(100):  # warm-up
-            client.send("/jasco/ping", 0)
-            client.until("/jasco/pong")
-        pings = []
-        for token in range(samples):
-            began = time.perf_counter()
-            client.send("/jasco/ping", token)
-            while client.until("/jasco/pong").args != (token,):
-                pass
-            pings.append((time.perf_counter() - began) * 1000)
-        acks = []
-        for _ in range(samples):
-            began = time.perf_counter()
-            client.send("/jasco/render", 1, 1)
-            job = client.until("/jasco/ack").args[0]
-            acks.append((time.perf_counter() - began) * 1000)
-            client.send("/jasco/cancel", job)  # keep the queue short; not timed
-            client.until("/jasco/cancelled")
-        client.send("/jasco/status")
-        state = client.until("/jasco/status").args[0]
-        print(f"while job {busy_job} holds the engine (daemon state: {state}):")
-        print(f"  /jasco/ping -> /jasco/pong   {percentiles(pings)}  ({samples} samples)")
-        print(f"  /jasco/render -> /jasco/ack  {percentiles(acks)}  ({samples} samples)")
-        verdicts = [
-            f"{name} {'met' if statistics.quantiles(s, n=100, method='inclusive')[98] < 2 else 'MISSED'}"
-            for name, s in (("ping", pings), ("ack", acks))
-        ]
-        print(f"  target p99 < 2 ms: {', '.join(verdicts)}")
+        results: multiprocessing.Queue = multiprocessing.Queue()
+        client = multiprocessing.Process(
+            target=latency_client, args=(running.server.udp_port, samples, results)
+        )
+        client.start()
+        busy_job, state, pings, acks = results.get(timeout=600)
+        client.join()
+    print(
+        f"while job {busy_job} holds the engine (daemon state: {state}), client in another process:"
+    )
+    print(f"  /jasco/ping -> /jasco/pong   {percentiles(pings)}  ({samples} samples)")
+    print(f"  /jasco/render -> /jasco/ack  {percentiles(acks)}  ({samples} samples)")
+    verdicts = [
+        f"{name} {'met' if statistics.quantiles(s, n=100, method='inclusive')[98] < 2 else 'MISSED'}"
+        for name, s in (("ping", pings), ("ack", acks))
+    ]
+    print(f"  target p99 < 2 ms: {', '.join(verdicts)}")
 
 
 def flood(out_dir: Path, renders: int, max_queue: int, wait_seconds: float) -> None:

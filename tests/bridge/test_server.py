@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -443,3 +447,52 @@ def test_config_rejects_unsafe_or_broken_settings():
     assert DaemonConfig(allow=("192.168.1.0/24",)).is_allowed("192.168.1.20")
     assert not DaemonConfig(allow=("192.168.1.0/24",)).is_allowed("192.168.2.20")
     assert replace(DaemonConfig(), reply_port=9001).reply_address == ("127.0.0.1", 9001)
+
+
+def test_a_render_through_the_tiny_golden_jasco_checkpoint(tmp_path, golden_dir, peer):
+    config = DaemonConfig(
+        port=0, tcp_port=None, out_dir=tmp_path / "clips", engine="jasco", model=str(golden_dir)
+    )
+    with BackgroundDaemon(config) as running:  # the real engine loading path of `serve`
+        assert running.server.engine_name != "preview"
+        port = running.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/set", "steps", 2)
+        peer.send(port, "/jasco/render", 1, 2)
+        job = peer.expect("/jasco/ack").args[0]
+        done = peer.expect("/jasco/done", lambda m: m.args[0] == job)
+        fractions = [m.args[1] for m in peer.inbox if m.address == "/jasco/progress"]
+    assert fractions == [0.5, 1.0]
+    audio, rate = sf.read(done.args[1])
+    assert len(audio) == round(4.0 * rate)  # two bars of 4/4 at 120 bpm
+    assert not any("PREVIEW" in line for line in running.announced)
+    meta = json.loads(Path(done.args[6]).read_text())
+    assert meta["engine"] == "jasco" and meta["preview"] is False
+
+
+def test_the_serve_command_starts_answers_and_stops_on_ctrl_c(tmp_path):
+    command = [sys.executable, "-m", "jasco_bridge", "serve", "--port", "0", "--no-tcp"]
+    command += ["--engine", "preview", "--out-dir", str(tmp_path / "clips")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "ready" in line:
+                break
+        text = "".join(lines)
+        port = int(re.search(r"OSC/UDP on 127\.0\.0\.1:(\d+)", text).group(1))
+        assert "PREVIEW ENGINE" in text
+        client = OscPeer()
+        try:
+            client.send(port, "/jasco/ping", 3)
+            assert client.expect("/jasco/pong").args == (3,)
+        finally:
+            client.close()
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=WAIT_SECONDS)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, rest
+    assert "stopped" in rest
