@@ -323,7 +323,11 @@ def _temporary_file(folder: Path, data: bytes, final_name: str) -> Path:
 
 
 def _publish(temporary: Path, final: Path) -> None:
-    """Give the finished `temporary` file the name `final`; FileExistsError if that is taken."""
+    """Give the finished `temporary` file the name `final`; FileExistsError if that is taken.
+
+    With hard links the temporary name stays until the caller removes it; without them the
+    file itself moves, and `temporary` no longer exists afterwards.
+    """
     try:
         os.link(temporary, final)
     except FileExistsError:
@@ -332,9 +336,11 @@ def _publish(temporary: Path, final: Path) -> None:
         # Filesystems without hard links (FAT, some network shares): claim the name exclusively,
         # then move the complete file over the empty placeholder.
         os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        os.replace(temporary, final)
-        return
-    temporary.unlink()
+        try:
+            os.replace(temporary, final)
+        except OSError:
+            final.unlink(missing_ok=True)
+            raise
 
 
 def _candidate(path: Path, attempt: int) -> Path:
@@ -378,7 +384,12 @@ def write_files_exclusively(path: Path, wav: bytes, sidecar_text: str) -> tuple[
             try:
                 _publish(json_temporary, json_path)
             except FileExistsError:
-                wav_path.unlink()  # another writer took the sidecar name between our checks
+                # Another writer took the sidecar name between our check and now: give the
+                # WAV name back (moving the file back where it was moved) and try the next.
+                if wav_temporary.exists():
+                    wav_path.unlink()
+                else:
+                    os.replace(wav_path, wav_temporary)
                 continue
             _fsync_folder(folder)
             return wav_path, json_path
@@ -407,10 +418,10 @@ def write_clip(
 ) -> ClipInfo:
     """Write `audio` as it is (no trimming) to `path`, with a BWF time stamp and a JSON sidecar.
 
-    `audio` is float `[samples]` or `[channels, samples]`. `start_beat` and `length_beats` default
-    to the sidecar's keys of the same names. The sidecar gets an `"audio"` entry (sample rate,
-    samples, time reference) added; it shares the WAV's name stem, so it never names the file. If `path` is taken, the next free `-N` name is
-    used; the returned `ClipInfo.path` says which.
+    `audio` is float `[samples]` or `[channels, samples]`. `start_beat` and `length_beats`
+    default to the sidecar's keys of the same names. The sidecar gets an `"audio"` entry (sample
+    rate, samples, time reference); it shares the WAV's name stem instead of naming the file.
+    If `path` is taken, the next free `-N` name is used; the returned `ClipInfo.path` says which.
     """
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim not in (1, 2) or audio.shape[-1] == 0:

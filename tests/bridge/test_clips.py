@@ -15,6 +15,7 @@ import pyloudnorm
 import pytest
 import soundfile
 
+from jasco_bridge import clips
 from jasco_bridge.clips import (
     clip_length_samples,
     clip_path,
@@ -232,6 +233,27 @@ def test_writers_racing_for_one_name_all_get_their_own_file(tmp_path):
         level = json.loads(info.sidecar_path.read_text())["level"]
         audio, _ = soundfile.read(info.path, dtype="float32")
         assert audio[0] == pytest.approx(level, abs=1e-6)  # each sidecar sits beside its WAV
+
+
+def test_without_hard_links_clips_are_still_never_overwritten(tmp_path, monkeypatch):
+    def no_links(source, target):
+        raise PermissionError(1, "Operation not permitted")  # as exFAT or an SMB share answers
+
+    monkeypatch.setattr(clips.os, "link", no_links)
+    path = tmp_path / "fat.wav"
+    kwargs = {"time_reference_samples": 0, "start_beat": 0.0, "length_beats": 1.0}
+    first = write_clip(sine(0.1, 0.2), RATE, path, sidecar={"take": 1}, **kwargs)
+    first_bytes = first.path.read_bytes()
+    second = write_clip(sine(0.1, 0.6), RATE, path, sidecar={"take": 2}, **kwargs)
+    assert (first.path.name, second.path.name) == ("fat.wav", "fat-2.wav")
+    assert first.path.read_bytes() == first_bytes
+    assert json.loads(second.sidecar_path.read_text())["take"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fat-2.json",
+        "fat-2.wav",
+        "fat.json",
+        "fat.wav",
+    ]
 
 
 def test_a_leftover_sidecar_also_makes_the_name_taken(tmp_path):
