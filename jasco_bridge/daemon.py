@@ -101,6 +101,8 @@ class Daemon:
         await self._stop.wait()
 
     async def shutdown(self) -> None:
+        if not self.server.started:
+            return  # startup failed before binding: nothing to stop
         self._announce("shutting down: finishing the running job (Ctrl-C again to cancel it)")
         await self.server.close(self.config.shutdown_timeout_seconds)
         self._announce("stopped")

@@ -214,6 +214,11 @@ class BridgeServer:
                 logger.info("could not cancel job %s: %s", running, exc)
 
     @property
+    def started(self) -> bool:
+        """True once the sockets are bound (and until they are closed)."""
+        return self._udp is not None and not self._udp.is_closing()
+
+    @property
     def udp_address(self) -> tuple[str, int]:
         if self._udp is None:
             raise BridgeError("the server is not started: call await server.start() first")

@@ -82,10 +82,10 @@ def test_oscsend_renders_and_oscdump_receives_done(tmp_path, dump):
     with running_daemon(tmp_path, reply_port=reply_port) as daemon:
         target = f"127.0.0.1 {daemon.server.udp_port}"
         # oscdump needs a moment to bind: ping until it hears the pong.
-        for _ in range(50):
+        for _ in range(100):
             oscsend(target, "/jasco/ping", "i", "1")
             try:
-                dumper.wait_for("/jasco/pong", timeout=0.2)
+                dumper.wait_for("/jasco/pong", timeout=0.3)
                 break
             except AssertionError:
                 continue
@@ -103,10 +103,10 @@ def test_liblo_errors_come_back_readable(tmp_path, dump):
     reply_port, dumper = dump
     with running_daemon(tmp_path, reply_port=reply_port) as daemon:
         target = f"127.0.0.1 {daemon.server.udp_port}"
-        for _ in range(50):
+        for _ in range(100):
             oscsend(target, "/jasco/tempo", "s", "fast")
             try:
-                line = dumper.wait_for("/jasco/error", timeout=0.2)
+                line = dumper.wait_for("/jasco/error", timeout=0.3)
                 break
             except AssertionError:
                 continue

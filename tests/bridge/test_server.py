@@ -361,7 +361,7 @@ def test_tcp_with_slip_framing_round_trips(tmp_path):
 def test_a_future_bundle_runs_later_without_blocking_ping(tmp_path, peer):
     with running_daemon(tmp_path) as daemon:
         port = daemon.server.udp_port
-        later = TimeTag.from_unix_seconds(time.time() + 0.5)
+        later = TimeTag.from_unix_seconds(time.time() + 1.5)
         peer.send_packet(port, OscBundle(later, (message("/jasco/ping", 2),)))
         peer.send(port, "/jasco/ping", 1)
         first = peer._read(WAIT_SECONDS)
@@ -496,3 +496,14 @@ def test_the_serve_command_starts_answers_and_stops_on_ctrl_c(tmp_path):
             process.kill()
     assert process.returncode == 0, rest
     assert "stopped" in rest
+
+
+def test_missing_weights_stop_startup_with_the_engines_explanation(tmp_path):
+    from engine.errors import EngineError
+
+    config = DaemonConfig(port=0, tcp_port=0, out_dir=tmp_path, engine="jasco", model=str(tmp_path))
+    running = BackgroundDaemon(config)
+    with pytest.raises(EngineError) as failure:
+        running.__enter__()
+    assert str(tmp_path) in str(failure.value)
+    assert "stopped" in running.announced  # the sockets bound first were closed again
