@@ -96,6 +96,9 @@ def test_the_test_list_is_long():
         ("C7+", Chord(0, "aug7")),
         ("Am7-5", Chord(9, "hdim7")),
         ("C m7", Chord(0, "min7")),
+        ("Cm6/9", Chord(0, "min6/9")),
+        ("Cmaj11", Chord(0, "maj11")),
+        ("CmΔ", Chord(0, "minmaj7")),
     ],
 )
 def test_specific_parses(text, expected):
