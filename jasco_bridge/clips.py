@@ -47,6 +47,9 @@ DEFAULT_PEAK_CEILING_DBFS = -1.0
 _MIN_LOUDNESS_SECONDS = 0.4
 _MAX_NAME_ATTEMPTS = 1000
 _RIFF_LIMIT_BYTES = 2**32 - 1
+_WINDOWS_RESERVED_NAMES = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10)]
+)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ def clip_path(
     """
     root = Path(out_dir).resolve()
     folder = slugify(session, SESSION_SLUG_MAX_CHARS, fallback="default")
+    if folder in _WINDOWS_RESERVED_NAMES:
+        folder += "-session"  # Windows cannot create a folder called con, nul, com1, ...
     name = (
         f"{bar_range_label(start_bar, bars)}_"
         f"{slugify(prompt, PROMPT_SLUG_MAX_CHARS, fallback='no-prompt')}_"

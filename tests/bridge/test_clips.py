@@ -340,6 +340,12 @@ def test_clip_paths_stay_one_folder_inside_out_dir_whatever_the_names(tmp_path, 
     assert path.name.startswith("bars001-002_") and path.name.endswith("_99_j3.wav")
 
 
+def test_session_folders_avoid_names_windows_reserves(tmp_path):
+    assert clip_path(tmp_path, "CON", 1, 1, "x", 1, 1).parent.name == "con-session"
+    assert clip_path(tmp_path, "com1", 1, 1, "x", 1, 1).parent.name == "com1-session"
+    assert clip_path(tmp_path, "console", 1, 1, "x", 1, 1).parent.name == "console"
+
+
 def test_a_session_folder_linked_outside_out_dir_is_refused(tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
