@@ -4,8 +4,8 @@ The daemon's event loop submits jobs and gets `RenderJob`s back at once (one per
 with the seed it will use); it never waits for the engine. One worker thread renders them in
 order and reports through `on_event`, called *from the worker thread* (a server hands events to
 its loop with `loop.call_soon_threadsafe`); only jobs that never started are reported from the
-thread that cancelled them (`cancel`, `shutdown`). Every job ends with exactly one of "done", "error" or
-"cancelled"; "progress" events before that carry step/total of the sampler.
+thread that cancelled them (`cancel`, `shutdown`). Every job ends with exactly one of "done",
+"error" or "cancelled"; "progress" events before that carry step/total of the sampler.
 
     queue = JobQueue(renderer, vocabulary, "clips", on_event=print)
     queue.start()
