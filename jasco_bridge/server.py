@@ -120,7 +120,7 @@ class BridgeServer:
         self._engine_name = "none"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
-        self._tcp: asyncio.base_events.Server | None = None
+        self._tcp: asyncio.Server | None = None
         self._tcp_transports: set[asyncio.Transport] = set()
         self._lane: asyncio.Queue[tuple[protocol.Request, ReplyChannel]] | None = None
         self._lane_task: asyncio.Task[None] | None = None

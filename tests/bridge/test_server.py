@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import mido
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -246,6 +248,44 @@ def test_a_render_goes_tempo_chords_prompt_to_a_bar_exact_clip(tmp_path, peer):
     meta = json.loads(Path(sidecar).read_text())
     assert meta["prompt"] == "warm rhodes"
     assert meta["seed"] == 1234
+
+
+def write_chord_midi(path: Path) -> Path:
+    """Two bars, C major then A minor, as a type-1 file written with mido (not our reader)."""
+    song = mido.MidiFile(type=1, ticks_per_beat=480)
+    meta, keys = mido.MidiTrack(), mido.MidiTrack()
+    meta.append(mido.MetaMessage("set_tempo", tempo=500_000, time=0))
+    keys.append(mido.MetaMessage("track_name", name="Keys", time=0))
+    for chord in ([60, 64, 67], [57, 60, 64]):
+        for pitch in chord:
+            keys.append(mido.Message("note_on", note=pitch, velocity=90, time=0))
+        for index, pitch in enumerate(chord):
+            keys.append(
+                mido.Message("note_off", note=pitch, velocity=0, time=1920 if index == 0 else 0)
+            )
+    song.tracks += [meta, keys]
+    song.save(path)
+    return path
+
+
+def test_chords_from_a_midi_file_and_a_drum_stem_from_a_wav(tmp_path, peer):
+    midi_path = write_chord_midi(tmp_path / "chords.mid")
+    stem = np.zeros(4 * 32000, dtype=np.float32)
+    stem[::16000] = 0.9  # a click every half second
+    sf.write(tmp_path / "drums.wav", stem, 32000)
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        peer.send(port, "/jasco/tempo", 120.0)
+        peer.send(port, "/jasco/chords/file", str(midi_path), "Keys")
+        peer.send(port, "/jasco/drums/file", str(tmp_path / "drums.wav"))
+        peer.send(port, "/jasco/render", 1, 2)
+        job = peer.expect("/jasco/ack").args[0]
+        done = peer.expect("/jasco/done", lambda m: m.args[0] == job)
+    meta = json.loads(Path(done.args[6]).read_text())
+    described = json.dumps(meta)
+    assert "chords.mid" in described and "drums.wav" in described
+    assert [c["given"] for c in meta["chords"]] == ["C:maj", "A:min"]  # recognised from the file
+    assert not [m for m in peer.inbox if m.address == "/jasco/error"]
 
 
 def test_named_sessions_keep_their_own_state_and_folder(tmp_path, peer):
