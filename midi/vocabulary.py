@@ -8,12 +8,13 @@ model's "no chord information" row. It is read at run time, never typed into cod
     >>> vocabulary.map_chord(parse_chord_symbol("Dbmaj9"))                       # doctest: +SKIP
     VocabularyMatch(given='C#maj9', label='C#maj7', index=158, exact=False, reason='...')
 
-`map_chord` never raises for a valid chord. It tries, in order: the same chord (any enharmonic
-spelling: `Db` is `C#`); the same chord without its bass, when the table has no such slash label;
-and otherwise the label that sounds most alike by the weights in `MatchWeights` (shared chord
-tones weighted by their role, a same root, a same lowest note, minus each tone the label adds).
-Ties go to the label with fewer tones, then to the earlier row of `midi.chords.QUALITIES` (major
-before minor), then to the lower index.
+`map_chord` never raises for a valid chord. It tries, in order: the same chord in any enharmonic
+spelling (`Db` is `C#`); for a slash chord, the chord above the bass (exact or nearest), kept over
+its bass only where the table has that slash label (`G9/B` -> `G7/B`, `Dbmaj9/F` -> `C#maj7`);
+otherwise the label that sounds most alike by the weights in `MatchWeights` (shared chord tones
+weighted by their role, a same root, a same lowest note, minus each tone the label adds). Ties go
+to the label with fewer tones, then to the earlier row of `midi.chords.QUALITIES` (major before
+minor), then to the lower index.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ _MAX_PICKLE_BYTES = 1 << 20  # the released table is 2 kB; anything this large i
 _QUALITY_ORDER = {q.name: order for order, q in enumerate(QUALITIES)}
 
 
+# Root and 3rd (or the 2nd/4th that replaces it) say most; then the 7th or 6th, the 5th, tensions.
+_TONE_WEIGHTS = {1: 2.0, 2: 2.0, 3: 2.0, 4: 2.0, 5: 1.0, 6: 1.5, 7: 1.5, 9: 0.5, 11: 0.5, 13: 0.5}
 _SCALAR_WEIGHTS = ("bass_outside_chord", "same_root", "same_lowest_note", "per_added_tone")
 
 
@@ -61,19 +64,7 @@ class MatchWeights:
     """
 
     tone_by_degree_number: Mapping[int, float] = field(
-        default_factory=lambda: {
-            1: 2.0,
-            2: 2.0,
-            3: 2.0,
-            4: 2.0,
-            5: 1.0,
-            6: 1.5,
-            7: 1.5,
-            9: 0.5,
-            11: 0.5,
-            13: 0.5,
-        },
-        hash=False,
+        default_factory=lambda: dict(_TONE_WEIGHTS), hash=False
     )
     bass_outside_chord: float = 1.0
     same_root: float = 3.0
@@ -176,9 +167,8 @@ class ChordVocabulary:
             ) from None
         try:
             table = _PlainDataUnpickler(io.BytesIO(data)).load()
-        except (
-            Exception
-        ) as error:  # a corrupt pickle can raise almost anything; all mean "not a table"
+        # A corrupt pickle can raise almost anything; every one of them means "not a table".
+        except Exception as error:
             raise VocabularyError(f"{path}: not a readable chord table: {error}") from None
         return cls(table, source=str(path), weights=weights)
 
