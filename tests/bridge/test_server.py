@@ -547,3 +547,18 @@ def test_missing_weights_stop_startup_with_the_engines_explanation(tmp_path):
         running.__enter__()
     assert str(tmp_path) in str(failure.value)
     assert "stopped" in running.announced  # the sockets bound first were closed again
+
+
+def test_hostile_names_never_write_outside_the_out_dir(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        peer.send(port, "/jasco/session/a.b/prompt", "x")
+        assert "session name 'a.b' is not allowed" in peer.expect("/jasco/error").args[1]
+        peer.send(port, "/jasco/chords/symbol", 0.0, "C")
+        peer.send(port, "/jasco/prompt", "../../../../tmp/evil\\..\\x/\x7f")
+        peer.send(port, "/jasco/render", 1, 1)
+        job = peer.expect("/jasco/ack").args[0]
+        path = Path(peer.expect("/jasco/done", lambda m: m.args[0] == job).args[1])
+    clips = (tmp_path / "clips").resolve()
+    assert path.resolve().parent == clips / "default"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips"]
