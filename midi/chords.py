@@ -321,6 +321,9 @@ class Chord:
         row = self.quality_row
         if not self.added and not self.omitted:
             body = row.harte
+        elif row.name == "1":
+            # A bare root with extra tones is written as annotators do: C:(2,b5), not C:1(9,#11).
+            body = "(" + ",".join(_simple_degree(i) for i in self.added) + ")"
         elif row.name in HARTE_SHORTHANDS:
             extras = [_added_degree(i, row.pitch_class_set) for i in self.added]
             extras += ["*" + _simple_degree_of(row, i) for i in self.omitted]
