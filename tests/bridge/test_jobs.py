@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pyloudnorm
 import pytest
 import soundfile
 
@@ -151,6 +152,20 @@ def test_a_preview_job_reports_progress_then_a_clip_on_disk(running, tmp_path):
     mapped = [(c["start_beat"], c["end_beat"], c["label"]) for c in sidecar["chords"]]
     assert mapped == [(4.0, 8.0, "Am"), (8.0, 12.0, "F")]
     assert queue.job(job.id).state is JobState.DONE
+
+
+def test_the_session_rate_and_loudness_settings_shape_the_clip(running):
+    queue, events = running
+    session = c_major_session()
+    session.set_setting("sample_rate", 48000)
+    session.set_setting("target_lufs", -18)
+    (job,) = queue.submit(session.snapshot(), start_bar=3, bars=1)
+    clip = events.terminal(job.id).clip
+    audio, rate = soundfile.read(clip.path)
+    assert rate == clip.sample_rate == 48000
+    assert len(audio) == round(2.0 * 48000)
+    assert clip.time_reference_samples == 4 * 48000  # bar 3 starts at 4.0 s
+    assert pyloudnorm.Meter(rate).integrated_loudness(audio) == pytest.approx(-18.0, abs=0.5)
 
 
 def test_jobs_run_in_the_order_they_were_submitted(running):
