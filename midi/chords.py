@@ -38,6 +38,7 @@ the same row of the table (plus `added` / `omitted` intervals when no row matche
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -214,12 +215,15 @@ def _best_quality(interval_set: frozenset[int]) -> tuple[Quality, frozenset[int]
     return best, interval_set - best.pitch_class_set, best.pitch_class_set - interval_set
 
 
-def _check_pitch_class(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 11:
-        raise ChordSymbolError(
-            f"{what} must be a pitch class 0-11 (C=0, C#=1, ... B=11), got {value!r}"
-        )
-    return value
+def _as_small_int(value: object, low: int, high: int, what: str) -> int:
+    """`value` as a plain int in low..high; numpy integers (from an argmax, say) are welcome too."""
+    try:
+        number = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ChordSymbolError(f"{what} must be an integer {low}-{high}, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -238,33 +242,31 @@ class Chord:
     omitted: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_pitch_class(self.root, "chord root")
+        pitch_class = "a pitch class (C=0, C#=1, ... B=11)"
+        object.__setattr__(
+            self, "root", _as_small_int(self.root, 0, 11, f"chord root, {pitch_class},")
+        )
         if self.bass is not None:
-            _check_pitch_class(self.bass, "chord bass")
+            bass = _as_small_int(self.bass, 0, 11, f"chord bass, {pitch_class},")
+            object.__setattr__(self, "bass", bass)
         row = QUALITY_BY_NAME.get(self.quality)
         if row is None:
             names = ", ".join(q.name for q in QUALITIES)
             raise ChordSymbolError(f"unknown chord quality {self.quality!r} — use one of: {names}")
+        what = "added/omitted intervals, in semitones above the root,"
         try:
-            changes = (*self.added, *self.omitted)
+            added = {_as_small_int(i, 1, 11, what) for i in self.added}
+            omitted = {_as_small_int(i, 1, 11, what) for i in self.omitted}
         except TypeError:
             raise ChordSymbolError(
                 f"added/omitted must be sequences of intervals, got {self.added!r} / {self.omitted!r}"
             ) from None
-        for interval in changes:
-            if (
-                isinstance(interval, bool)
-                or not isinstance(interval, int)
-                or not 1 <= interval <= 11
-            ):
-                raise ChordSymbolError(
-                    f"added/omitted intervals are semitones 1-11 above the root, got {interval!r}"
-                )
-        interval_set = (row.pitch_class_set | set(self.added)) - set(self.omitted)
-        quality, added, omitted = _best_quality(frozenset(interval_set | {0}))
-        object.__setattr__(self, "quality", quality.name)
-        object.__setattr__(self, "added", tuple(sorted(added)))
-        object.__setattr__(self, "omitted", tuple(sorted(omitted)))
+        best, extra, missing = _best_quality(
+            frozenset((row.pitch_class_set | added) - omitted | {0})
+        )
+        object.__setattr__(self, "quality", best.name)
+        object.__setattr__(self, "added", tuple(sorted(extra)))
+        object.__setattr__(self, "omitted", tuple(sorted(missing)))
         if self.bass == self.root:
             object.__setattr__(self, "bass", None)
 

@@ -229,8 +229,18 @@ def test_chord_is_canonical_and_validated():
     assert Chord(4, "min", bass=4).bass is None
     assert Chord.from_intervals(9, [0, 3, 7, 10], bass=0) == parse_chord_symbol("Am7/C")
     assert Chord.from_intervals(0, [16, 19]) == Chord(0, "maj")
-    with pytest.raises(ChordSymbolError, match="chord root must be a pitch class 0-11"):
+    with pytest.raises(
+        ChordSymbolError, match=r"chord root, a pitch class .* must be an integer 0-11, got 12"
+    ):
         Chord(12, "maj")
+    with pytest.raises(ChordSymbolError, match="got 2.0"):
+        Chord(2.0, "maj")
+    with pytest.raises(ChordSymbolError, match="sequences of intervals"):
+        Chord(0, "maj", added=2)
+    numpy = pytest.importorskip("numpy")
+    from_numpy = Chord(numpy.int64(9), "min7", bass=numpy.int64(0), added=[numpy.int64(2)])
+    assert from_numpy == Chord(9, "min9", bass=0)
+    assert type(from_numpy.root) is int and type(from_numpy.bass) is int
     with pytest.raises(ChordSymbolError, match="chord bass"):
         Chord(0, "maj", bass=-1)
     with pytest.raises(ChordSymbolError, match="unknown chord quality 'major'"):
