@@ -89,6 +89,8 @@ def guided(
 
     def velocity(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         batch = z.repeat(repeats, 1, 1) if repeats > 1 else z  # [n_terms * B, T, F]
-        return combine_terms(model_fn(batch, t), terms)
+        # Under fp16 autocast the sum is fp16 like the reference's; handing it back in z's
+        # dtype is exact and keeps adaptive solvers from mixing dtypes.
+        return combine_terms(model_fn(batch, t), terms).to(z.dtype)
 
     return velocity

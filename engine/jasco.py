@@ -37,7 +37,7 @@ from engine.checkpoint import (
 )
 from engine.codec import CompressionModel, encodec_config
 from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions, rows_for_terms
-from engine.config import MELODY_BINS, JascoConfig, parse_xp_cfg
+from engine.config import DRUMS_CONDITION, MELODY_BINS, JascoConfig, parse_xp_cfg
 from engine.drums import prepare_drum_stem, separate_drums
 from engine.errors import CheckpointError, ConditioningError, DeviceError
 from engine.flow_model import FlowMatchingTransformer
@@ -203,7 +203,7 @@ class JascoEngine:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents [B, T, F] -> audio [B, samples] (float32, outside autocast)."""
-        codec = self.provider.conditioners["self_wav"].compression_model
+        codec = self.provider.conditioners[DRUMS_CONDITION].compression_model
         with torch.inference_mode():
             return codec.decode(self.unnormalise(latents.float()))[:, 0]
 
