@@ -15,7 +15,9 @@ For each sampler it renders one 10 s window with chords, a drum stem and a promp
 2.5, i.e. three guidance rows per network call, as the authors' demo), after a warm-up render,
 and prints: network calls (NFE), time per sampler step, time per network call, the full render
 time, the real-time factor (render seconds per second of audio; below 1 is faster than real
-time) and peak memory (CUDA: peak allocated; CPU: process peak RSS so far).
+time) and peak memory (CUDA: peak allocated; CPU: process peak RSS so far), then where the
+render time went (conditions, sampling, EnCodec decoding). CPU figures are only meaningful on
+an otherwise idle machine; on a busy one, try --threads 1.
 
 On a CPU the 400M shape is slow (seconds per network call), so by default it runs 2 Euler and
 2 midpoint steps and prints the 10-step render time as an estimate from the measured per-step
@@ -168,7 +170,9 @@ class Figures:
     steps: int
     calls: int
     render_seconds: float
+    conditions_seconds: float
     sampling_seconds: float
+    decoding_seconds: float
     network_seconds: float
     peak_memory_gib: float
 
@@ -207,7 +211,9 @@ def measure(
         steps=steps if sampler != "dopri5" else max(len(reported) - 1, 1),
         calls=counter.calls,
         render_seconds=render_seconds,
+        conditions_seconds=result.timings["conditions_seconds"],
         sampling_seconds=result.timings["sampling_seconds"],
+        decoding_seconds=result.timings["decoding_seconds"],
         network_seconds=counter.seconds,
         peak_memory_gib=peak,
     )
@@ -221,6 +227,10 @@ def report(figures: Figures, estimate_steps: int | None) -> None:
         f"peak {figures.peak_memory_gib:5.2f} GiB"
     )
     print(line)
+    print(
+        f"{'':>15}conditions (T5, chords, drum encoding) {figures.conditions_seconds:6.2f} s, "
+        f"sampling {figures.sampling_seconds:6.2f} s, EnCodec decoding {figures.decoding_seconds:6.2f} s"
+    )
     if estimate_steps is not None and estimate_steps != figures.steps:
         other = figures.render_seconds - figures.sampling_seconds
         estimated = other + estimate_steps * figures.step_seconds

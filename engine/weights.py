@@ -153,12 +153,17 @@ def _from_folder(
     ), []
 
 
+def _looks_like_a_folder(model: str) -> bool:
+    # Hub ids are `owner/name`; anything starting like a path, or that exists, is a folder.
+    return model.startswith((".", "/", "~")) or Path(model).expanduser().is_dir()
+
+
 def find_jasco_weights(
     model: str | Path | None = None, *, hf_cache: Path | None = None
 ) -> WeightsLocation:
     """Look for a JASCO checkpoint; raise `CheckpointError` saying what is missing and how to
     fetch it. `model` is a folder, a short name, a hub id, or None for the default model."""
-    if isinstance(model, Path) or (model is not None and Path(model).expanduser().is_dir()):
+    if isinstance(model, Path) or (model is not None and _looks_like_a_folder(model)):
         folder = Path(model).expanduser()
         if not folder.is_dir():
             raise CheckpointError(f"model folder {folder} does not exist: check --model")

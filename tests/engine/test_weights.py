@@ -139,3 +139,8 @@ def test_a_failed_chord_table_fetch_says_where_to_put_it(tmp_path):
     with pytest.raises(CheckpointError, match="assets/"):
         fetch_chord_table(target, url=(tmp_path / "absent.pkl").as_uri())
     assert not target.exists()
+
+
+def test_a_path_that_does_not_exist_is_reported_as_a_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        find_jasco_weights(str(tmp_path / "nowhere"))
