@@ -79,7 +79,12 @@ def prepare_drum_stem(
 def separate_drums(stem: torch.Tensor, sample_rate: int, *, device: torch.device) -> torch.Tensor:
     """Extract the drum stem of a full mix with demucs htdemucs (optional dependency).
 
-    mono [samples] at `sample_rate` -> mono [samples] at `sample_rate`.
+    mono [samples] at `sample_rate` -> mono [samples] at `sample_rate`. Differences from the
+    reference, on purpose: only the user's recording is separated (the reference also runs the
+    digital-silence rows of the CFG batch through demucs), and `shifts=0` replaces the
+    reference's single random time shift drawn from Python's global `random`, so a seed
+    reproduces the render. demucs loads htdemucs from its own cache (torch hub); on a machine
+    without network access it must have been fetched beforehand.
     """
     try:
         from demucs.apply import apply_model
@@ -92,7 +97,8 @@ def separate_drums(stem: torch.Tensor, sample_rate: int, *, device: torch.device
     model = get_model("htdemucs").to(device).eval()
     stereo = resample(stem.numpy()[None].repeat(2, axis=0), sample_rate, DEMUCS_RATE)
     with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
-        sources = apply_model(model, torch.from_numpy(stereo)[None].to(device), device=device)
+        mix = torch.from_numpy(stereo)[None].to(device)  # [1, 2, samples at 44.1 kHz]
+        sources = apply_model(model, mix, shifts=0, device=device)  # [1, stems, 2, samples]
     drums = sources[0, model.sources.index("drums")].mean(dim=0, keepdim=True)  # [1, samples]
     back = resample(drums.cpu().numpy(), DEMUCS_RATE, sample_rate)[0]
     out = torch.zeros_like(stem)
