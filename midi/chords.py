@@ -498,7 +498,8 @@ def _parse_harte(text: str, rest: str, root: int) -> Chord:
             f"{text!r}: unknown Harte shorthand {shorthand!r} — use one of: {known}"
         )
     intervals = set(QUALITY_BY_NAME[shorthand].pitch_class_set if shorthand else {0})
-    for item in (match["degrees"] or "").split(",") if match["degrees"] is not None else ():
+    degrees = match["degrees"]
+    for item in degrees.split(",") if degrees is not None else ():
         item = item.strip()
         omit = item.startswith("*")
         try:
@@ -529,8 +530,7 @@ def _parse_symbol(text: str, cleaned: str, position: int, root: int) -> Chord:
         if row is not None:
             quality, position = row, position + length
             break
-    base = list(quality.degrees)
-    extras: list[str] = []
+    base, extras = quality.degrees, ()
     while position < len(cleaned) and cleaned[position] != "/":
         if cleaned[position] in " ,()":
             position += 1
@@ -539,30 +539,27 @@ def _parse_symbol(text: str, cleaned: str, position: int, root: int) -> Chord:
         if match is None:
             read = cleaned[root_end:position].strip(" ,(") or f"the root {cleaned[:root_end]!r}"
             raise ChordSymbolError(f"{text!r}: cannot read {cleaned[position:]!r} after {read!r}")
-        _apply_modifier(text, match, base, extras)
+        base, extras = _apply_modifier(text, match, base, extras)
         position = match.end()
     bass = None if position >= len(cleaned) else _read_bass(text, cleaned, position + 1, root)
-    return Chord.from_intervals(root, (degree_semitones(d) for d in base + extras), bass)
+    return Chord.from_intervals(root, (degree_semitones(d) for d in (*base, *extras)), bass)
 
 
-def _apply_modifier(text: str, match: re.Match[str], base: list[str], extras: list[str]) -> None:
-    """Change the degree lists in place for one modifier such as `b9`, `add9`, `no3`, `sus4`, `alt`."""
+def _apply_modifier(
+    text: str, match: re.Match[str], base: tuple[str, ...], extras: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The quality's degrees and the extra degrees after one modifier (`b9`, `add9`, `no3`, `alt`)."""
 
-    def drop(number: int) -> None:
-        base[:] = [d for d in base if degree_number(d) != number]
+    def without(degrees: tuple[str, ...], number: int) -> tuple[str, ...]:
+        return tuple(d for d in degrees if degree_number(d) != number)
 
     word = match["word"]
     if word is not None:
         if word.startswith("sus"):
-            drop(3)
-            extras.append("2" if word == "sus2" else "4")
-        elif word == "alt":
-            drop(5)
-            extras.extend(_ALTERED_TENSIONS)
-        else:
-            drop(7)
-            extras.append("7")
-        return
+            return without(base, 3), (*extras, "2" if word == "sus2" else "4")
+        if word == "alt":
+            return without(base, 5), (*extras, *_ALTERED_TENSIONS)
+        return without(base, 7), (*extras, "7")
     accidental = (match["accidental"] or "").replace("+", "#").replace("-", "b")
     number = int(match["number"])
     # On a chart a bare 7 is the dominant seventh; Harte's "7" would be the major one.
@@ -572,10 +569,7 @@ def _apply_modifier(text: str, match: re.Match[str], base: list[str], extras: li
             raise ChordSymbolError(
                 f"{text!r}: write {match['kind']}{number}, without an accidental"
             )
-        drop(number)
-        extras[:] = [d for d in extras if degree_number(d) != number]
-    elif match["kind"] == "add":
-        extras.append(degree)
-    else:
-        drop(number)
-        extras.append(degree)
+        return without(base, number), without(extras, number)
+    if match["kind"] == "add":
+        return base, (*extras, degree)
+    return without(base, number), (*extras, degree)
