@@ -168,3 +168,31 @@ def test_demo_runs_on_a_fresh_machine_as_a_preview(tmp_path):
     assert "PREVIEW" in done.stdout and "jasco-bridge weights download" in done.stderr
     clip = tmp_path / "clips" / "demo_bars1-4_0.wav"
     assert soundfile.info(clip).frames == round(9.6 * SR)
+
+
+def test_open_renderer_preview_plays_every_vocabulary_label():
+    from jasco_bridge.engines import open_renderer
+
+    opened = open_renderer("preview")
+    assert opened.renderer.is_preview and opened.notice is None
+    vocabulary = opened.vocabulary
+    tones = opened.renderer.chord_tones
+    assert tones[vocabulary.index_of("G7/B")] == (11, 7, 2, 5)  # bass first
+    assert tones[vocabulary.no_chord_index] == ()
+    assert len(tones) == vocabulary.null_index
+
+
+def test_open_renderer_auto_without_weights_falls_back_with_a_notice():
+    from jasco_bridge.engines import open_renderer
+
+    opened = open_renderer("auto")
+    assert opened.renderer.is_preview
+    assert "PREVIEW" in opened.notice and "jasco-bridge weights download" in opened.notice
+
+
+def test_open_renderer_rejects_an_unknown_kind():
+    from jasco_bridge.engines import open_renderer
+    from jasco_bridge.errors import RenderError
+
+    with pytest.raises(RenderError, match="auto, jasco, preview"):
+        open_renderer("fast")
