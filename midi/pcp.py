@@ -6,14 +6,15 @@ and each unit gets two 12-bin profiles (C = bin 0):
 * `chroma`: how strongly each pitch class sounds, by overlap with the unit, velocity, and a
   decay since the note's attack, so a note ringing on into the next chord counts less than
   the chord struck there;
-* `bass`: the same weights, counting only the lowest pitch sounding in the unit.
+* `bass`: the same weights, counting only the lowest pitch sounding in the unit, unless a
+  much lower note was struck just before (the bass of an oom-pah pattern is still the bass).
 
 Every grid line has a metric level (bar line, half bar, beat, between beats). Chord changes are
 cheaper on strong lines, and a note struck just before a strong line that sounds on past it (an
 anticipation, typical of pop piano) is counted from that line.
 
 POP909-style files are not always aligned with their own bar lines, so `estimate_bar_offset`
-finds where the bars really start from where the long and low notes fall.
+finds where the bars really start from where the harmony changes most.
 
 All work is vectorised over notes x units with numpy; nothing loops per note per beat.
 """
@@ -38,13 +39,15 @@ class Level(IntEnum):
     OFFBEAT = 3
 
 
-# Relative weight of a long/low note attack on each level, used to find the bar lines.
+# How strongly chords are expected to change on each level, used to find the bar lines.
 _LEVEL_STRENGTH = np.array([1.0, 0.5, 0.25, 0.1])
 # An alternative bar alignment must explain the attacks this much better than the file's own.
 _OFFSET_MARGIN = 1.15
-# Notes below this quantile of the track's pitches count as bass when looking for bar lines.
-_LOW_PITCH_QUANTILE = 30.0
+# ... and be heard over this many bars: a short clip (a DAW loop) keeps its own bar lines.
+_MIN_BARS_TO_SHIFT = 8
 _EPS = 1e-9
+# The widest step a bass line takes while its previous note still counts (a perfect fourth).
+_BASS_STEP_SEMITONES = 5
 
 
 @dataclass(frozen=True)
@@ -154,16 +157,19 @@ def metric_grid(tempo_map: TempoMap, end_beat: float, offset_beats: float = 0.0)
     return MetricGrid(all_edges, all_levels)
 
 
-def estimate_bar_offset(notes: NoteArrays, tempo_map: TempoMap) -> float:
+def estimate_bar_offset(profiles: Profiles, grid: MetricGrid, tempo_map: TempoMap) -> float:
     """How far after the file's bar lines the music's own bar lines fall, in quarter notes.
 
-    Chord changes bring long and low attacks, so the histogram of those attacks over the bar
-    positions of the most common meter is compared with the metric levels at every shift; the
-    file's own alignment (0.0) is kept unless a shift explains them clearly better.
+    `profiles` are measured on `grid`, the file's own grid (offset 0). Chords change most on
+    bar lines, so how much the pitch content and the bass change across every grid line (one
+    beat before against one beat after) is summed per position in the bar of the most common
+    meter, and compared with the metric levels at every shift. The file's own alignment is kept
+    unless a shift explains the changes clearly better.
     """
-    if len(notes) == 0:
+    end_beat = float(grid.edges_beat[-1])
+    spans = _meter_spans(tempo_map, end_beat)
+    if end_beat < _MIN_BARS_TO_SHIFT * max(m.beats_per_bar for _, _, m in spans):
         return 0.0
-    spans = _meter_spans(tempo_map, float(notes.end_beat.max()))
     time_in_meter: dict[str, float] = {}
     for start, end, meter in spans:
         time_in_meter[str(meter)] = time_in_meter.get(str(meter), 0.0) + end - max(start, 0.0)
@@ -171,25 +177,38 @@ def estimate_bar_offset(notes: NoteArrays, tempo_map: TempoMap) -> float:
     meter = next(m for _, _, m in spans if str(m) == most_common)
     step = grid_step(meter)
     n_slots = round(meter.beats_per_bar / step)
-    inside = np.zeros(len(notes), dtype=bool)
-    into_bar = np.zeros(len(notes))
+    change = _change_across_lines(profiles, round(_beat_length(meter) / step))
+    histogram = np.zeros(n_slots)
+    lines = grid.edges_beat[1:-1]
     for start, end, span_meter in spans:
         if str(span_meter) == most_common:
-            here = (notes.start_beat >= start) & (notes.start_beat < end)
-            inside |= here
-            into_bar[here] = (notes.start_beat[here] - start) % meter.beats_per_bar
-    slot = np.round(into_bar[inside] / step).astype(int) % n_slots
-    low = notes.pitch[inside] <= np.percentile(notes.pitch, _LOW_PITCH_QUANTILE)
-    weight = np.minimum(notes.end_beat - notes.start_beat, meter.beats_per_bar)[inside] * (
-        1.0 + 2.0 * low
-    )
-    histogram = np.bincount(slot, weights=weight, minlength=n_slots)
+            here = (lines >= start) & (lines < end)
+            slot = np.round(((lines[here] - start) % meter.beats_per_bar) / step).astype(int)
+            histogram += np.bincount(slot % n_slots, weights=change[here], minlength=n_slots)
     strength = _LEVEL_STRENGTH[_levels_in_bar(meter, np.arange(n_slots) * step)]
     scores = np.array([np.dot(np.roll(histogram, -k), strength) for k in range(n_slots)])
     best = int(np.argmax(scores))
-    if scores[best] <= _OFFSET_MARGIN * scores[0]:
+    # Rounding noise must not move the bars of music whose harmony never changes.
+    if scores[best] <= _OFFSET_MARGIN * scores[0] + 1e-6 * (1.0 + histogram.sum()):
         return 0.0
     return best * step
+
+
+def _change_across_lines(profiles: Profiles, window_units: int) -> np.ndarray:
+    """For each inner grid line, 2 - cosine similarities of chroma and of bass, before vs after."""
+    change = np.zeros(len(profiles.length_beats) - 1)
+    for profile in (profiles.chroma, profiles.bass):
+        cumulative = np.vstack([np.zeros(12), np.cumsum(profile, axis=0)])
+        n = len(profile)
+        line = np.arange(1, n)
+        before = cumulative[line] - cumulative[np.maximum(line - window_units, 0)]
+        after = cumulative[np.minimum(line + window_units, n)] - cumulative[line]
+        norms = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
+        cosine = np.divide(
+            (before * after).sum(axis=1), norms, out=np.ones(n - 1), where=norms > 1e-12
+        )
+        change += 1.0 - cosine
+    return change
 
 
 def anticipated_starts(
@@ -211,12 +230,19 @@ def anticipated_starts(
 
 
 def unit_profiles(
-    notes: NoteArrays, grid: MetricGrid, start_beat: np.ndarray, sustain_beats: float
+    notes: NoteArrays,
+    grid: MetricGrid,
+    start_beat: np.ndarray,
+    sustain_beats: float,
+    bass_memory_beats: float,
 ) -> Profiles:
     """Chroma and bass profiles of every grid unit (see the module docstring).
 
     `start_beat` is where each note starts counting (its attack, or the line it anticipates);
     a note's weight decays as exp(-t / sustain_beats) from there, integrated over each unit.
+    A note is bass in a unit when nothing lower sounds there and no note more than a fourth
+    lower was struck less than `bass_memory_beats` before: after a low note on the downbeat,
+    the chord played above it on the next beats is not heard as a new bass.
     """
     n_units = grid.n_units
     edges = grid.edges_beat
@@ -236,8 +262,35 @@ def unit_profiles(
     pitch = notes.pitch[note_of]
     cell = unit_of * 12 + pitch % 12
     chroma = np.bincount(cell, weights=weight, minlength=n_units * 12).reshape(n_units, 12)
-    lowest = np.full(n_units, 128)
-    np.minimum.at(lowest, unit_of, np.where(weight > 0, pitch, 128))
-    is_bass = pitch == lowest[unit_of]
+    is_bass = pitch <= _bass_ceiling(notes.pitch, first, unit_of, pitch, grid, bass_memory_beats)
     bass = np.bincount(cell, weights=weight * is_bass, minlength=n_units * 12).reshape(n_units, 12)
     return Profiles(chroma, bass, np.diff(edges))
+
+
+def _bass_ceiling(
+    pitch: np.ndarray,
+    attack_unit: np.ndarray,
+    unit_of: np.ndarray,
+    pitch_of: np.ndarray,
+    grid: MetricGrid,
+    memory_beats: float,
+) -> np.ndarray:
+    """For each (note, unit) row: the highest pitch that still counts as the bass there.
+
+    That is the lowest pitch sounding in the unit, but no more than a fourth above a lower note
+    struck less than `memory_beats` before: an accompaniment figure played above a bass note
+    that has stopped is not a new bass, while a bass line moving by step is.
+    """
+    n_units = grid.n_units
+    ceiling = np.full(n_units, 128)
+    np.minimum.at(ceiling, unit_of, pitch_of)
+    struck = np.full(n_units, 128)
+    np.minimum.at(struck, attack_unit, pitch)
+    starts = grid.edges_beat[:-1]
+    for shift in range(1, n_units):
+        recent = starts[shift:] - starts[:-shift] < memory_beats - 1e-9
+        if not recent.any():
+            break
+        earlier = np.where(recent, struck[:-shift] + _BASS_STEP_SEMITONES, 128)
+        ceiling[shift:] = np.minimum(ceiling[shift:], earlier)
+    return ceiling[unit_of]

@@ -81,6 +81,8 @@ class RecognitionSettings:
     - `sustain_beats`: a note's weight decays by e every this many beats after its attack.
     - `anticipation_beats`: a note starting at most this early before a bar or half bar and
       sounding past it is counted from that line.
+    - `bass_memory_beats`: a low note stays the bass this long after its attack, even when
+      it stops sounding, unless a lower note comes.
     - `extra_tone_weight`: how much profile on non-chord tones counts against a chord.
     - `missing_tone_penalty`, `missing_tone_share`: a chord tone with less than this share of
       the profile counts as missing; the penalty is per missing fraction of the chord's tones.
@@ -94,6 +96,7 @@ class RecognitionSettings:
 
     sustain_beats: float = 4.0
     anticipation_beats: float = 0.5
+    bass_memory_beats: float = 2.0
     extra_tone_weight: float = 1.56
     missing_tone_penalty: float = 0.3
     missing_tone_share: float = 0.04
@@ -114,6 +117,7 @@ class RecognitionSettings:
                 raise ValueError(f"RecognitionSettings.{name} must be > 0, got {value!r}")
         non_negative = {
             "anticipation_beats": self.anticipation_beats,
+            "bass_memory_beats": self.bass_memory_beats,
             "extra_tone_weight": self.extra_tone_weight,
             "missing_tone_penalty": self.missing_tone_penalty,
             "missing_tone_share": self.missing_tone_share,
@@ -178,15 +182,21 @@ def recognize_chords(
     if len(notes) == 0:
         return []
     end_beat = float(notes.end_beat.max())
-    grid = metric_grid(tempo_map, end_beat, estimate_bar_offset(notes, tempo_map))
+    file_grid = metric_grid(tempo_map, end_beat)
+    plain = unit_profiles(
+        notes, file_grid, notes.start_beat, settings.sustain_beats, settings.bass_memory_beats
+    )
+    grid = metric_grid(tempo_map, end_beat, estimate_bar_offset(plain, file_grid, tempo_map))
     starts = anticipated_starts(notes, grid, settings.anticipation_beats)
-    profiles = unit_profiles(notes, grid, starts, settings.sustain_beats)
+    profiles = unit_profiles(
+        notes, grid, starts, settings.sustain_beats, settings.bass_memory_beats
+    )
     templates = _Templates.build(settings.quality_costs)
     max_units = _max_segment_units(tempo_map, end_beat, settings.max_segment_bars)
     scores, labels = _segment_scores(profiles, templates, settings, max_units)
     change_cost = np.asarray(settings.change_costs)[grid.levels]
     cuts = _best_cuts(scores, change_cost)
-    return _timed_chords(cuts, labels, profiles, templates, grid)
+    return _timed_chords(cuts, labels, profiles, templates, grid, change_cost)
 
 
 def _max_segment_units(tempo_map: TempoMap, end_beat: float, bars: float) -> int:
@@ -280,33 +290,68 @@ def _timed_chords(
     profiles: Profiles,
     templates: _Templates,
     grid: MetricGrid,
+    change_cost: np.ndarray,
 ) -> list[TimedChord]:
     timed: list[TimedChord] = []
     made: dict[tuple[int, int | None], Chord] = {}
     for start, end in cuts:
         label = int(labels[end, end - start])
-        chord = None
-        if label != _NO_CHORD:
-            bass = _bass_of(label, profiles.bass[start:end].sum(axis=0), templates)
-            if (label, bass) not in made:
-                made[label, bass] = Chord(
-                    int(templates.roots[label]), templates.qualities[label], bass
-                )
-            chord = made[label, bass]
-        start_beat = float(grid.edges_beat[start])
-        end_beat = float(grid.edges_beat[end])
-        if timed and timed[-1].chord == chord:
-            start_beat = timed.pop().start_beat
-        timed.append(TimedChord(start_beat, end_beat, chord))
+        if label == _NO_CHORD:
+            runs = [(start, end, None)]
+        else:
+            runs = _bass_runs(start, end, label, profiles, templates, change_cost)
+        for run_start, run_end, bass in runs:
+            chord = None
+            if label != _NO_CHORD:
+                if (label, bass) not in made:
+                    root = int(templates.roots[label])
+                    made[label, bass] = Chord(root, templates.qualities[label], bass)
+                chord = made[label, bass]
+            start_beat = float(grid.edges_beat[run_start])
+            end_beat = float(grid.edges_beat[run_end])
+            if timed and timed[-1].chord == chord:
+                start_beat = timed.pop().start_beat
+            timed.append(TimedChord(start_beat, end_beat, chord))
     return timed
 
 
-def _bass_of(label: int, bass_profile: np.ndarray, templates: _Templates) -> int | None:
-    """The inversion's bass pitch class, or None for root position."""
-    if bass_profile.sum() <= 0:
-        return None
-    bass = int(np.argmax(bass_profile))
-    # Only a chord tone in the bass makes an inversion; anything else is a passing bass note.
-    if bass == templates.roots[label] or templates.tones[label, bass] == 0:
-        return None
-    return bass
+def _bass_runs(
+    start: int,
+    end: int,
+    label: int,
+    profiles: Profiles,
+    templates: _Templates,
+    change_cost: np.ndarray,
+) -> list[tuple[int, int, int | None]]:
+    """Split one chord's units where its bass moves to another chord tone and stays there.
+
+    A small Viterbi pass over the chord's tones: each unit rewards the tone its bass plays (per
+    beat), and moving the bass costs a chord change on that line, so C then C/E in the next bar
+    are two chords while a walking bass is not. Bass None is root position (or no bass).
+    """
+    root = int(templates.roots[label])
+    tones = [root] + [pc for pc in np.flatnonzero(templates.tones[label]) if pc != root]
+    gain = _shares(profiles.bass[start:end])[:, tones] * profiles.length_beats[start:end, None]
+    best = gain[0].copy()
+    came_from = np.zeros(gain.shape, dtype=int)
+    came_from[0] = np.arange(len(tones))
+    for i in range(1, len(gain)):
+        leader = int(np.argmax(best))
+        switch = best[leader] - change_cost[start + i]
+        stays = best >= switch
+        came_from[i] = np.where(stays, np.arange(len(tones)), leader)
+        best = gain[i] + np.where(stays, best, switch)
+    state = int(np.argmax(best))
+    states = [state]
+    for i in range(len(gain) - 1, 0, -1):
+        state = int(came_from[i, state])
+        states.append(state)
+    states.reverse()
+    runs: list[tuple[int, int, int | None]] = []
+    for offset, state in enumerate(states):
+        bass = None if state == 0 else int(tones[state])
+        if runs and runs[-1][2] == bass:
+            runs[-1] = (runs[-1][0], start + offset + 1, bass)
+        else:
+            runs.append((start + offset, start + offset + 1, bass))
+    return runs
