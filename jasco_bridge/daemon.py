@@ -199,13 +199,18 @@ class BackgroundDaemon:
             raise self._failure[0]
         return self
 
+    def request_stop(self) -> None:
+        """What Ctrl-C does, from any thread: the first call stops serving, a second cancels
+        the running job."""
+        try:
+            self._loop.call_soon_threadsafe(self.daemon.request_stop)
+        except RuntimeError:
+            pass  # the loop already closed: the thread is finishing on its own
+
     def stop(self, timeout_seconds: float = 120.0) -> None:
         """Graceful shutdown (as on Ctrl-C); re-raises anything the daemon thread died of."""
         if self._thread.is_alive():
-            try:
-                self._loop.call_soon_threadsafe(self.daemon.request_stop)
-            except RuntimeError:
-                pass  # the loop already closed: the thread is finishing on its own
+            self.request_stop()
             self._thread.join(timeout_seconds)
         if self._thread.is_alive():
             raise RuntimeError(f"the daemon did not stop within {timeout_seconds} s")

@@ -562,3 +562,25 @@ def test_hostile_names_never_write_outside_the_out_dir(tmp_path, peer):
     clips = (tmp_path / "clips").resolve()
     assert path.resolve().parent == clips / "default"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clips"]
+
+
+def test_a_second_stop_request_cancels_the_running_job(tmp_path, peer):
+    opened = open_preview()
+    gated = GatedRenderer(opened.renderer)  # never opened: only a cancel can end this render
+    config = DaemonConfig(
+        port=0, tcp_port=None, out_dir=tmp_path, shutdown_timeout_seconds=WAIT_SECONDS * 10
+    )
+    running = BackgroundDaemon(
+        config, open_engine=lambda _config: OpenedRenderer(gated, opened.vocabulary, None)
+    )
+    with running:
+        port = running.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/render", 1, 1)
+        job = peer.expect("/jasco/ack").args[0]
+        assert gated.started.wait(WAIT_SECONDS)
+        running.request_stop()  # first Ctrl-C
+        running.request_stop()  # second Ctrl-C
+        running.stop(WAIT_SECONDS)
+    assert peer.expect("/jasco/cancelled").args == (job,)
+    assert "cancelling the running job" in running.announced
