@@ -4,6 +4,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+import torch
 
 from engine.errors import ConditioningError, GenerationCancelled
 from engine.jasco import JascoEngine
@@ -130,3 +131,38 @@ def test_drums_at_another_rate_and_in_stereo_become_a_mono_32k_segment(engine):
 def test_separation_without_demucs_says_what_to_install(engine):
     with pytest.raises(ConditioningError, match=r"pip install 'jasco-bridge\[separation\]'"):
         engine.generate(request(separate_drums=True))
+
+
+class FakeSeparator(torch.nn.Module):
+    """Stands in for htdemucs: 'drums' is the mix halved, the other stems are silence."""
+
+    sources = ["bass", "drums", "other", "vocals"]
+
+    def forward(self, mix):
+        stems = torch.zeros(mix.shape[0], 4, *mix.shape[1:])
+        stems[:, 1] = mix / 2
+        return stems
+
+
+def test_separation_takes_the_drum_stem_back_to_the_model_rate(monkeypatch):
+    import sys
+    import types
+
+    from engine.drums import separate_drums
+
+    seen = {}
+
+    def apply_model(model, mix, shifts, device):
+        seen.update(shape=tuple(mix.shape), shifts=shifts)
+        return model(mix)
+
+    fake_apply = types.SimpleNamespace(apply_model=apply_model)
+    fake_pretrained = types.SimpleNamespace(get_model=lambda name: FakeSeparator())
+    monkeypatch.setitem(sys.modules, "demucs", types.ModuleType("demucs"))
+    monkeypatch.setitem(sys.modules, "demucs.apply", fake_apply)
+    monkeypatch.setitem(sys.modules, "demucs.pretrained", fake_pretrained)
+    stem = torch.from_numpy(drum_loop(seconds=1.0))
+    drums = separate_drums(stem, 32000, device=torch.device("cpu"))
+    assert seen == {"shape": (1, 2, 44100), "shifts": 0}
+    assert drums.shape == stem.shape
+    torch.testing.assert_close(drums, stem / 2, atol=2e-3, rtol=0)
