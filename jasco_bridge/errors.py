@@ -27,3 +27,7 @@ class ClipError(BridgeError):
 
 class ConfigError(BridgeError):
     """A daemon setting is unusable (bad port, address, limit or engine choice)."""
+
+
+class UsageError(BridgeError):
+    """A command line that cannot be carried out: options that exclude each other, or none given."""
