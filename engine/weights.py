@@ -239,35 +239,26 @@ def download_weights(
 ) -> WeightsLocation:
     """Fetch everything a JASCO render needs and return where it landed.
 
-    Without `dest` the files go to the Hugging Face cache (the chord table, when fetched from
-    GitHub, to the models folder); with `dest` they go to `dest/<name>`, `dest/t5-base` and
-    `dest/encodec_32khz`. Point `$JASCO_BRIDGE_MODELS` at `dest` so that renders find them.
+    Without `dest` the files go to the Hugging Face cache (a chord table fetched from GitHub goes
+    to the models folder). With `dest` everything goes into one folder, `dest/<name>`, with T5
+    in `t5-base/` and the EnCodec config in `facebook/encodec_32khz/` inside it, where the engine
+    looks first; point `$JASCO_BRIDGE_MODELS` at `dest` so that renders find it by name.
     """
     model_id = resolve_model_id(model)
-    target = Path(dest).expanduser() if dest is not None else None
+    folder = Path(dest).expanduser() / _folder_name(model_id) if dest is not None else None
     jasco_dir = _snapshot(
-        model_id,
-        [*JASCO_FILES, CHORD_TABLE_FILE, "*.md", "*.json"],
-        target / _folder_name(model_id) if target else None,
-        progress,
+        model_id, [*JASCO_FILES, CHORD_TABLE_FILE, "*.md", "*.json"], folder, progress
     )
     _snapshot(
-        T5_REPO,
-        [*T5_FILES, "model.safetensors"],
-        target / T5_REPO if target else None,
-        progress,
+        T5_REPO, [*T5_FILES, "model.safetensors"], folder / T5_REPO if folder else None, progress
     )
     _snapshot(
-        ENCODEC_REPO, list(ENCODEC_FILES), target / "encodec_32khz" if target else None, progress
+        ENCODEC_REPO, list(ENCODEC_FILES), folder / ENCODEC_REPO if folder else None, progress
     )
     if not (jasco_dir / CHORD_TABLE_FILE).is_file():
-        table_dir = (
-            target / _folder_name(model_id) if target else models_root() / _folder_name(model_id)
-        )
-        fetch_chord_table(table_dir / CHORD_TABLE_FILE)
-    if target is not None:
-        return find_jasco_weights(target / _folder_name(model_id))
-    return find_jasco_weights(model_id)
+        table_dir = folder or models_root() / _folder_name(model_id)
+        fetch_chord_table(table_dir / CHORD_TABLE_FILE, CHORD_TABLE_URL)
+    return find_jasco_weights(folder if folder is not None else model_id)
 
 
 def fetch_chord_table(path: Path, url: str = CHORD_TABLE_URL) -> Path:

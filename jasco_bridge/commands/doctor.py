@@ -61,10 +61,17 @@ def _weights_checks(model: str | None) -> list[Check]:
         else Check("NOTE", "chord table", "none beside the weights; bundled copy will be used")
     )
     return [
-        Check("OK", "JASCO weights", f"{found.model_id} ({found.source}): {found.folder}"),
+        Check("OK", "JASCO weights", describe_location(found)),
         _t5_check(found.t5, DOWNLOAD_HINT),
         table,
     ]
+
+
+def describe_location(found) -> str:
+    """`facebook/jasco-... (Hugging Face cache): /path`, or just the folder when given one."""
+    if found.source == "folder":
+        return f"{found.folder} (folder)"
+    return f"{found.model_id} ({found.source}): {found.folder}"
 
 
 def _t5_check(folder, hint: str) -> Check:

@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(found) -> None:
-    print(f"JASCO {found.model_id} ({found.source}): {found.folder}")
+    from jasco_bridge.commands.doctor import describe_location
+
+    print(f"JASCO {describe_location(found)}")
     print(f"  chord table: {found.chord_table or 'missing (the bundled copy will be used)'}")
     print(f"  T5 text encoder: {found.t5 or 'missing: run `jasco-bridge weights download`'}")

@@ -144,3 +144,34 @@ def test_a_failed_chord_table_fetch_says_where_to_put_it(tmp_path):
 def test_a_path_that_does_not_exist_is_reported_as_a_folder(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         find_jasco_weights(str(tmp_path / "nowhere"))
+
+
+def test_download_into_a_folder_lays_out_what_the_engine_looks_for(
+    tmp_path, monkeypatch, chord_pkl
+):
+    """The hub is replaced by a function writing the files each repository would give."""
+    import engine.weights as weights
+
+    repos = {
+        "facebook/jasco-chords-drums-400M": {k: JASCO[k] for k in list(JASCO)[:2]},
+        "t5-base": T5,
+        "facebook/encodec_32khz": {"config.json": b"{}"},
+    }
+    fetched = []
+
+    def fake_snapshot(repo_id, patterns, local_dir, progress):
+        fetched.append(repo_id)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in repos[repo_id].items():
+            (local_dir / name).write_bytes(data)
+        return local_dir
+
+    monkeypatch.setattr(weights, "_snapshot", fake_snapshot)
+    monkeypatch.setattr(weights, "CHORD_TABLE_URL", chord_pkl.as_uri())
+    found = weights.download_weights(None, dest=tmp_path / "dest", progress=False)
+    folder = tmp_path / "dest" / "jasco-chords-drums-400M"
+    assert fetched == list(repos)
+    assert found.folder == folder
+    assert found.t5 == folder / "t5-base"
+    assert found.chord_table == folder / CHORD_TABLE_FILE
+    assert (folder / "facebook" / "encodec_32khz" / "config.json").is_file()
