@@ -1,8 +1,9 @@
 """The jasco-bridge OSC address table, and the one function that reads messages through it.
 
 `COMMANDS` lists every address a DAW may send: its arguments (name, type, default, range), the
-flat repeat group for bulk messages, which daemon method handles it, and which replies it can
-cause. `parse_request(message)` checks a decoded `OscMessage` against that table and returns a
+flat repeat group for bulk messages, what carries it out (a `Session` method called with the
+arguments by name, the repeat groups as one flat list, or a daemon method), and which replies
+it can cause. `parse_request(message)` checks a decoded `OscMessage` against that table and returns a
 `Request` with typed values, or raises `ProtocolError` with a message that names the address, the
 argument and what to send instead. `REPLIES` describes what the daemon sends back and the reply
 builders below produce exactly those messages. `docs/osc.md` is generated from both tables
@@ -86,11 +87,12 @@ class Command:
 
     name: str  # the part after /jasco/, e.g. "tempo/change"
     summary: str
-    handler: str  # the daemon method that carries it out
+    handler: str  # a Session method called with the arguments by name, or a daemon method
     args: tuple[Arg, ...] = ()
     repeat: tuple[Arg, ...] = ()
     replies: tuple[str, ...] = ()
     per_session: bool = True
+    runs_on: Literal["session", "daemon"] = "session"
 
     @property
     def address(self) -> str:
@@ -142,6 +144,7 @@ COMMANDS: tuple[Command, ...] = (
         args=(Arg("token", "int", "echoed back", default=None),),
         replies=("pong",),
         per_session=False,
+        runs_on="daemon",
     ),
     Command(
         "status",
@@ -149,6 +152,7 @@ COMMANDS: tuple[Command, ...] = (
         "status",
         replies=("status",),
         per_session=False,
+        runs_on="daemon",
     ),
     Command(
         "cancel",
@@ -157,11 +161,12 @@ COMMANDS: tuple[Command, ...] = (
         args=(_JOB,),
         replies=("cancelled", "error"),
         per_session=False,
+        runs_on="daemon",
     ),
     Command(
         "tempo",
         "Set a constant tempo and time signature (replaces the tempo map).",
-        "tempo",
+        "set_tempo",
         args=(
             Arg("bpm", "float", "quarter notes per minute", low=1, high=999),
             Arg("numerator", "int", "beats per bar", default=4, low=1, high=64),
@@ -171,7 +176,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "tempo/change",
         "Add a tempo change at a beat (after /jasco/tempo).",
-        "tempo_change",
+        "add_tempo_change",
         args=(
             Arg("at_beat", "float", "where it starts", low=0),
             Arg("bpm", "float", "new tempo", low=1, high=999),
@@ -180,42 +185,42 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "meter/change",
         "Add a time-signature change at a beat (on a bar line).",
-        "meter_change",
+        "add_meter_change",
         args=(
             Arg("at_beat", "float", "where it starts", low=0),
             Arg("numerator", "int", "beats per bar", low=1, high=64),
             Arg("denominator", "int", "beat unit", low=1, high=64),
         ),
     ),
-    Command("chords/clear", "Forget all chord notes, symbols and the chord file.", "chords_clear"),
+    Command("chords/clear", "Forget all chord notes, symbols and the chord file.", "clear_chords"),
     Command(
         "chords/note",
         "Add one note of the chord track.",
-        "chord_note",
+        "add_chord_note",
         args=(_BEAT, _LENGTH, _PITCH, _VELOCITY),
     ),
     Command(
         "chords/notes",
         "Add many chord notes at once: a flat list of start, length, pitch, velocity.",
-        "chord_notes",
+        "add_chord_notes",
         repeat=(_BEAT, _LENGTH, _PITCH, _REQUIRED_VELOCITY),
     ),
     Command(
         "chords/symbol",
         "Add a chord symbol (Cmaj7, F#m7b5, C/E, N.C.) starting at a beat.",
-        "chord_symbol",
+        "add_chord_symbol",
         args=(_BEAT, Arg("label", "str", "chord symbol")),
     ),
     Command(
         "chords/symbols",
         "Add many chord symbols at once: a flat list of start, label.",
-        "chord_symbols",
+        "add_chord_symbols",
         repeat=(_BEAT, Arg("label", "str", "chord symbol")),
     ),
     Command(
         "chords/file",
         "Read the chords from a MIDI file on this machine (its notes are in beats).",
-        "chords_file",
+        "set_chord_file",
         args=(
             Arg("path", "str", "absolute path of a .mid file"),
             Arg(
@@ -229,7 +234,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "drums/file",
         "Use a drum stem (wav/flac/aiff/ogg) or a drum MIDI file.",
-        "drums_file",
+        "set_drums_file",
         args=(
             Arg("path", "str", "absolute path of the audio or MIDI file"),
             Arg(
@@ -237,27 +242,29 @@ COMMANDS: tuple[Command, ...] = (
             ),
         ),
     ),
-    Command("drums/clear", "Forget the drum stem or drum MIDI.", "drums_clear"),
-    Command("melody/clear", "Forget the melody notes.", "melody_clear"),
+    Command("drums/clear", "Forget the drum stem or drum MIDI.", "clear_drums"),
+    Command("melody/clear", "Forget the melody notes.", "clear_melody"),
     Command(
         "melody/note",
         "Add one melody note.",
-        "melody_note",
+        "add_melody_note",
         args=(_BEAT, _LENGTH, _PITCH, _VELOCITY),
     ),
     Command(
         "melody/notes",
         "Add many melody notes at once: a flat list of start, length, pitch, velocity.",
-        "melody_notes",
+        "add_melody_notes",
         repeat=(_BEAT, _LENGTH, _PITCH, _REQUIRED_VELOCITY),
     ),
-    Command("prompt", "Set the text prompt.", "prompt", args=(Arg("text", "str", "what to play"),)),
+    Command(
+        "prompt", "Set the text prompt.", "set_prompt", args=(Arg("text", "str", "what to play"),)
+    ),
     Command(
         "set",
         "Change a render setting: seed (-1 = new random seed per render), steps, sampler "
         "(euler, midpoint, dopri5), cfg_all, cfg_text, variations, sample_rate (0 = engine rate), "
         "target_lufs (0 = off).",
-        "setting",
+        "set_setting",
         args=(Arg("name", "str", "setting name"), Arg("value", "number_or_str", "new value")),
     ),
     Command("reset", "Reset the session to its defaults.", "reset"),
@@ -270,6 +277,7 @@ COMMANDS: tuple[Command, ...] = (
             Arg("bars", "int", "how many bars", default=4, low=1, high=256),
         ),
         replies=("ack", "progress", "done", "error"),
+        runs_on="daemon",
     ),
 )
 

@@ -45,7 +45,7 @@ from midi.errors import MidiError
 logger = logging.getLogger(__name__)
 
 # Commands that open files: they run in a thread so a slow disk never stalls ping.
-_FILE_HANDLERS = frozenset({"chords_file", "drums_file"})
+_FILE_HANDLERS = frozenset({"set_chord_file", "set_drums_file"})
 _MAX_PENDING_COMMANDS = 10_000  # session commands waiting on the lane before new ones are refused
 _MAX_TCP_BACKLOG_BYTES = 4 * 2**20  # a TCP client that stops reading is disconnected past this
 _UDP_RECEIVE_BUFFER_BYTES = 8 * 2**20
@@ -127,14 +127,19 @@ class BridgeServer:
         self._timers: set[asyncio.TimerHandle] = set()
         self._refused_hosts: set[str] = set()
         self._accepting = False
-        self._handlers = {c.handler: self._handler(c.handler) for c in protocol.COMMANDS}
+        self._daemon_handlers = {
+            c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
+        }
+        for command in protocol.COMMANDS:
+            if command.runs_on == "session" and not callable(
+                getattr(Session, command.handler, None)
+            ):
+                raise BridgeError(f"{command.address}: Session has no method {command.handler!r}")
 
-    def _handler(self, name: str) -> Callable[..., Any]:
-        method = getattr(self, f"_on_{name}", None)
+    def _daemon_handler(self, command: protocol.Command) -> Callable[..., None]:
+        method = getattr(self, f"_on_{command.handler}", None)
         if method is None:
-            raise BridgeError(
-                f"protocol table names handler {name!r} but BridgeServer has no _on_{name}"
-            )
+            raise BridgeError(f"{command.address}: BridgeServer has no _on_{command.handler}")
         return method
 
     # ------------------------------------------------------------------ lifecycle
@@ -357,7 +362,7 @@ class BridgeServer:
         try:
             request = protocol.parse_request(message)
             if not request.command.per_session:
-                self._handlers[request.command.handler](request, channel)
+                self._daemon_handlers[request.command.handler](request, channel)
                 return
             if self._lane is None:
                 raise BridgeError("the server is not started")
@@ -392,11 +397,12 @@ class BridgeServer:
         while True:
             request, channel = await lane.get()
             try:
-                handler = self._handlers[request.command.handler]
-                if request.command.handler in _FILE_HANDLERS:
-                    await loop.run_in_executor(None, handler, request, channel)
+                if request.command.runs_on == "daemon":
+                    self._daemon_handlers[request.command.handler](request, channel)
+                elif request.command.handler in _FILE_HANDLERS:
+                    await loop.run_in_executor(None, self._apply, request)
                 else:
-                    handler(request, channel)
+                    self._apply(request)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # error boundary of the lane
@@ -452,9 +458,6 @@ class BridgeServer:
 
     # ------------------------------------------------------------------ session commands
 
-    def _session(self, request: protocol.Request) -> Session:
-        return self.sessions.get(request.session)
-
     def _require_queue(self) -> JobQueue:
         if self._queue is None:
             raise RenderError(
@@ -462,68 +465,17 @@ class BridgeServer:
             )
         return self._queue
 
-    def _on_tempo(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).set_tempo(
-            request["bpm"], request["numerator"], request["denominator"]
-        )
-
-    def _on_tempo_change(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).add_tempo_change(request["at_beat"], request["bpm"])
-
-    def _on_meter_change(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).add_meter_change(
-            request["at_beat"], request["numerator"], request["denominator"]
-        )
-
-    def _on_chords_clear(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).clear_chords()
-
-    def _on_chord_note(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).add_chord_note(
-            request["start_beat"], request["length_beats"], request["pitch"], request["velocity"]
-        )
-
-    def _on_chord_notes(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).add_chord_notes(_flat(request.groups))
-
-    def _on_chord_symbol(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).add_chord_symbol(request["start_beat"], request["label"])
-
-    def _on_chord_symbols(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).add_chord_symbols(_flat(request.groups))
-
-    def _on_chords_file(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).set_chord_file(request["path"], request["track"])
-
-    def _on_drums_file(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).set_drums_file(request["path"], request["start_beat"])
-
-    def _on_drums_clear(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).clear_drums()
-
-    def _on_melody_clear(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).clear_melody()
-
-    def _on_melody_note(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).add_melody_note(
-            request["start_beat"], request["length_beats"], request["pitch"], request["velocity"]
-        )
-
-    def _on_melody_notes(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).add_melody_notes(_flat(request.groups))
-
-    def _on_prompt(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).set_prompt(request["text"])
-
-    def _on_setting(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).set_setting(request["name"], request["value"])
-
-    def _on_reset(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        self._session(request).reset()
+    def _apply(self, request: protocol.Request) -> None:
+        """A session command: the Session method named in the table, arguments by name."""
+        method = getattr(self.sessions.get(request.session), request.command.handler)
+        if request.command.repeat:
+            method([value for group in request.groups for value in group])  # all or nothing
+        else:
+            method(**request.values)
 
     def _on_render(self, request: protocol.Request, channel: ReplyChannel) -> None:
         queue = self._require_queue()
-        snapshot = self._session(request).snapshot()
+        snapshot = self.sessions.get(request.session).snapshot()
         jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=channel)
         for job in jobs:
             channel.send(protocol.ack(job.id, job.seed, job.variation))
@@ -538,11 +490,6 @@ def _enlarge_receive_buffer(sock: socket.socket | None) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_RECEIVE_BUFFER_BYTES)
     except OSError as exc:
         logger.debug("could not enlarge the UDP receive buffer: %s", exc)
-
-
-def _flat(groups: tuple[tuple[object, ...], ...]) -> list[object]:
-    """Bulk messages arrive as groups; the session takes them as one flat list (all or nothing)."""
-    return [value for group in groups for value in group]
 
 
 def _bind_problem(kind: str, host: str, port: int, exc: OSError) -> str:

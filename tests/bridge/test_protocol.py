@@ -1,5 +1,6 @@
 """The address table: coercion, errors that say what to send, replies, and the generated docs."""
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -7,13 +8,14 @@ import pytest
 from jasco_bridge import protocol
 from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import Impulse, OscMessage, encode_packet, message, parse_packet
+from jasco_bridge.session import Session
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "osc.md"
 
 
 def test_tempo_with_defaults_fills_the_meter():
     request = protocol.parse_request(message("/jasco/tempo", 92.0))
-    assert request.command.handler == "tempo"
+    assert request.command.handler == "set_tempo"
     assert request.session == "default"
     assert dict(request.values) == {"bpm": 92.0, "numerator": 4, "denominator": 4}
 
@@ -142,3 +144,14 @@ def test_docs_osc_md_is_generated_from_the_table():
 def test_docs_check_notices_a_stale_table():
     document = DOCS.read_text(encoding="utf-8").replace("| `/jasco/ping` |", "| `/jasco/pingg` |")
     assert document != protocol.with_generated_tables(document)
+
+
+def test_session_commands_bind_to_the_session_methods_by_argument_name():
+    for command in protocol.COMMANDS:
+        if command.runs_on != "session":
+            continue
+        signature = inspect.signature(getattr(Session, command.handler))
+        if command.repeat:
+            signature.bind(None, [])  # bulk: one flat list
+        else:
+            signature.bind(None, **{arg.name: arg.default for arg in command.args})
