@@ -133,11 +133,8 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
         melody = None
     window = plan_window(song.tempo_map, args.start_bar, args.bars, renderer.segment_seconds)
     path = output or default_output(args.file, window.start_bar, window.bars, args.seed)
-    if path.exists():
-        if not overwrite:
-            raise RenderError(f"{path} already exists: pass --overwrite or choose -o OTHER.wav")
-        path.unlink()
-        path.with_suffix(".json").unlink(missing_ok=True)
+    if path.exists() and not overwrite:
+        raise RenderError(f"{path} already exists: pass --overwrite or choose -o OTHER.wav")
     drums, drums_rate = _read_drums(args.drums) if args.drums else (None, 32000)
     conditioned = build_request(
         window,
@@ -159,6 +156,9 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
     label = "PREVIEW" if renderer.is_preview else "JASCO"
     result = renderer.generate(conditioned.request, progress=ProgressBar(f"{label} render"))
     path.parent.mkdir(parents=True, exist_ok=True)
+    if overwrite:  # only now that the new clip is ready, so a failed render loses nothing
+        path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
     info = save_clip(
         result.audio,
         result.sample_rate,
