@@ -9,15 +9,12 @@ the reference decodes with. Only the *architecture* is looked up from the pointe
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from engine.errors import CheckpointError
-
-logger = logging.getLogger(__name__)
 
 ENCODEC_32KHZ = "facebook/encodec_32khz"
 

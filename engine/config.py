@@ -185,10 +185,6 @@ class JascoConfig:
         return int(self.hidden_scale * self.dim)
 
     @property
-    def head_dim(self) -> int:
-        return self.dim // self.num_heads
-
-    @property
     def frames(self) -> int:
         """Latent frames per segment (500 for 10 s at 50 Hz)."""
         return int(self.frame_rate_hz * self.segment_seconds)

@@ -14,7 +14,6 @@ condition); only when no row has drums does every row get the projection bias.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +23,6 @@ from torch import nn
 
 from engine.codec import CompressionModel
 from engine.errors import ConditioningError
-
-logger = logging.getLogger(__name__)
 
 DEMUCS_RATE = 44100
 
