@@ -46,7 +46,7 @@ from engine.conditions import ConditionProvider
 from engine.config import JascoConfig
 from engine.flow_model import FlowMatchingTransformer
 from engine.jasco import JascoEngine, resolve_device
-from engine.preview import synthesize_drums
+from engine.preview import PreviewEngine, synthesize_drums
 from engine.request import GenerationRequest
 from engine.text import T5Encoder
 
@@ -264,6 +264,20 @@ def run_shape(shape: str, args: argparse.Namespace, device: torch.device) -> Non
         report(figures, 10 if slow and sampler != "dopri5" else None)
 
 
+def bench_preview() -> None:
+    """The preview synth on the same request, for scale (CPU, numpy)."""
+    tones = {2: (0, 4, 7), 8: (9, 0, 4), 1: (5, 9, 0), 14: (7, 11, 2)}
+    request = bench_request("euler", 10)
+    preview = PreviewEngine(tones)
+    preview.generate(request)
+    runs = 5
+    began = time.perf_counter()
+    for _ in range(runs):
+        preview.generate(request)
+    seconds = (time.perf_counter() - began) / runs
+    print(f"preview synth: {seconds * 1000:.0f} ms per 10 s render (RTF {seconds / 10:.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -294,6 +308,7 @@ def main() -> None:
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} CPU threads")
+    bench_preview()
     for shape in ("tiny", "400M") if args.shape == "both" else (args.shape,):
         run_shape(shape, args, device)
 
