@@ -186,7 +186,9 @@ def _chord_segments(
     return segments, report
 
 
-def _cut_stem(stem: np.ndarray, sample_rate: int, start_seconds: float, seconds: float):
+def _cut_stem(
+    stem: np.ndarray, sample_rate: int, start_seconds: float, seconds: float
+) -> np.ndarray:
     """The part of a song-long stem (sample 0 = beat 0) that the window's segment covers."""
     audio = np.asarray(stem, dtype=np.float32)
     first = int(round(start_seconds * sample_rate))

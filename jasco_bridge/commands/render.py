@@ -152,7 +152,7 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
         melody_notes=melody,
     )
     print(f"chord track: {choice.reason}")
-    _print_chords(conditioned.chord_report)
+    _print_chords(conditioned.chord_report, song.tempo_map)
     label = "PREVIEW" if renderer.is_preview else "JASCO"
     result = renderer.generate(conditioned.request, progress=ProgressBar(f"{label} render"))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,13 +191,15 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
     return 0
 
 
-def _print_chords(report: Sequence) -> None:
+def _print_chords(report: Sequence, tempo_map) -> None:
     if not report:
         print("chords: none in these bars (JASCO will follow the prompt alone)")
         return
-    print("chords (given -> JASCO label):")
+    print("chords (given -> JASCO label; = where the label is exact):")
     for use in report:
-        print(f"  {use}")
+        arrow = "=" if use.exact else "->"
+        where = tempo_map.position_at(use.start_beat)
+        print(f"  {str(where):<18} {use.given:>10} {arrow} {use.label}")
 
 
 def run(args: argparse.Namespace) -> int:
