@@ -13,12 +13,13 @@ shutdown  stops intake, lets the running job finish within the timeout and cance
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.server import BridgeServer
@@ -30,6 +31,7 @@ OpenEngine = Callable[[DaemonConfig], Any]
 """Returns an object with `.renderer`, `.vocabulary` and `.notice` (see `jasco_bridge.engines`)."""
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+T = TypeVar("T")
 
 
 def open_configured_engine(config: DaemonConfig) -> Any:
@@ -198,6 +200,20 @@ class BackgroundDaemon:
         if self._failure:
             raise self._failure[0]
         return self
+
+    def call_in_loop(self, function: Callable[[], T], timeout_seconds: float = 30.0) -> T:
+        """Run `function` on the daemon's event loop and return its result: the safe way for
+        another thread to look at sessions or the server while the daemon runs."""
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                result.set_result(function())
+            except BaseException as exc:  # handed to the calling thread
+                result.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        return result.result(timeout_seconds)
 
     def request_stop(self) -> None:
         """What Ctrl-C does, from any thread: the first call stops serving, a second cancels

@@ -119,10 +119,12 @@ def test_oscsend_over_tcp_uses_size_prefixed_framing(tmp_path):
     with running_daemon(tmp_path) as daemon:
         url = f"osc.tcp://127.0.0.1:{daemon.server.tcp_port}"
         oscsend(url, "/jasco/session/tcp/prompt", "s", "sent over tcp")
+
+        def prompt_of_tcp_session() -> str | None:
+            sessions = daemon.server.sessions
+            return sessions.get("tcp").prompt if "tcp" in sessions.names() else None
+
         deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if "tcp" in daemon.server.sessions.names():
-                if daemon.server.sessions.get("tcp").prompt == "sent over tcp":
-                    break
+        while daemon.call_in_loop(prompt_of_tcp_session) != "sent over tcp":
+            assert time.monotonic() < deadline, "the TCP message never reached the session"
             time.sleep(0.01)
-        assert daemon.server.sessions.get("tcp").prompt == "sent over tcp"

@@ -296,7 +296,7 @@ def test_named_sessions_keep_their_own_state_and_folder(tmp_path, peer):
         job = peer.expect("/jasco/ack").args[0]
         path = Path(peer.expect("/jasco/done", lambda m: m.args[0] == job).args[1])
         assert path.parent.name == "verse"
-        assert daemon.server.sessions.get("default").prompt == ""
+        assert daemon.call_in_loop(lambda: daemon.server.sessions.get("default").prompt) == ""
 
 
 def test_bad_arguments_get_an_error_naming_the_address(tmp_path, peer):
