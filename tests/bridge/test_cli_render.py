@@ -196,3 +196,19 @@ def test_open_renderer_rejects_an_unknown_kind():
 
     with pytest.raises(RenderError, match="auto, jasco, preview"):
         open_renderer("fast")
+
+
+def test_a_drum_stem_file_is_used_from_the_window_start(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid", bpm=120.0)  # bar 2 starts at 2 s
+    silent = np.zeros((44100 * 6, 2), dtype=np.float32)
+    click = silent.copy()
+    click[int(2.75 * 44100)] = 1.0  # off the beat, 0.75 s into bar 2
+    soundfile.write(tmp_path / "silent.wav", silent, 44100)
+    soundfile.write(tmp_path / "click.wav", click, 44100)
+    args = ["render", str(midi), "--prompt", "x", "--start-bar", "2", "--bars", "1"]
+    assert main([*args, "--drums", str(tmp_path / "click.wav"), "-o", "out-click.wav"]) == 0
+    assert main([*args, "--drums", str(tmp_path / "silent.wav"), "-o", "out-silent.wav"]) == 0
+    with_click, _ = soundfile.read(tmp_path / "out-click.wav")
+    without, _ = soundfile.read(tmp_path / "out-silent.wav")
+    difference = np.abs(with_click - without)
+    assert abs(int(np.argmax(difference)) - round(0.75 * SR)) < 100
