@@ -31,9 +31,16 @@ def demo_file() -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default=DEMO_PROMPT, help="text description of the music")
-    parser.add_argument("--engine", choices=("auto", "jasco", "preview"), default="auto")
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "jasco", "preview"),
+        default="auto",
+        help="auto = JASCO when its weights are found, else the preview synth",
+    )
     parser.add_argument("--model", help="JASCO folder, short name or hub id")
-    parser.add_argument("--device", help="torch device for JASCO (default: best available)")
+    parser.add_argument(
+        "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument(
         "--out-dir", type=Path, default=Path("jasco-clips"), help="folder for the clip"

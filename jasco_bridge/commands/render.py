@@ -40,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", required=True, help="text description of the music")
     add_render_options(parser)
     parser.add_argument(
-        "-o", "--output", type=Path, help="WAV to write (default: ./jasco-clips/<file>_bars...)"
+        "-o",
+        "--output",
+        type=Path,
+        help="WAV to write; None = ./jasco-clips/<file>_bars<N>-<M>_<seed>.wav",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
@@ -48,19 +51,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_render_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with `demo`."""
     parser.add_argument(
-        "--track", help="chord track by name or index (default: the most chord-like track)"
+        "--track", help="chord track by name or index; None = the most chord-like track"
     )
     parser.add_argument("--melody-track", help="melody track by name or index (melody models)")
     parser.add_argument("--start-bar", type=int, default=1, help="first bar (1-based)")
     parser.add_argument(
-        "--bars", type=int, help="number of bars (default: as many as fit in 10 s, at most 4)"
+        "--bars", type=int, help="number of bars; None = as many as fit in 10 s, at most 4"
     )
-    parser.add_argument("--engine", choices=("auto", "jasco", "preview"), default="auto")
-    parser.add_argument("--model", help="JASCO folder, short name (chords-drums-400M) or hub id")
-    parser.add_argument("--device", help="torch device for JASCO, e.g. cuda or cpu (default: best)")
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "jasco", "preview"),
+        default="auto",
+        help="auto = JASCO when its weights are found, else the preview synth",
+    )
+    parser.add_argument(
+        "--model",
+        help="JASCO folder, short name (chords-drums-400M) or hub id; None = the default model",
+    )
+    parser.add_argument(
+        "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same clip")
     parser.add_argument("--steps", type=int, default=10, help="sampler steps (euler, midpoint)")
-    parser.add_argument("--sampler", choices=("euler", "midpoint", "dopri5"), default="euler")
+    parser.add_argument(
+        "--sampler",
+        choices=("euler", "midpoint", "dopri5"),
+        default="euler",
+        help="ODE solver: euler (the authors' demo), midpoint (2 calls/step), dopri5 (adaptive)",
+    )
     parser.add_argument("--cfg-all", type=float, default=1.25, help="guidance on all conditions")
     parser.add_argument("--cfg-text", type=float, default=2.5, help="extra guidance on the text")
     parser.add_argument(

@@ -43,9 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "action", nargs="?", choices=("show", "download"), default="show", help="what to do"
     )
-    parser.add_argument(
-        "model", nargs="?", help="short name or hub id (default: chords-drums-400M)"
-    )
+    parser.add_argument("model", nargs="?", help="short name or hub id; None = chords-drums-400M")
     parser.add_argument("--dest", type=Path, help="download into DIR instead of the HF cache")
     parser.add_argument("--quiet", action="store_true", help="no download progress bars")
 
