@@ -46,7 +46,9 @@ logger = logging.getLogger(__name__)
 
 # Commands that open files: they run in a thread so a slow disk never stalls ping.
 _FILE_HANDLERS = frozenset({"set_chord_file", "set_drums_file"})
-_MAX_PENDING_COMMANDS = 10_000  # session commands waiting on the lane before new ones are refused
+_MAX_PENDING_COMMANDS = (
+    1000  # session commands waiting on the lane (each up to 64 KB) before refusal
+)
 _MAX_TCP_BACKLOG_BYTES = 4 * 2**20  # a TCP client that stops reading is disconnected past this
 _UDP_RECEIVE_BUFFER_BYTES = 8 * 2**20
 _EXPECTED = (BridgeError, MidiError, EngineError)

@@ -41,6 +41,8 @@ from jasco_bridge.osc import (
     parse_packet,
     slip_encode,
 )
+from jasco_bridge.server import BridgeServer
+from jasco_bridge.session import SessionStore
 
 WAIT_SECONDS = 60.0  # generous: CI machines are slow; tests never assert on speed
 
@@ -584,3 +586,31 @@ def test_a_second_stop_request_cancels_the_running_job(tmp_path, peer):
         running.stop(WAIT_SECONDS)
     assert peer.expect("/jasco/cancelled").args == (job,)
     assert "cancelling the running job" in running.announced
+
+
+def test_an_unexpected_failure_is_logged_and_answered_generically(tmp_path, peer, caplog):
+    class BrokenSessions(SessionStore):
+        def get(self, name: str = "default"):
+            raise RuntimeError("boom")
+
+    async def scenario() -> tuple[OscMessage, OscMessage]:
+        config = DaemonConfig(port=0, tcp_port=None, out_dir=tmp_path)
+        server = BridgeServer(config, sessions=BrokenSessions())
+        await server.start()
+        loop = asyncio.get_running_loop()
+        try:
+            peer.send(server.udp_port, "/jasco/prompt", "x")
+            failure = await loop.run_in_executor(None, peer.expect, "/jasco/error")
+            peer.send(server.udp_port, "/jasco/ping", 1)
+            alive = await loop.run_in_executor(None, peer.expect, "/jasco/pong")
+        finally:
+            await server.close(1.0)
+        return failure, alive
+
+    failure, alive = asyncio.run(scenario())
+    assert failure.args == (
+        -1,
+        "/jasco/prompt: internal error (RuntimeError); the daemon logged it and keeps running",
+    )
+    assert alive.args == (1,)
+    assert any(record.exc_info and "boom" in str(record.exc_info[1]) for record in caplog.records)
