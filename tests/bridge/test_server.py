@@ -614,3 +614,22 @@ def test_an_unexpected_failure_is_logged_and_answered_generically(tmp_path, peer
     )
     assert alive.args == (1,)
     assert any(record.exc_info and "boom" in str(record.exc_info[1]) for record in caplog.records)
+
+
+def test_before_the_engine_is_loaded_renders_are_refused_and_status_says_loading(tmp_path, peer):
+    async def scenario() -> tuple[OscMessage, OscMessage]:
+        server = BridgeServer(DaemonConfig(port=0, tcp_port=None, out_dir=tmp_path))
+        await server.start()  # bound, but no attach_engine yet
+        loop = asyncio.get_running_loop()
+        try:
+            peer.send(server.udp_port, "/jasco/status")
+            status = await loop.run_in_executor(None, peer.expect, "/jasco/status")
+            peer.send(server.udp_port, "/jasco/render", 1, 1)
+            refusal = await loop.run_in_executor(None, peer.expect, "/jasco/error")
+        finally:
+            await server.close(1.0)
+        return status, refusal
+
+    status, refusal = asyncio.run(scenario())
+    assert status.args == ("loading", 0, "none", -1)
+    assert "still loading" in refusal.args[1]
