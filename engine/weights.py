@@ -230,7 +230,10 @@ def _snapshot(repo_id: str, patterns: list[str], local_dir: Path | None, progres
             "logged in): check the name, then `hf auth login` or set HF_TOKEN"
         ) from exc
     except OSError as exc:
-        raise CheckpointError(f"could not download {repo_id}: {exc}") from exc
+        reason = " ".join(str(exc).split())  # the hub's messages span lines; ours is one
+        raise CheckpointError(
+            f"could not download {repo_id} (check the network connection): {reason}"
+        ) from exc
     return Path(folder)
 
 
