@@ -84,7 +84,9 @@ class DaemonConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
-        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        # Absolute from the start: /jasco/done tells a DAW (another process, another working
+        # folder) where the clip is.
+        object.__setattr__(self, "out_dir", Path(self.out_dir).expanduser().absolute())
 
     @property
     def reply_address(self) -> tuple[str, int] | None:

@@ -46,9 +46,8 @@ logger = logging.getLogger(__name__)
 
 # Commands that open files: they run in a thread so a slow disk never stalls ping.
 _FILE_HANDLERS = frozenset({"set_chord_file", "set_drums_file"})
-_MAX_PENDING_COMMANDS = (
-    1000  # session commands waiting on the lane (each up to 64 KB) before refusal
-)
+# Session commands waiting on the lane (each up to 64 KB) before new ones are refused.
+_MAX_PENDING_COMMANDS = 1000
 _MAX_TCP_BACKLOG_BYTES = 4 * 2**20  # a TCP client that stops reading is disconnected past this
 _UDP_RECEIVE_BUFFER_BYTES = 8 * 2**20
 _EXPECTED = (BridgeError, MidiError, EngineError)
@@ -388,7 +387,7 @@ class BridgeServer:
             logger.error("unexpected failure handling %s from %s", shown, channel, exc_info=exc)
             text = f"{shown}: internal error ({type(exc).__name__}); the daemon logged it and keeps running"
         if isinstance(exc, _EXPECTED):
-            logger.info("%s from %s refused: %s", shown, channel, exc)
+            logger.warning("%s from %s refused: %s", shown, channel, exc)
         channel.send(protocol.error(-1, text))
 
     async def _run_lane(self) -> None:

@@ -633,3 +633,9 @@ def test_before_the_engine_is_loaded_renders_are_refused_and_status_says_loading
     status, refusal = asyncio.run(scenario())
     assert status.args == ("loading", 0, "none", -1)
     assert "still loading" in refusal.args[1]
+
+
+def test_a_relative_out_dir_still_gives_absolute_clip_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert DaemonConfig(out_dir="clips").out_dir == tmp_path / "clips"
+    assert DaemonConfig(out_dir="~/clips").out_dir == Path.home() / "clips"
