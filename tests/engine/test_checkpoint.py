@@ -376,3 +376,36 @@ def test_released_encodec_pointer_needs_no_hub(tmp_path):
     config = encodec_config("facebook/encodec_32khz", tmp_path)
     assert (config.hidden_size, config.num_filters, config.codebook_size) == (128, 64, 2048)
     assert list(config.upsampling_ratios) == [8, 5, 4, 4]
+
+
+@pytest.mark.parametrize(
+    ("melody_dim", "keys", "parameters"), [(0, 419, 404_728_114), (16, 421, 404_745_362)]
+)
+def test_released_400m_layout_has_the_spec_key_and_parameter_counts(melody_dim, keys, parameters):
+    """The spec's totals for the released 400M models, checked on shape-only (meta) modules."""
+    import math
+    from pathlib import Path
+
+    from engine.checkpoint import expected_shapes
+    from engine.codec import ENCODEC_32KHZ, CompressionModel, encodec_config
+    from engine.conditions import ConditionProvider
+    from engine.config import JascoConfig
+    from engine.flow_model import FlowMatchingTransformer
+
+    config = JascoConfig(
+        dim=1024, num_heads=16, num_layers=24, hidden_scale=4.0, flow_dim=128, chords_dim=16,
+        drums_dim=2, melody_dim=melody_dim, text_model="t5-base", text_dim=768, chords_card=194,
+        drum_latent_dim=128, drums_blur_factor=3, latent_mean=-0.0074, latent_std=4.0102,
+        frame_rate_hz=50.0, segment_seconds=10.0, sample_rate=32000,
+    )  # fmt: skip
+    with torch.device("meta"):
+        codec = CompressionModel(encodec_config(ENCODEC_32KHZ, Path("/nonexistent")))
+        modules = {
+            "": FlowMatchingTransformer(config),
+            "condition_provider.": ConditionProvider(config, codec),
+        }
+    shapes = expected_shapes(modules)
+    outside_codec = {k: s for k, s in shapes.items() if ".compression_model." not in k}
+    assert len(shapes) == keys and len(shapes) - len(outside_codec) == 116
+    assert sum(math.prod(s) for s in outside_codec.values()) == parameters
+    assert sum(p.numel() for p in codec.parameters()) == 56_884_674
