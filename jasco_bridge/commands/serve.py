@@ -14,7 +14,7 @@ examples:
 
   # in another terminal (liblo-tools):
   oscdump 9001 &
-  oscsend localhost 9000 /jasco/tempo f 92
+  oscsend localhost 9000 /jasco/tempo f 100
   oscsend localhost 9000 /jasco/chords/symbols fsfsfsfs 0 Am7 4 D9 8 Gmaj7 12 Cmaj7
   oscsend localhost 9000 /jasco/prompt s "lofi hip hop, rhodes, vinyl crackle"
   oscsend localhost 9000 /jasco/render ii 1 4     # -> /jasco/ack, /jasco/progress, /jasco/done
@@ -40,23 +40,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     tcp = parser.add_mutually_exclusive_group()
     tcp.add_argument(
-        "--tcp-port", type=int, default=None, help="TCP (SLIP) port; default: the same as --port"
+        "--tcp-port",
+        type=int,
+        default=None,
+        help="TCP port (SLIP or size-prefixed framing); %(default)s = the same as --port",
     )
     tcp.add_argument("--no-tcp", action="store_true", help="do not listen on TCP")
-    parser.add_argument("--reply-host", default=None, help="send UDP replies to this host")
     parser.add_argument(
-        "--reply-port", type=int, default=None, help="send UDP replies to this port"
+        "--reply-host",
+        default=None,
+        help="send UDP replies to this host; %(default)s = 127.0.0.1 when --reply-port is given",
+    )
+    parser.add_argument(
+        "--reply-port",
+        type=int,
+        default=None,
+        help="send UDP replies to this port; %(default)s = answer each sender",
     )
     parser.add_argument(
         "--allow",
         action="append",
         metavar="ADDR",
-        help="accept OSC only from this IP or network (repeatable), e.g. 192.168.1.0/24",
+        help="accept OSC only from this IP or network (repeatable), e.g. 192.168.1.0/24; "
+        "%(default)s = anyone who can reach --host",
     )
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
-    parser.add_argument("--model", default=None, help="JASCO weights folder or model id")
-    parser.add_argument("--device", default=None, help="torch device, e.g. cuda, cpu")
+    parser.add_argument(
+        "--model", default=None, help="JASCO weights folder or model id; %(default)s = find it"
+    )
+    parser.add_argument(
+        "--device", default=None, help="torch device, e.g. cuda, cpu; %(default)s = the best one"
+    )
     parser.add_argument("--max-queue", type=int, default=64, help="render jobs that may wait")
     parser.add_argument(
         "--shutdown-timeout",

@@ -639,3 +639,16 @@ def test_a_relative_out_dir_still_gives_absolute_clip_paths(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert DaemonConfig(out_dir="clips").out_dir == tmp_path / "clips"
     assert DaemonConfig(out_dir="~/clips").out_dir == Path.home() / "clips"
+
+
+def test_serve_help_teaches_with_examples_and_builds_the_config(tmp_path):
+    from jasco_bridge.cli import build_parser
+
+    parser = build_parser()
+    serve = parser._subparsers._group_actions[0].choices["serve"]
+    help_text = serve.format_help()
+    assert "examples:" in help_text and "oscsend localhost 9000 /jasco/render" in help_text
+    args = parser.parse_args(["serve", "--port", "9100", "--allow", "10.0.0.0/8", "--no-tcp"])
+    config = DaemonConfig.from_args(args)
+    assert (config.port, config.tcp_port, config.allow) == (9100, None, ("10.0.0.0/8",))
+    assert DaemonConfig.from_args(parser.parse_args(["serve", "--port", "9100"])).tcp_port == 9100
