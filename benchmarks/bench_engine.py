@@ -167,7 +167,7 @@ def bench_request(sampler: str, steps: int) -> GenerationRequest:
 class Figures:
     shape: str
     sampler: str
-    steps: int
+    steps: int | None  # None: adaptive (dopri5), only network calls count
     calls: int
     render_seconds: float
     conditions_seconds: float
@@ -177,8 +177,8 @@ class Figures:
     peak_memory_gib: float
 
     @property
-    def step_seconds(self) -> float:
-        return self.sampling_seconds / self.steps
+    def step_seconds(self) -> float | None:
+        return self.sampling_seconds / self.steps if self.steps else None
 
     @property
     def call_seconds(self) -> float:
@@ -192,11 +192,10 @@ def measure(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     counter.calls, counter.seconds = 0, 0.0
-    reported = []
     request = bench_request(sampler, steps)
     _synchronize(device)
     began = time.perf_counter()
-    result = engine.generate(request, progress=lambda step, total: reported.append(step))
+    result = engine.generate(request)
     _synchronize(device)
     render_seconds = time.perf_counter() - began
     if not np.isfinite(result.audio).all():
@@ -208,7 +207,7 @@ def measure(
     return Figures(
         shape=shape,
         sampler=sampler,
-        steps=steps if sampler != "dopri5" else max(len(reported) - 1, 1),
+        steps=None if sampler == "dopri5" else steps,
         calls=counter.calls,
         render_seconds=render_seconds,
         conditions_seconds=result.timings["conditions_seconds"],
@@ -220,9 +219,11 @@ def measure(
 
 
 def report(figures: Figures, estimate_steps: int | None) -> None:
+    steps = f"{figures.steps:>5}" if figures.steps else "adapt"
+    per_step = f"{figures.step_seconds * 1000:9.1f}" if figures.step_seconds else f"{'-':>9}"
     line = (
-        f"{figures.shape:>5} {figures.sampler:>8} steps {figures.steps:>3}  NFE {figures.calls:>3}  "
-        f"{figures.step_seconds * 1000:9.1f} ms/step  {figures.call_seconds * 1000:9.1f} ms/NFE  "
+        f"{figures.shape:>5} {figures.sampler:>8} steps {steps}  NFE {figures.calls:>3}  "
+        f"{per_step} ms/step  {figures.call_seconds * 1000:9.1f} ms/NFE  "
         f"render {figures.render_seconds:7.2f} s  RTF {figures.render_seconds / SEGMENT_SECONDS:6.3f}  "
         f"peak {figures.peak_memory_gib:5.2f} GiB"
     )
@@ -231,7 +232,7 @@ def report(figures: Figures, estimate_steps: int | None) -> None:
         f"{'':>15}conditions (T5, chords, drum encoding) {figures.conditions_seconds:6.2f} s, "
         f"sampling {figures.sampling_seconds:6.2f} s, EnCodec decoding {figures.decoding_seconds:6.2f} s"
     )
-    if estimate_steps is not None and estimate_steps != figures.steps:
+    if figures.step_seconds and estimate_steps and estimate_steps != figures.steps:
         other = figures.render_seconds - figures.sampling_seconds
         estimated = other + estimate_steps * figures.step_seconds
         print(
