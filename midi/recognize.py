@@ -58,15 +58,15 @@ from midi.tempo import TempoMap
 DEFAULT_QUALITY_COSTS: tuple[tuple[str, float], ...] = (
     ("maj", 0.0),
     ("min", 0.0),
-    ("7", 0.24),
-    ("maj7", 0.24),
-    ("min7", 0.24),
-    ("sus2", 0.32),
-    ("sus4", 0.32),
-    ("dim", 0.36),
-    ("aug", 0.36),
-    ("hdim7", 0.36),
-    ("dim7", 0.36),
+    ("7", 0.32),
+    ("maj7", 0.32),
+    ("min7", 0.32),
+    ("sus2", 0.55),
+    ("sus4", 0.55),
+    ("dim", 0.6),
+    ("aug", 0.6),
+    ("hdim7", 0.6),
+    ("dim7", 0.6),
 )
 
 _NO_CHORD = -1
@@ -94,17 +94,17 @@ class RecognitionSettings:
     - `max_segment_bars`: the longest stretch scored as one piece (longer chords are joined).
     """
 
-    sustain_beats: float = 4.0
+    sustain_beats: float = 3.0
     anticipation_beats: float = 0.5
     bass_memory_beats: float = 2.0
     extra_tone_weight: float = 1.56
-    missing_tone_penalty: float = 0.3
-    missing_tone_share: float = 0.04
+    missing_tone_penalty: float = 0.22
+    missing_tone_share: float = 0.03
     bass_root_bonus: float = 0.4
     bass_outside_penalty: float = 0.05
     quality_costs: tuple[tuple[str, float], ...] = field(default=DEFAULT_QUALITY_COSTS)
-    change_costs: tuple[float, float, float, float] = (0.4, 0.9, 1.6, 2.4)
-    sounding_no_chord_cost: float = 1.0
+    change_costs: tuple[float, float, float, float] = (0.2, 0.7, 1.2, 1.8)
+    sounding_no_chord_cost: float = 1.3
     max_segment_bars: float = 2.0
 
     def __post_init__(self) -> None:

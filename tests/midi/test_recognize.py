@@ -147,13 +147,11 @@ def test_melody_and_passing_notes_on_top_do_not_change_the_chord(tmp_path):
     assert summary(timed) == [(0.0, 4.0, "C:maj"), (4.0, 8.0, "F:maj")]
 
 
-def test_a_passing_chord_between_beats_does_not_cut_the_bar(tmp_path):
-    notes = (
-        block((36, 60, 64, 67), 0.0, 3.5)
-        + block((38, 62, 65, 71), 3.5, 0.5)
-        + block((41, 60, 65, 69), 4.0)
-    )
-    timed, _ = recognise_file(write_song(tmp_path / "passing.mid", {"piano": notes}))
+def test_a_walking_bass_between_chords_does_not_cut_the_bar(tmp_path):
+    # C major held above a bass that walks C, D, E up to the F of the next bar.
+    bass = [(36, 0.0, 3.0), (38, 3.0, 0.5), (40, 3.5, 0.5), (41, 4.0, 4.0)]
+    upper = block((60, 64, 67), 0.0) + block((60, 65, 69), 4.0)
+    timed, _ = recognise_file(write_song(tmp_path / "walk.mid", {"piano": bass + upper}))
     assert summary(timed) == [(0.0, 4.0, "C:maj"), (4.0, 8.0, "F:maj")]
 
 
