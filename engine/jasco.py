@@ -39,7 +39,7 @@ from engine.codec import CompressionModel, encodec_config
 from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions, rows_for_terms
 from engine.config import DRUMS_CONDITION, MELODY_BINS, JascoConfig, parse_xp_cfg
 from engine.drums import prepare_drum_stem, separate_drums
-from engine.errors import CheckpointError, ConditioningError, DeviceError
+from engine.errors import CheckpointError, ConditioningError, DeviceError, GenerationCancelled
 from engine.flow_model import FlowMatchingTransformer
 from engine.guidance import CfgTerm, guided, plan_cfg_terms
 from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
@@ -289,6 +289,9 @@ class JascoEngine:
         """Render one window: mono float32 audio of request.duration_seconds at 32 kHz."""
         started = time.perf_counter()
         inputs = self.request_inputs(request)
+        if should_cancel is not None and should_cancel():
+            # before the conditioners: T5 and drum encoding cost as much as a few steps
+            raise GenerationCancelled("generation cancelled before it started")
         terms = plan_cfg_terms(request.cfg_all, request.cfg_text)
         prepared = self.prepare_conditions(self.condition_rows([inputs], terms))
         conditioned = time.perf_counter()

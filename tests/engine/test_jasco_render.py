@@ -80,6 +80,22 @@ def test_cancellation_raises(engine):
         engine.generate(request(steps=5), should_cancel=lambda: True)
 
 
+def test_cancellation_after_two_steps_stops_the_sampler(engine):
+    polls, reports = [], []
+
+    def cancel_after_two_steps():
+        polls.append(1)
+        return len(reports) >= 2
+
+    with pytest.raises(GenerationCancelled):
+        engine.generate(
+            request(steps=6, duration_seconds=1.0),
+            progress=lambda s, n: reports.append(s),
+            should_cancel=cancel_after_two_steps,
+        )
+    assert reports == [1, 2]
+
+
 def test_a_render_without_any_condition_works(engine):
     nothing = engine.generate(
         request(text="", chord_indices=None, drums_wav=None, duration_seconds=1.0, steps=1)
