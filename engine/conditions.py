@@ -30,6 +30,7 @@ from engine.config import (
     JascoConfig,
 )
 from engine.drums import DrumsConditioner
+from engine.errors import ConditioningError
 from engine.guidance import CfgTerm
 from engine.text import T5Encoder, TextConditioner
 
@@ -42,6 +43,24 @@ class ConditionInputs:
     chords: torch.Tensor | None = field(default=None, repr=False)  # [T] int64 indices
     drums: torch.Tensor | None = field(default=None, repr=False)  # [samples] mono, model rate
     melody: torch.Tensor | None = field(default=None, repr=False)  # [53, T] salience
+
+    def __post_init__(self) -> None:
+        if self.chords is not None and (self.chords.dim() != 1 or self.chords.is_floating_point()):
+            raise ConditioningError(
+                f"chords must be a 1-d integer tensor of per-frame indices, got "
+                f"{self.chords.dtype} {tuple(self.chords.shape)}"
+            )
+        if self.drums is not None and self.drums.dim() != 1:
+            raise ConditioningError(
+                f"drums must be a mono [samples] tensor at the model rate (see "
+                f"prepare_drum_stem), got shape {tuple(self.drums.shape)}"
+            )
+        if self.melody is not None and (
+            self.melody.dim() != 2 or self.melody.shape[0] != MELODY_BINS
+        ):
+            raise ConditioningError(
+                f"melody must be [{MELODY_BINS}, frames] salience, got {tuple(self.melody.shape)}"
+            )
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,20 @@ def test_melody_without_chords_is_kept_in_the_null_term_like_the_reference():
     assert all(row.chords is None for row in rows)
     assert all(torch.equal(row.melody, melody) for row in rows)
     assert [row.text for row in rows] == ["a", "a", ""]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("chords", torch.zeros(2, 50, dtype=torch.long), "chords"),
+        ("chords", torch.zeros(50), "integer"),
+        ("drums", torch.zeros(2, 100), "mono"),
+        ("melody", torch.zeros(12, 50), "53"),
+    ],
+)
+def test_condition_inputs_refuse_wrong_shapes(field, value, named):
+    from engine.conditions import ConditionInputs
+    from engine.errors import ConditioningError
+
+    with pytest.raises(ConditioningError, match=named):
+        ConditionInputs(**{field: value})
