@@ -36,10 +36,10 @@ from midi.chords import (
     Chord,
     degree_number,
     degree_semitones,
-    parse_chord_symbol,
     pitch_class_name,
 )
 from midi.errors import ChordSymbolError, VocabularyError, VocabularyLookupError
+from midi.symbols import parse_chord_symbol
 
 logger = logging.getLogger(__name__)
 

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from midi.chords import Chord, parse_chord_symbol
+from midi.chords import Chord
 from midi.errors import ChordSymbolError, VocabularyError, VocabularyLookupError
+from midi.symbols import parse_chord_symbol
 from midi.vocabulary import ChordVocabulary, MatchWeights, VocabularyMatch, describe_symbol
 
-from .test_chords import SPELLINGS
+from .test_symbols import SPELLINGS
 
 
 @pytest.fixture(scope="module")
