@@ -11,7 +11,7 @@ import pytest
 
 from midi.chords import parse_chord_symbol
 from midi.notes import NoteTrack
-from midi.pcp import NoteArrays, estimate_bar_offset, metric_grid, unit_profiles
+from midi.pcp import Level, NoteArrays, estimate_bar_offset, metric_grid, unit_profiles
 from midi.recognize import RecognitionSettings, recognize_chords
 from midi.smf import read_midi_file
 from midi.tempo import TempoMap
@@ -28,11 +28,17 @@ def write_song(
     parts: dict[str, list[NoteSpec]],
     tempos: tuple[tuple[float, float], ...] = ((0.0, 120.0),),
     meter: tuple[int, int] = (4, 4),
+    meter_changes: tuple[tuple[float, int, int], ...] = (),
 ) -> Path:
-    """A type-1 MIDI file: a conductor track (tempo `(beat, bpm)` changes, meter), then one track per part."""
+    """A type-1 MIDI file: a conductor track (tempo `(beat, bpm)` changes, meter and
+    `(beat, numerator, denominator)` meter changes), then one track per part."""
     midi = mido.MidiFile(type=1, ticks_per_beat=PPQ)
     conductor = mido.MidiTrack()
-    events = [(0, mido.MetaMessage("time_signature", numerator=meter[0], denominator=meter[1]))]
+    meters = ((0.0, *meter), *meter_changes)
+    events = [
+        (round(beat * PPQ), mido.MetaMessage("time_signature", numerator=num, denominator=den))
+        for beat, num, den in meters
+    ]
     events += [
         (round(beat * PPQ), mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
         for beat, bpm in tempos
@@ -203,6 +209,38 @@ def test_waltz_chords_change_on_its_bar_lines(tmp_path):
     assert [t.start_beat for t in timed] == [0.0, 3.0, 6.0, 9.0]
 
 
+def test_chords_follow_the_bar_lines_through_a_meter_change(tmp_path):
+    # Two bars of 4/4, then 3/4 from beat 8: each chord fills one bar, then half bars of 6/8.
+    bars = [(0.0, 4.0), (4.0, 4.0), (8.0, 3.0), (11.0, 3.0), (14.0, 1.5), (15.5, 1.5)]
+    voicings = [
+        (36, 60, 64, 67),
+        (43, 59, 62, 67),
+        (45, 60, 64, 69),
+        (41, 60, 65, 69),
+        (43, 59, 62, 67),
+        (36, 60, 64, 67),
+    ]
+    notes = [
+        n
+        for (start, length), v in zip(bars, voicings, strict=True)
+        for n in block(v, start, length)
+    ]
+    path = write_song(
+        tmp_path / "meters.mid",
+        {"piano": notes},
+        meter_changes=((8.0, 3, 4), (14.0, 6, 8)),
+    )
+    timed, _ = recognise_file(path)
+    assert summary(timed) == [
+        (0.0, 4.0, "C:maj"),
+        (4.0, 8.0, "G:maj"),
+        (8.0, 11.0, "A:min"),
+        (11.0, 14.0, "F:maj"),
+        (14.0, 15.5, "G:maj"),
+        (15.5, 17.0, "C:maj"),
+    ]
+
+
 def test_the_bar_lines_are_found_when_the_music_is_a_beat_late():
     # Chords change on beat 2 of every bar of the file: the music's bars start one beat late.
     progression = [(36, 60, 64, 67), (45, 60, 64, 69), (41, 60, 65, 69), (43, 59, 62, 67)] * 4
@@ -259,3 +297,17 @@ def test_dev_set_songs_stay_above_a_floor(chords_dev_dir, name):
     scores = mir_eval.chord.evaluate(ref_intervals, ref_labels, intervals, labels)
     assert scores["majmin"] > 0.9, scores
     assert scores["sevenths"] > 0.85, scores
+
+
+@pytest.mark.parametrize(
+    ("meter", "levels"),
+    [
+        ((4, 4), [Level.BAR, Level.OFFBEAT, Level.BEAT, Level.OFFBEAT, Level.HALF_BAR]),
+        ((3, 4), [Level.BAR, Level.OFFBEAT, Level.BEAT, Level.OFFBEAT, Level.BEAT]),
+        ((6, 8), [Level.BAR, Level.OFFBEAT, Level.OFFBEAT, Level.HALF_BAR, Level.OFFBEAT]),
+    ],
+)
+def test_grid_lines_carry_their_metric_level(meter, levels):
+    grid = metric_grid(TempoMap.constant(120, *meter), 8.0)
+    assert grid.edges_beat[:5].tolist() == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert grid.levels[:5].tolist() == [int(level) for level in levels]
