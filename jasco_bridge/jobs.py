@@ -40,7 +40,8 @@ from jasco_bridge import __version__
 from jasco_bridge.clips import ClipInfo, clip_path, save_clip
 from jasco_bridge.conditioning import BarWindow, build_request, plan_window
 from jasco_bridge.errors import BridgeError, RenderError
-from jasco_bridge.session import MAX_SEED, AudioDrums, MidiDrums, SessionSnapshot
+from jasco_bridge.session import MAX_SEED, SessionSnapshot
+from jasco_bridge.sources import AudioDrums, MidiDrums
 from midi.errors import MidiError
 from midi.vocabulary import ChordVocabulary
 

@@ -18,6 +18,7 @@ chord notes (recognised into chords with the session's tempo map), else the chos
 chord MIDI file. The session's tempo map is authoritative: a file's notes are taken in beats.
 
 Beat 0 is the start of the DAW timeline. A drum stem starts at beat 0 unless told otherwise.
+Chord and drum files named by path are checked and opened by `jasco_bridge.sources`.
 """
 
 from __future__ import annotations
@@ -29,21 +30,16 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from engine.request import SAMPLER_NAMES
 from jasco_bridge.errors import SessionError
+from jasco_bridge.sources import ChordFile, Drums, open_chord_file, open_drums
 from midi.chords import Chord, TimedChord, parse_chord_symbol
-from midi.drums import DrumHit, drum_hits
 from midi.errors import MidiError
 from midi.notes import Note, NoteTrack
 from midi.recognize import recognize_chords
-from midi.smf import read_midi_file
 from midi.tempo import TempoMap
-from midi.tracks import choose_chord_track
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +50,6 @@ MAX_SESSIONS = 256
 MAX_NOTES = 20_000  # per note list: about 100 minutes of four-note chords on every beat
 MAX_CHORD_SYMBOLS = 4096
 MAX_PROMPT_CHARS = 2000
-MAX_AUDIO_BYTES = 200 * 1024 * 1024
-MAX_MIDI_BYTES = 16 * 1024 * 1024
-AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg")
-MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 MAX_STEPS = 200
 MAX_VARIATIONS = 16
 MAX_CFG = 20.0
@@ -156,159 +148,6 @@ def _setting_value(name: str, value: object) -> object:
 
 
 # ---------------------------------------------------------------------------------------------
-# Files given by path
-
-
-def _checked_file(path: object, suffixes: Sequence[str], max_bytes: int, kind: str) -> Path:
-    """An existing, readable regular file of an expected extension and size, or SessionError."""
-    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise SessionError(f"{kind} path must be a non-empty string, got {path!r}")
-    text = str(path)
-    if "\x00" in text:
-        raise SessionError(f"{kind} path {text!r} contains a NUL character; send the plain path")
-    candidate = Path(text).expanduser()
-    if not candidate.is_absolute():
-        raise SessionError(
-            f"{kind} path {text!r} is relative; send an absolute path "
-            "(the daemon's working folder is not your DAW's)"
-        )
-    if not candidate.exists():
-        raise SessionError(f"{kind} file {candidate} does not exist; check the path")
-    if candidate.is_dir():
-        raise SessionError(f"{kind} path {candidate} is a folder; give the path of a file in it")
-    if not candidate.is_file():
-        raise SessionError(f"{kind} path {candidate} is not a regular file (device or pipe?)")
-    if candidate.suffix.lower() not in suffixes:
-        raise SessionError(
-            f"{kind} file {candidate} has the wrong kind of name; expected one of "
-            f"{', '.join(suffixes)}"
-        )
-    size = candidate.stat().st_size
-    if size > max_bytes:
-        raise SessionError(
-            f"{kind} file {candidate} is {size / 2**20:.0f} MB; the limit is "
-            f"{max_bytes / 2**20:.0f} MB: export a shorter or lower-rate file"
-        )
-    if not os.access(candidate, os.R_OK):
-        raise SessionError(f"{kind} file {candidate} cannot be read: permission denied")
-    return candidate
-
-
-@dataclass(frozen=True)
-class ChordFile:
-    """A chord MIDI file and the track chosen from it (notes in beats)."""
-
-    path: Path
-    requested_track: str | int | None
-    track: NoteTrack = field(repr=False)
-    reason: str
-
-
-@dataclass(frozen=True)
-class AudioDrums:
-    """A drum stem on disk whose first sample sounds at `start_beat` on the DAW timeline."""
-
-    path: Path
-    sample_rate: int
-    frames: int
-    channels: int
-    start_beat: float = 0.0
-
-    def timeline_audio(
-        self, tempo_map: TempoMap, from_seconds: float, to_seconds: float
-    ) -> tuple[np.ndarray, int]:
-        """`[channels, samples]` at the file's rate, sample 0 = beat 0 of the song, holding the
-        stem between `from_seconds` and `to_seconds` and silence everywhere else.
-
-        Only that span is read from disk; the silence before it is never written to, so the
-        operating system does not even back it with memory.
-        """
-        import soundfile
-
-        rate = self.sample_rate
-        stem_first = round(tempo_map.seconds_at(self.start_beat) * rate)
-        first, last = round(from_seconds * rate), round(to_seconds * rate)
-        out = np.zeros((self.channels, last), dtype=np.float32)
-        begin, end = max(first - stem_first, 0), min(last - stem_first, self.frames)
-        if begin < end:
-            try:
-                data, _ = soundfile.read(
-                    self.path, start=begin, stop=end, dtype="float32", always_2d=True
-                )
-            except (OSError, RuntimeError) as error:
-                raise SessionError(f"drum stem {self.path} cannot be read now: {error}") from error
-            out[:, stem_first + begin : stem_first + begin + len(data)] = data.T
-        return out, rate
-
-
-@dataclass(frozen=True)
-class MidiDrums:
-    """Drum hits from a MIDI file, in song beats; synthesised into a stem for each window."""
-
-    path: Path
-    hits: tuple[DrumHit, ...] = field(repr=False)
-
-    def timeline_audio(
-        self, tempo_map: TempoMap, from_seconds: float, to_seconds: float, sample_rate: int
-    ) -> tuple[np.ndarray, int]:
-        """Mono `[samples]`, sample 0 = beat 0 of the song, with the hits between `from_seconds`
-        and `to_seconds` synthesised and silence before."""
-        from engine.preview import synthesize_drums
-
-        first, last = round(from_seconds * sample_rate), round(to_seconds * sample_rate)
-        out = np.zeros(last, dtype=np.float32)
-        if last <= first:
-            return out, sample_rate
-        hits = [
-            (tempo_map.seconds_at(hit.start_beat) - first / sample_rate, hit.pitch, hit.velocity)
-            for hit in self.hits
-        ]
-        span = synthesize_drums(hits, (last - first) / sample_rate, sample_rate)
-        out[first : first + len(span)] = span[: last - first]
-        return out, sample_rate
-
-
-def _open_audio_drums(path: Path, start_beat: float) -> AudioDrums:
-    import soundfile
-
-    try:
-        info = soundfile.info(str(path))
-    except (OSError, RuntimeError) as error:
-        raise SessionError(
-            f"drum stem {path} is not a readable audio file ({error}); "
-            "export it as WAV, FLAC, AIFF or OGG"
-        ) from error
-    if info.frames == 0:
-        raise SessionError(f"drum stem {path} holds no audio; export the drum track again")
-    return AudioDrums(path, info.samplerate, info.frames, info.channels, start_beat)
-
-
-def _read_song(path: Path, kind: str):
-    try:
-        return read_midi_file(path)
-    except MidiError as error:
-        raise SessionError(f"{kind} file {path} cannot be used: {error}") from error
-
-
-def _open_midi_drums(path: Path, start_beat: float) -> MidiDrums:
-    song = _read_song(path, "drum MIDI")
-    # DAWs often export a drum part on channel 1; when no track is marked as GM percussion,
-    # every note counts as a drum hit.
-    tracks = [t for t in song.tracks if t.is_drum] or list(song.tracks)
-    hits = sorted(
-        (
-            replace(hit, start_beat=start_beat + hit.start_beat)
-            for t in tracks
-            for hit in drum_hits(t)
-        ),
-        key=lambda hit: (hit.start_beat, hit.pitch),
-    )
-    if not hits:
-        raise SessionError(f"drum MIDI file {path} has no notes; export the drum track again")
-    return MidiDrums(path, tuple(hits))
-
-
-# ---------------------------------------------------------------------------------------------
 # Snapshot and session
 
 
@@ -332,7 +171,7 @@ class SessionSnapshot:
     chord_symbols: tuple[ChordSymbol, ...] = ()
     chord_notes: tuple[Note, ...] = field(default=(), repr=False)
     chord_file: ChordFile | None = None
-    drums: AudioDrums | MidiDrums | None = None
+    drums: Drums | None = None
     melody_notes: tuple[Note, ...] = field(default=(), repr=False)
 
     @property
@@ -382,22 +221,6 @@ class SessionSnapshot:
 
     def describe(self) -> dict[str, Any]:
         """The session as plain JSON values, for a clip's sidecar."""
-        drums: dict[str, Any] | None = None
-        if isinstance(self.drums, AudioDrums):
-            drums = {
-                "kind": "audio",
-                "path": str(self.drums.path),
-                "start_beat": self.drums.start_beat,
-            }
-        elif isinstance(self.drums, MidiDrums):
-            drums = {"kind": "midi", "path": str(self.drums.path), "hits": len(self.drums.hits)}
-        chord_file = None
-        if self.chord_file is not None:
-            chord_file = {
-                "path": str(self.chord_file.path),
-                "track": self.chord_file.track.label,
-                "reason": self.chord_file.reason,
-            }
         return {
             "session": self.name,
             "prompt": self.prompt,
@@ -411,8 +234,8 @@ class SessionSnapshot:
             "chord_notes": [
                 [n.start_beat, n.duration_beats, n.pitch, n.velocity] for n in self.chord_notes
             ],
-            "chord_file": chord_file,
-            "drums": drums,
+            "chord_file": None if self.chord_file is None else self.chord_file.describe(),
+            "drums": None if self.drums is None else self.drums.describe(),
             "melody_notes": [
                 [n.start_beat, n.duration_beats, n.pitch, n.velocity] for n in self.melody_notes
             ],
@@ -457,7 +280,7 @@ class Session:
         self._chord_symbols: dict[float, ChordSymbol] = {}
         self._chord_notes: list[Note] = []
         self._chord_file: ChordFile | None = None
-        self._drums: AudioDrums | MidiDrums | None = None
+        self._drums: Drums | None = None
         self._melody_notes: list[Note] = []
 
     # -- tempo
@@ -532,14 +355,9 @@ class Session:
 
     def set_chord_file(self, path: str | os.PathLike[str], track: str | int | None = None) -> None:
         """Take chords from a MIDI file's track (by name or 0-based index; None = choose)."""
-        checked = _checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "chord MIDI")
-        song = _read_song(checked, "chord MIDI")
-        try:
-            choice = choose_chord_track(song, track)
-        except MidiError as error:
-            raise SessionError(f"chord MIDI file {checked}: {error}") from error
-        self._chord_file = ChordFile(checked, track, choice.track, choice.reason)
-        logger.info("session %s: chords from %s, %s", self.name, checked, choice.reason)
+        chord_file = open_chord_file(path, track)
+        self._chord_file = chord_file
+        logger.info("session %s: chords from %s, %s", self.name, chord_file.path, chord_file.reason)
 
     # -- drums and melody
 
@@ -547,12 +365,7 @@ class Session:
         """A drum stem (wav/flac/aiff/ogg) or a drum MIDI file whose start sits at `start_beat`
         on the DAW timeline (0 = the file was exported from the song's start)."""
         start = _number("drums start_beat", start_beat, 0.0, 1e7)
-        if Path(str(path)).suffix.lower() in MIDI_SUFFIXES:
-            checked = _checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "drum MIDI")
-            self._drums = _open_midi_drums(checked, start)
-        else:
-            checked = _checked_file(path, AUDIO_SUFFIXES + MIDI_SUFFIXES, MAX_AUDIO_BYTES, "drum")
-            self._drums = _open_audio_drums(checked, start)
+        self._drums = open_drums(path, start)
 
     def clear_drums(self) -> None:
         self._drums = None

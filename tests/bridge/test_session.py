@@ -1,25 +1,19 @@
-"""Sessions: tempo, chord sources and their precedence, files by path, settings, names."""
+"""Sessions: tempo, chord sources and their precedence, files by path, settings, names.
+
+How a path is checked and a file opened is tested in test_sources.py."""
 
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 import soundfile
 
 from jasco_bridge.errors import SessionError
-from jasco_bridge.session import (
-    MAX_MIDI_BYTES,
-    AudioDrums,
-    MidiDrums,
-    RenderSettings,
-    Session,
-    SessionStore,
-)
+from jasco_bridge.session import RenderSettings, Session, SessionStore
+from jasco_bridge.sources import AudioDrums
 from midi.chords import parse_chord_symbol
-from midi.drums import DrumHit
 from midi.notes import Note, NoteTrack
 from midi.smf import MidiSong, write_midi_file
 from midi.tempo import TempoMap
@@ -166,20 +160,6 @@ def test_a_chord_file_is_read_in_beats_whatever_its_own_tempo(tmp_path):
     assert session.snapshot().tempo_map.seconds_at(4.0) == pytest.approx(2.0)
 
 
-def test_a_chord_file_track_can_be_chosen_by_name_or_index(tmp_path):
-    path = write_song(
-        tmp_path / "two.mid",
-        [chord_track("Pad", [0, 0]), chord_track("Organ", [2, 2], channel=1)],
-    )
-    session = Session()
-    session.set_chord_file(str(path), track="organ")
-    assert roots(session.chord_timeline())[0] == 2
-    snapshot = session.snapshot()
-    assert "Organ" in snapshot.chord_file.track.label
-    with pytest.raises(SessionError, match="no track named 'Bass'"):
-        session.set_chord_file(str(path), track="Bass")
-
-
 def test_notes_with_bad_values_name_the_field():
     session = Session()
     with pytest.raises(SessionError, match="pitch"):
@@ -217,114 +197,25 @@ def write_wav(path, seconds=1.0, rate=44100, channels=2):
     return path
 
 
-@pytest.mark.parametrize(
-    ("setter", "name", "problem"),
-    [
-        ("set_chord_file", "missing.mid", "does not exist"),
-        ("set_drums_file", "missing.wav", "does not exist"),
-    ],
-)
-def test_a_missing_file_is_named(tmp_path, setter, name, problem):
-    with pytest.raises(SessionError, match=problem) as raised:
-        getattr(Session(), setter)(str(tmp_path / name))
-    assert name in str(raised.value)
-
-
-def test_a_folder_is_not_a_file(tmp_path):
-    folder = tmp_path / "stems.wav"
-    folder.mkdir()
-    with pytest.raises(SessionError, match="is a folder"):
-        Session().set_drums_file(str(folder))
-
-
-def test_files_of_the_wrong_kind_are_refused(tmp_path):
-    text = tmp_path / "notes.txt"
-    text.write_text("C F G")
-    with pytest.raises(SessionError, match=r"\.mid"):
-        Session().set_chord_file(str(text))
-    with pytest.raises(SessionError, match=r"\.wav"):
-        Session().set_drums_file(str(text))
-    audio = write_wav(tmp_path / "drums.wav")
-    with pytest.raises(SessionError, match=r"wrong kind"):
-        Session().set_chord_file(str(audio))
-
-
-def test_files_that_do_not_open_as_their_kind_are_refused(tmp_path):
-    fake_wav = tmp_path / "fake.wav"
-    fake_wav.write_bytes(b"RIFF not really a wave file")
-    with pytest.raises(SessionError, match="not a readable audio file"):
-        Session().set_drums_file(str(fake_wav))
-    fake_mid = tmp_path / "fake.mid"
-    fake_mid.write_bytes(b"MThd garbage")
-    with pytest.raises(SessionError, match="cannot be used"):
-        Session().set_chord_file(str(fake_mid))
-
-
-def test_files_over_the_size_limit_are_refused(tmp_path):
-    huge = tmp_path / "huge.mid"
-    with open(huge, "wb") as handle:  # sparse: costs no disk space
-        handle.truncate(MAX_MIDI_BYTES + 1)
-    with pytest.raises(SessionError, match="the limit is 16 MB"):
-        Session().set_chord_file(str(huge))
-
-
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_files_are_refused(tmp_path):
-    locked = write_wav(tmp_path / "locked.wav")
-    locked.chmod(0)
-    with pytest.raises(SessionError, match="permission denied"):
-        Session().set_drums_file(str(locked))
-
-
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
-def test_a_named_pipe_is_not_a_regular_file(tmp_path):
-    pipe = tmp_path / "drums.wav"
-    os.mkfifo(pipe)
-    with pytest.raises(SessionError, match="not a regular file"):
-        Session().set_drums_file(str(pipe))
-
-
-def test_relative_paths_and_nul_bytes_are_refused(tmp_path):
-    with pytest.raises(SessionError, match="absolute path"):
-        Session().set_drums_file("drums.wav")
-    with pytest.raises(SessionError, match="NUL"):
-        Session().set_chord_file(str(tmp_path / "a\x00.mid"))
-
-
-def test_a_drum_stem_is_placed_on_the_timeline_from_its_start_beat(tmp_path):
-    rate = 8000
-    stem = np.zeros((rate, 1), dtype=np.float32)
-    stem[0] = 0.5  # a click on the stem's first sample
-    path = tmp_path / "drums.flac"
-    soundfile.write(path, stem, rate)
+def test_files_are_opened_by_path_and_a_refused_one_changes_nothing(tmp_path):
+    stem = write_wav(tmp_path / "drums.wav")
+    chords = write_song(tmp_path / "chords.mid", [chord_track("Keys", [0, 5])])
     session = Session()
-    session.set_drums_file(str(path), start_beat=4.0)  # bar 2 at 120 bpm = 2.0 s
-    drums = session.snapshot().drums
-    assert isinstance(drums, AudioDrums)
-    assert (drums.sample_rate, drums.frames, drums.channels) == (rate, rate, 1)
-    audio, got_rate = drums.timeline_audio(session.tempo_map, 1.5, 3.0)
-    assert got_rate == rate and audio.shape == (1, 3 * rate)
-    assert np.flatnonzero(audio[0]).tolist() == [2 * rate]
-    # A window after the stem has ended is silence.
-    later, _ = drums.timeline_audio(session.tempo_map, 4.0, 5.0)
-    assert not later.any()
-
-
-def test_a_drum_midi_file_becomes_a_synthesised_stem(tmp_path):
-    kick = NoteTrack("Drums", [Note(36, 2.0, 2.25, 120, 9)], channel=9, is_drum=True)
-    path = write_song(tmp_path / "beat.mid", [kick])
-    session = Session()
-    session.set_drums_file(str(path))
-    drums = session.snapshot().drums
-    assert isinstance(drums, MidiDrums)
-    assert drums.hits == (DrumHit(2.0, 36, 120),)
-    audio, rate = drums.timeline_audio(session.tempo_map, 0.5, 2.0, 16000)
-    assert rate == 16000 and audio.shape == (32000,)
-    onset = int(np.flatnonzero(np.abs(audio) > 1e-3)[0])
-    assert abs(onset - 16000) < 16  # beat 2 at 120 bpm = 1.0 s
-    assert not audio[:8000].any()
-    session.set_drums_file(str(path), start_beat=8.0)  # the file's beat 0 sits at bar 3
-    assert session.snapshot().drums.hits == (DrumHit(10.0, 36, 120),)
+    session.set_drums_file(str(stem), start_beat=4.0)
+    session.set_chord_file(str(chords), track="Keys")
+    before = session.snapshot()
+    assert isinstance(before.drums, AudioDrums) and before.drums.start_beat == 4.0
+    assert before.chord_file.path == chords and "Keys" in before.chord_file.track.label
+    with pytest.raises(SessionError, match="missing.wav does not exist"):
+        session.set_drums_file(str(tmp_path / "missing.wav"))
+    with pytest.raises(SessionError, match="drums start_beat must be a number"):
+        session.set_drums_file(str(stem), start_beat=-1.0)
+    with pytest.raises(SessionError, match="no track named 'Bass'"):
+        session.set_chord_file(str(chords), track="Bass")
+    after = session.snapshot()
+    assert after.drums is before.drums and after.chord_file is before.chord_file
+    session.clear_drums()
+    assert session.snapshot().drums is None
 
 
 # ---------------------------------------------------------------------------- settings

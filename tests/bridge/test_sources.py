@@ -1,0 +1,209 @@
+"""Chord and drum files given by path: checked, opened, described, and placed on the timeline."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile
+
+from jasco_bridge.errors import SessionError
+from jasco_bridge.sources import (
+    MAX_MIDI_BYTES,
+    AudioDrums,
+    MidiDrums,
+    checked_file,
+    open_chord_file,
+    open_drums,
+)
+from midi.drums import DrumHit
+from midi.notes import Note, NoteTrack
+from midi.tempo import TempoMap
+from tests.bridge.test_session import chord_track, write_song, write_wav
+
+AT_120_BPM = TempoMap.constant(120)
+
+
+# ---------------------------------------------------------------------------- checked paths
+
+
+@pytest.mark.parametrize(
+    ("opener", "name"),
+    [(open_chord_file, "missing.mid"), (open_drums, "missing.wav")],
+)
+def test_a_missing_file_is_named(tmp_path, opener, name):
+    with pytest.raises(SessionError, match="does not exist") as raised:
+        opener(str(tmp_path / name))
+    assert name in str(raised.value)
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    folder = tmp_path / "stems.wav"
+    folder.mkdir()
+    with pytest.raises(SessionError, match="is a folder"):
+        open_drums(str(folder))
+
+
+def test_files_of_the_wrong_kind_are_refused(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("C F G")
+    with pytest.raises(SessionError, match=r"\.mid"):
+        open_chord_file(str(text))
+    with pytest.raises(SessionError, match=r"\.wav"):
+        open_drums(str(text))
+    audio = write_wav(tmp_path / "drums.wav")
+    with pytest.raises(SessionError, match=r"wrong kind"):
+        open_chord_file(str(audio))
+
+
+def test_files_that_do_not_open_as_their_kind_are_refused(tmp_path):
+    fake_wav = tmp_path / "fake.wav"
+    fake_wav.write_bytes(b"RIFF not really a wave file")
+    with pytest.raises(SessionError, match="not a readable audio file"):
+        open_drums(str(fake_wav))
+    fake_mid = tmp_path / "fake.mid"
+    fake_mid.write_bytes(b"MThd garbage")
+    with pytest.raises(SessionError, match="cannot be used"):
+        open_chord_file(str(fake_mid))
+    with pytest.raises(SessionError, match="drum MIDI file .* cannot be used"):
+        open_drums(str(fake_mid))
+
+
+def test_files_over_the_size_limit_are_refused(tmp_path):
+    huge = tmp_path / "huge.mid"
+    with open(huge, "wb") as handle:  # sparse: costs no disk space
+        handle.truncate(MAX_MIDI_BYTES + 1)
+    with pytest.raises(SessionError, match="the limit is 16 MB"):
+        open_chord_file(str(huge))
+
+
+def test_the_size_limit_is_the_callers(tmp_path):
+    small = tmp_path / "small.wav"
+    small.write_bytes(bytes(3 * 2**20))
+    assert checked_file(small, (".wav",), 4 * 2**20, "test") == small
+    with pytest.raises(SessionError, match="test file .* is 3 MB; the limit is 2 MB"):
+        checked_file(small, (".wav",), 2 * 2**20, "test")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_files_are_refused(tmp_path):
+    locked = write_wav(tmp_path / "locked.wav")
+    locked.chmod(0)
+    with pytest.raises(SessionError, match="permission denied"):
+        open_drums(str(locked))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_is_not_a_regular_file(tmp_path):
+    pipe = tmp_path / "drums.wav"
+    os.mkfifo(pipe)
+    with pytest.raises(SessionError, match="not a regular file"):
+        open_drums(str(pipe))
+
+
+@pytest.mark.parametrize(("path", "problem"), [("drums.wav", "absolute path"), ("", "non-empty")])
+def test_relative_and_empty_paths_are_refused(path, problem):
+    with pytest.raises(SessionError, match=problem):
+        open_drums(path)
+
+
+def test_nul_bytes_and_non_text_paths_are_refused(tmp_path):
+    with pytest.raises(SessionError, match="NUL"):
+        open_chord_file(str(tmp_path / "a\x00.mid"))
+    with pytest.raises(SessionError, match="non-empty string, got 42"):
+        open_drums(42)
+
+
+# ---------------------------------------------------------------------------- chord files
+
+
+def test_a_chord_file_track_can_be_chosen_by_name_or_automatically(tmp_path):
+    path = write_song(
+        tmp_path / "two.mid",
+        [chord_track("Pad", [0, 0]), chord_track("Organ", [2, 2], channel=1)],
+    )
+    organ = open_chord_file(str(path), track="organ")
+    assert organ.path == path and organ.requested_track == "organ"
+    assert "Organ" in organ.track.label
+    assert {n.pitch % 12 for n in organ.track.notes} == {2, 6, 9}
+    chosen = open_chord_file(str(path))
+    assert chosen.requested_track is None and chosen.reason
+    with pytest.raises(SessionError, match="no track named 'Bass'"):
+        open_chord_file(str(path), track="Bass")
+
+
+def test_a_chord_file_describes_itself_in_plain_json(tmp_path):
+    path = write_song(tmp_path / "keys.mid", [chord_track("Keys", [0, 5])])
+    chord_file = open_chord_file(str(path), track=1)  # track 0 holds the tempo
+    document = json.loads(json.dumps(chord_file.describe()))
+    assert document == {
+        "path": str(path),
+        "track": chord_file.track.label,
+        "reason": chord_file.reason,
+    }
+
+
+# ---------------------------------------------------------------------------- drums
+
+
+def test_a_drum_stem_is_placed_on_the_timeline_from_its_start_beat(tmp_path):
+    rate = 8000
+    stem = np.zeros((rate, 1), dtype=np.float32)
+    stem[0] = 0.5  # a click on the stem's first sample
+    path = tmp_path / "drums.flac"
+    soundfile.write(path, stem, rate)
+    drums = open_drums(str(path), start_beat=4.0)  # bar 2 at 120 bpm = 2.0 s
+    assert isinstance(drums, AudioDrums)
+    assert (drums.sample_rate, drums.frames, drums.channels) == (rate, rate, 1)
+    audio, got_rate = drums.timeline_audio(AT_120_BPM, 1.5, 3.0)
+    assert got_rate == rate and audio.shape == (1, 3 * rate)
+    assert np.flatnonzero(audio[0]).tolist() == [2 * rate]
+    # A window after the stem has ended is silence.
+    later, _ = drums.timeline_audio(AT_120_BPM, 4.0, 5.0)
+    assert not later.any()
+    assert drums.describe() == {"kind": "audio", "path": str(path), "start_beat": 4.0}
+
+
+def test_a_drum_stem_that_vanishes_after_it_was_opened_is_a_session_error(tmp_path):
+    path = write_wav(tmp_path / "gone.wav")
+    drums = open_drums(str(path))
+    path.unlink()
+    with pytest.raises(SessionError, match="cannot be read now"):
+        drums.timeline_audio(AT_120_BPM, 0.0, 0.5)
+
+
+def test_an_empty_drum_stem_is_refused(tmp_path):
+    path = tmp_path / "empty.wav"
+    soundfile.write(path, np.zeros((0, 1), dtype=np.float32), 8000)
+    with pytest.raises(SessionError, match="holds no audio"):
+        open_drums(str(path))
+
+
+def test_a_drum_midi_file_becomes_a_synthesised_stem(tmp_path):
+    kick = NoteTrack("Drums", [Note(36, 2.0, 2.25, 120, 9)], channel=9, is_drum=True)
+    path = write_song(tmp_path / "beat.mid", [kick])
+    drums = open_drums(str(path))
+    assert isinstance(drums, MidiDrums)
+    assert drums.hits == (DrumHit(2.0, 36, 120),)
+    audio, rate = drums.timeline_audio(AT_120_BPM, 0.5, 2.0, 16000)
+    assert rate == 16000 and audio.shape == (32000,)
+    onset = int(np.flatnonzero(np.abs(audio) > 1e-3)[0])
+    assert abs(onset - 16000) < 16  # beat 2 at 120 bpm = 1.0 s
+    assert not audio[:8000].any()
+    assert open_drums(str(path), start_beat=8.0).hits == (DrumHit(10.0, 36, 120),)
+    assert drums.describe() == {"kind": "midi", "path": str(path), "hits": 1}
+
+
+def test_drum_midi_on_an_ordinary_channel_still_counts_as_drums(tmp_path):
+    # DAWs often export a drum part on channel 1 with no GM percussion marking.
+    notes = [Note(38, 1.0, 1.1, 100, 0), Note(36, 0.0, 0.1, 110, 0)]
+    path = write_song(tmp_path / "ch1.mid", [NoteTrack("Beat", notes, channel=0)])
+    assert open_drums(str(path)).hits == (DrumHit(0.0, 36, 110), DrumHit(1.0, 38, 100))
+
+
+def test_a_drum_midi_file_without_notes_is_refused(tmp_path):
+    path = write_song(tmp_path / "silent.mid", [NoteTrack("Drums", [], channel=9, is_drum=True)])
+    with pytest.raises(SessionError, match="has no notes"):
+        open_drums(str(path))
