@@ -73,35 +73,48 @@ def prepare_drum_stem(
     return stem
 
 
-def separate_drums(stem: torch.Tensor, sample_rate: int, *, device: torch.device) -> torch.Tensor:
-    """Extract the drum stem of a full mix with demucs htdemucs (optional dependency).
+class DrumSeparator:
+    """Extracts the drum stem of a full mix with demucs htdemucs (optional dependency).
 
-    mono [samples] at `sample_rate` -> mono [samples] at `sample_rate`. Differences from the
-    reference, on purpose: only the user's recording is separated (the reference also runs the
+    The demucs model is loaded on the first call and kept. Differences from the reference, on
+    purpose: only the user's recording is separated (the reference also runs the
     digital-silence rows of the CFG batch through demucs), and `shifts=0` replaces the
     reference's single random time shift drawn from Python's global `random`, so a seed
     reproduces the render. demucs loads htdemucs from its own cache (torch hub); on a machine
     without network access it must have been fetched beforehand.
     """
-    try:
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._model: nn.Module | None = None
+
+    def _load(self) -> nn.Module:
+        try:
+            from demucs.pretrained import get_model
+        except ImportError as exc:
+            raise ConditioningError(
+                "separate_drums=True needs demucs: pip install 'jasco-bridge[separation]' "
+                "(or pass a drum stem and leave separation off)"
+            ) from exc
+        return get_model("htdemucs").to(self.device).eval()
+
+    def __call__(self, stem: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """mono [samples] at `sample_rate` -> its drum stem, same length and rate."""
+        if self._model is None:
+            self._model = self._load()
         from demucs.apply import apply_model
-        from demucs.pretrained import get_model
-    except ImportError as exc:
-        raise ConditioningError(
-            "separate_drums=True needs demucs: pip install 'jasco-bridge[separation]' "
-            "(or pass a drum stem and leave separation off)"
-        ) from exc
-    model = get_model("htdemucs").to(device).eval()
-    stereo = resample(stem.numpy()[None].repeat(2, axis=0), sample_rate, DEMUCS_RATE)
-    with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
-        mix = torch.from_numpy(stereo)[None].to(device)  # [1, 2, samples at 44.1 kHz]
-        sources = apply_model(model, mix, shifts=0, device=device)  # [1, stems, 2, samples]
-    drums = sources[0, model.sources.index("drums")].mean(dim=0, keepdim=True)  # [1, samples]
-    back = resample(drums.cpu().numpy(), DEMUCS_RATE, sample_rate)[0]
-    out = torch.zeros_like(stem)
-    kept = min(out.shape[0], back.shape[0])
-    out[:kept] = torch.from_numpy(back[:kept].copy())
-    return out
+
+        model = self._model
+        stereo = resample(stem.numpy()[None].repeat(2, axis=0), sample_rate, DEMUCS_RATE)
+        with torch.no_grad(), torch.autocast(device_type=self.device.type, enabled=False):
+            mix = torch.from_numpy(stereo)[None].to(self.device)  # [1, 2, samples at 44.1 kHz]
+            sources = apply_model(model, mix, shifts=0, device=self.device)  # [1, stems, 2, n]
+        drums = sources[0, model.sources.index("drums")].mean(dim=0, keepdim=True)  # [1, n]
+        back = resample(drums.cpu().numpy(), DEMUCS_RATE, sample_rate)[0]
+        out = torch.zeros_like(stem)
+        kept = min(out.shape[0], back.shape[0])
+        out[:kept] = torch.from_numpy(back[:kept].copy())
+        return out
 
 
 def temporal_blur(latents: torch.Tensor, factor: int) -> torch.Tensor:

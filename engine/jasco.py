@@ -38,7 +38,7 @@ from engine.checkpoint import (
 from engine.codec import CompressionModel, encodec_config
 from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions, rows_for_terms
 from engine.config import DRUMS_CONDITION, MELODY_BINS, JascoConfig, parse_xp_cfg
-from engine.drums import prepare_drum_stem, separate_drums
+from engine.drums import DrumSeparator, prepare_drum_stem
 from engine.errors import CheckpointError, ConditioningError, DeviceError, GenerationCancelled
 from engine.flow_model import FlowMatchingTransformer
 from engine.guidance import CfgTerm, guided, plan_cfg_terms
@@ -89,6 +89,7 @@ class JascoEngine:
         self.sample_rate = config.sample_rate
         self.frame_rate_hz = config.frame_rate_hz
         self.segment_seconds = config.segment_seconds
+        self.separator = DrumSeparator(device)  # loads demucs on first use only
 
     @classmethod
     def from_pretrained(
@@ -238,7 +239,7 @@ class JascoEngine:
                 samples=self.config.segment_samples,
             )
             if request.separate_drums:
-                drums = separate_drums(drums, self.sample_rate, device=self.device)
+                drums = self.separator(drums, self.sample_rate)
         melody = None
         if request.melody_salience is not None:
             melody = self._melody_tensor(request.melody_salience)

@@ -164,7 +164,7 @@ def test_separation_takes_the_drum_stem_back_to_the_model_rate(monkeypatch):
     import sys
     import types
 
-    from engine.drums import separate_drums
+    from engine.drums import DrumSeparator
 
     seen = {}
 
@@ -173,12 +173,18 @@ def test_separation_takes_the_drum_stem_back_to_the_model_rate(monkeypatch):
         return model(mix)
 
     fake_apply = types.SimpleNamespace(apply_model=apply_model)
-    fake_pretrained = types.SimpleNamespace(get_model=lambda name: FakeSeparator())
+    loads = []
+    fake_pretrained = types.SimpleNamespace(
+        get_model=lambda name: loads.append(name) or FakeSeparator()
+    )
     monkeypatch.setitem(sys.modules, "demucs", types.ModuleType("demucs"))
     monkeypatch.setitem(sys.modules, "demucs.apply", fake_apply)
     monkeypatch.setitem(sys.modules, "demucs.pretrained", fake_pretrained)
     stem = torch.from_numpy(drum_loop(seconds=1.0))
-    drums = separate_drums(stem, 32000, device=torch.device("cpu"))
+    separator = DrumSeparator(torch.device("cpu"))
+    drums = separator(stem, 32000)
+    separator(stem, 32000)
     assert seen == {"shape": (1, 2, 44100), "shifts": 0}
+    assert loads == ["htdemucs"]  # loaded once, kept for later renders
     assert drums.shape == stem.shape
     torch.testing.assert_close(drums, stem / 2, atol=2e-3, rtol=0)
