@@ -1,6 +1,6 @@
 """Pitch-class profiles on a metric grid: what chord recognition listens to.
 
-The song is cut into grid units (eighth notes in x/4 and compound x/8, a beat in other meters),
+The song is cut into grid units (eighths in x/4 and x/8, quarters in x/2, sixteenths in x/16),
 and each unit gets two 12-bin profiles (C = bin 0):
 
 * `chroma`: how strongly each pitch class sounds, by overlap with the unit, velocity, and a
@@ -41,7 +41,7 @@ class Level(IntEnum):
 
 # How strongly chords are expected to change on each level, used to find the bar lines.
 _LEVEL_STRENGTH = np.array([1.0, 0.5, 0.25, 0.1])
-# An alternative bar alignment must explain the attacks this much better than the file's own.
+# An alternative bar alignment must explain the harmonic changes this much better than the file's.
 _OFFSET_MARGIN = 1.15
 # ... and be heard over this many bars: a short clip (a DAW loop) keeps its own bar lines.
 _MIN_BARS_TO_SHIFT = 8
@@ -103,7 +103,7 @@ def _is_compound(meter: TimeSignature) -> bool:
 
 
 def grid_step(meter: TimeSignature) -> float:
-    """Grid unit in quarter notes: eighths in x/4 and compound meters, else the written beat."""
+    """Grid unit in quarter notes: half the written beat down to eighths, then the beat itself."""
     if _is_compound(meter):
         return 0.5
     beat = meter.beat_unit
