@@ -8,6 +8,7 @@ Broadcast WAVE `bext` chunk whose TimeReference is the clip's start on the DAW t
 Files are never overwritten: each one is written under a temporary name in the destination
 folder, flushed to disk, then hard-linked to its final name, which fails instead of replacing an
 existing file. On a clash the next free name (`..._j17-2.wav`) is taken.
+The WAV bytes themselves (RIFF, `fmt `, `bext`, `data`) are built by `jasco_bridge.wav`.
 
     path = clip_path(out_dir, "default", start_bar=5, bars=4, prompt="lofi hip hop, rhodes",
                      seed=1234, job_id=17)
@@ -22,31 +23,28 @@ import logging
 import math
 import os
 import re
-import struct
 import tempfile
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from jasco_bridge.errors import ClipError
+from jasco_bridge.wav import BITS_PER_SAMPLE, DEFAULT_DESCRIPTION, encode_bwf_wav
 
 logger = logging.getLogger(__name__)
 
 PROMPT_SLUG_MAX_CHARS = 40
 SESSION_SLUG_MAX_CHARS = 64
-DEFAULT_DESCRIPTION = "jasco-bridge clip"
-BITS_PER_SAMPLE = 24
 # Sample peak ceiling after loudness normalisation: 1 dB of headroom for inter-sample peaks.
 DEFAULT_PEAK_CEILING_DBFS = -1.0
 # pyloudnorm's gating blocks are 400 ms long; shorter audio has no integrated loudness.
 _MIN_LOUDNESS_SECONDS = 0.4
 _MAX_NAME_ATTEMPTS = 1000
-_RIFF_LIMIT_BYTES = 2**32 - 1
 _WINDOWS_RESERVED_NAMES = frozenset(
     ["con", "prn", "aux", "nul"] + [f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10)]
 )
@@ -206,98 +204,6 @@ def normalize_loudness(
     if peak > ceiling:
         gained = gained * np.float32(ceiling / peak)
     return gained.astype(np.float32)
-
-
-# ---------------------------------------------------------------------------------------------
-# WAV with a BWF bext chunk
-
-
-def _chunk(tag: bytes, payload: bytes) -> bytes:
-    # RIFF chunks are word-aligned: an odd payload is followed by one pad byte not counted in size.
-    pad = b"\x00" if len(payload) % 2 else b""
-    return tag + struct.pack("<I", len(payload)) + payload + pad
-
-
-def _fixed_ascii(text: str, size: int) -> bytes:
-    encoded = text.encode("ascii", "replace")[:size]
-    return encoded.ljust(size, b"\x00")
-
-
-def bext_payload(
-    *,
-    description: str,
-    originator: str,
-    time_reference_samples: int,
-    origination: datetime,
-    coding_history: str,
-) -> bytes:
-    """The `bext` chunk body, EBU Tech 3285 version 1 (602 fixed bytes + coding history).
-
-    Fields in order: Description 256, Originator 32, OriginatorReference 32, OriginationDate 10,
-    OriginationTime 8, TimeReference low/high 2 x uint32, Version uint16, UMID 64, 190 reserved.
-    """
-    if not 0 <= time_reference_samples < 2**64:
-        raise ClipError(f"time reference {time_reference_samples} does not fit in 64 bits")
-    low = time_reference_samples & 0xFFFFFFFF
-    high = time_reference_samples >> 32
-    return (
-        _fixed_ascii(description, 256)
-        + _fixed_ascii(originator, 32)
-        + _fixed_ascii("", 32)
-        + _fixed_ascii(origination.strftime("%Y-%m-%d"), 10)
-        + _fixed_ascii(origination.strftime("%H:%M:%S"), 8)
-        + struct.pack("<IIH", low, high, 1)
-        + bytes(64)  # UMID: none
-        + bytes(190)  # version 1 leaves the loudness fields and the rest reserved (zero)
-        + coding_history.encode("ascii", "replace")
-    )
-
-
-def pcm24_bytes(audio: np.ndarray) -> bytes:
-    """Interleaved little-endian 24-bit PCM from float audio in [-1, 1] (clipped beyond)."""
-    frames_first = audio.T if audio.ndim == 2 else audio[:, None]
-    scaled = np.clip(np.nan_to_num(frames_first, nan=0.0), -1.0, 1.0) * 8388607.0
-    as_int = np.rint(scaled).astype("<i4")
-    # Keep the low three bytes of each little-endian int32: that is the 24-bit sample.
-    return as_int.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
-
-
-def encode_bwf_wav(
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    time_reference_samples: int,
-    description: str = DEFAULT_DESCRIPTION,
-    origination: datetime | None = None,
-) -> bytes:
-    """A complete RIFF/WAVE file (fmt, bext, data) holding 24-bit PCM `audio`."""
-    channels = 1 if audio.ndim == 1 else audio.shape[0]
-    block_align = channels * BITS_PER_SAMPLE // 8
-    fmt = struct.pack(
-        "<HHIIHH",
-        1,  # WAVE_FORMAT_PCM
-        channels,
-        sample_rate,
-        sample_rate * block_align,
-        block_align,
-        BITS_PER_SAMPLE,
-    )
-    mode = "mono" if channels == 1 else "stereo" if channels == 2 else "multichannel"
-    bext = bext_payload(
-        description=description,
-        originator="jasco-bridge",
-        time_reference_samples=time_reference_samples,
-        origination=origination or datetime.now(timezone.utc),
-        coding_history=f"A=PCM,F={sample_rate},W={BITS_PER_SAMPLE},M={mode},T=jasco-bridge\r\n",
-    )
-    body = (
-        b"WAVE" + _chunk(b"fmt ", fmt) + _chunk(b"bext", bext) + _chunk(b"data", pcm24_bytes(audio))
-    )
-    if len(body) > _RIFF_LIMIT_BYTES:
-        raise ClipError(
-            f"a clip of {audio.shape[-1]} samples exceeds the 4 GB WAV limit: render fewer bars"
-        )
-    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 # ---------------------------------------------------------------------------------------------
