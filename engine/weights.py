@@ -128,10 +128,9 @@ def find_t5(near: Path | None = None, *, hf_cache: Path | None = None) -> Path |
     return None
 
 
-def _missing_message(model_id: str, where: str, missing: list[str]) -> str:
+def _missing_message(model_id: str, where: str, missing: list[str], advice: str) -> str:
     return (
-        f"JASCO weights for {model_id} not found ({where}; missing {', '.join(missing)}). "
-        f"Fetch them with `{DOWNLOAD_HINT} {model_id}` or pass --model DIR"
+        f"JASCO weights for {model_id} not found ({where}; missing {', '.join(missing)}). {advice}"
     )
 
 
@@ -169,7 +168,15 @@ def find_jasco_weights(
             raise CheckpointError(f"model folder {folder} does not exist: check --model")
         location, missing = _from_folder(folder, str(folder), "folder", hf_cache)
         if location is None:
-            raise CheckpointError(_missing_message(str(folder), f"looked in {folder}", missing))
+            raise CheckpointError(
+                _missing_message(
+                    str(folder),
+                    f"looked in {folder}",
+                    missing,
+                    f"Fetch a model with `{DOWNLOAD_HINT} --dest {folder.parent}` and pass "
+                    "--model with the folder it makes",
+                )
+            )
         return location
 
     model_id = resolve_model_id(model)
@@ -193,7 +200,12 @@ def find_jasco_weights(
         )
     missing = [name for name, path in zip(JASCO_FILES, cached, strict=True) if path is None]
     raise CheckpointError(
-        _missing_message(model_id, f"looked in {local} and the Hugging Face cache", missing)
+        _missing_message(
+            model_id,
+            f"looked in {local} and the Hugging Face cache",
+            missing,
+            f"Fetch them with `{DOWNLOAD_HINT} {model_id}` or pass --model DIR",
+        )
     )
 
 
