@@ -70,7 +70,9 @@ def pcm24_bytes(audio: np.ndarray) -> bytes:
     """Interleaved little-endian 24-bit PCM from float audio in [-1, 1] (clipped beyond)."""
     frames_first = audio.T if audio.ndim == 2 else audio[:, None]
     scaled = np.clip(np.nan_to_num(frames_first, nan=0.0), -1.0, 1.0) * 8388607.0
-    as_int = np.rint(scaled).astype("<i4")
+    # C order makes the bytes frame-interleaved (and lets the uint8 view below work on stereo,
+    # whose transpose is not contiguous).
+    as_int = np.ascontiguousarray(np.rint(scaled), dtype="<i4")
     # Keep the low three bytes of each little-endian int32: that is the 24-bit sample.
     return as_int.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
 

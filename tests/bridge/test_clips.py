@@ -346,3 +346,16 @@ def test_loudness_normalisation_leaves_silence_and_tiny_clips_alone():
     assert np.array_equal(normalize_loudness(short, RATE, -14.0), short)
     with pytest.raises(ClipError, match="negative LUFS"):
         normalize_loudness(short, RATE, 3.0)
+
+
+def test_a_stereo_clip_keeps_its_channels_through_resampling_and_writing(tmp_path):
+    window = seven_eight_window(start_bar=1, bars=1)
+    stereo = np.stack([sine(2.0, 0.5), sine(2.0, 0.1)])
+    info = save_clip(
+        stereo, RATE, path=tmp_path / "st.wav", window=window, sidecar={}, output_sample_rate=48000
+    )
+    audio, rate = soundfile.read(info.path, dtype="float32")
+    assert rate == 48000 and audio.shape == (round(window.duration_seconds * 48000), 2)
+    peaks = np.max(np.abs(audio[1000:-1000]), axis=0)
+    assert 0.45 < peaks[0] < 0.55 and 0.08 < peaks[1] < 0.12
+    assert json.loads(info.sidecar_path.read_text())["audio"]["channels"] == 2

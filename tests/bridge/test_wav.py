@@ -93,6 +93,18 @@ def test_text_fields_are_fixed_width_ascii():
     assert long[:256] == b"x" * 256 and bext_time_reference(long) == 0
 
 
+def test_stereo_audio_is_interleaved_and_read_back_by_soundfile():
+    left, right = sine(0.2, 0.5), -sine(0.2, 0.25)
+    data = encode(np.stack([left, right]))
+    fmt = read_riff_chunks(data)["fmt "]
+    assert struct.unpack_from("<HH", fmt, 0) == (1, 2)
+    assert struct.unpack_from("<H", fmt, 12)[0] == 6  # block align: 2 channels x 3 bytes
+    back, rate = soundfile.read(io.BytesIO(data), dtype="float32")
+    assert rate == RATE and back.shape == (len(left), 2)
+    assert np.max(np.abs(back[:, 0] - left)) < 2.0 / 2**23
+    assert np.max(np.abs(back[:, 1] - right)) < 2.0 / 2**23
+
+
 def test_audio_survives_the_24_bit_round_trip_and_clips_instead_of_wrapping():
     audio = sine(0.5, amplitude=0.9)
     audio[10], audio[11], audio[12] = 1.7, -3.0, np.nan
