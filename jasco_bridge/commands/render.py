@@ -205,7 +205,9 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
     bars = f"bars {window.start_bar}-{window.end_bar}"
     print(f"{label} clip ({bars}, {window.duration_seconds:.3f} s): {info.path.resolve()}")
     if renderer.is_preview:
-        print("this is a PREVIEW from the built-in synth, not JASCO: see `jasco-bridge weights`")
+        print(
+            "this is a PREVIEW from the built-in synth, not JASCO: get JASCO with `jasco-bridge weights download`"
+        )
     return 0
 
 
