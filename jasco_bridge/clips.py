@@ -223,6 +223,9 @@ def _json_value(value: Any) -> Any:
 def _temporary_file(folder: Path, data: bytes, final_name: str) -> Path:
     descriptor, name = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".part", dir=folder)
     try:
+        # mkstemp creates the file private (0600); a clip is for the DAW and the producer to
+        # open, possibly as another user, so give it the usual permissions of a document.
+        os.fchmod(descriptor, 0o644)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -359,3 +359,10 @@ def test_a_stereo_clip_keeps_its_channels_through_resampling_and_writing(tmp_pat
     peaks = np.max(np.abs(audio[1000:-1000]), axis=0)
     assert 0.45 < peaks[0] < 0.55 and 0.08 < peaks[1] < 0.12
     assert json.loads(info.sidecar_path.read_text())["audio"]["channels"] == 2
+
+
+def test_clips_and_sidecars_are_readable_by_other_users(tmp_path):
+    window = seven_eight_window(bars=1)
+    clip = save_clip(sine(2.0, 0.2), RATE, path=tmp_path / "a.wav", window=window, sidecar={})
+    assert clip.path.stat().st_mode & 0o777 == 0o644
+    assert clip.sidecar_path.stat().st_mode & 0o777 == 0o644
