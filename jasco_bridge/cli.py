@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults and keeps the examples in each command's docstring as written."""
 
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        # "(default: None)" teaches nothing; such options say in their own help what unset means.
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
