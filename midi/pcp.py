@@ -48,6 +48,7 @@ _MIN_BARS_TO_SHIFT = 8
 _EPS = 1e-9
 # The widest step a bass line takes while its previous note still counts (a perfect fourth).
 _BASS_STEP_SEMITONES = 5
+_BASS_MIN_SHARE_OF_UNIT = 0.25
 
 
 @dataclass(frozen=True)
@@ -211,41 +212,52 @@ def _change_across_lines(profiles: Profiles, window_units: int) -> np.ndarray:
     return change
 
 
-def anticipated_starts(
-    notes: NoteArrays, grid: MetricGrid, window_beats: float, strongest: Level = Level.HALF_BAR
-) -> np.ndarray:
-    """Note starts with anticipations moved onto the line they anticipate.
+def aligned_notes(
+    notes: NoteArrays, grid: MetricGrid, anticipation_beats: float, slack_beats: float
+) -> NoteArrays:
+    """The notes with their timing read the way a listener hears it against the grid.
 
-    A note that starts at most `window_beats` before a line of level `strongest` or stronger and
-    still sounds after it belongs to the chord that starts on that line.
+    - Anticipation: a note that starts at most `anticipation_beats` before a bar or half-bar
+      line and still sounds after it belongs to the chord that starts on that line.
+    - Slack: a note that starts at most `slack_beats` before any grid line and sounds past it
+      is a played-early note on that line (human timing, unquantised MIDI). Ends are left
+      alone: cutting late releases back to the line made the dev set worse.
     """
-    strong = grid.edges_beat[grid.levels <= strongest]
-    if len(strong) == 0 or window_beats <= 0:
-        return notes.start_beat
-    k = np.minimum(np.searchsorted(strong, notes.start_beat, side="left"), len(strong) - 1)
-    line = strong[k]
-    early = line - notes.start_beat
-    moved = (early > _EPS) & (early <= window_beats + _EPS) & (notes.end_beat > line + _EPS)
-    return np.where(moved, line, notes.start_beat)
+    start = _moved_to_line(
+        notes.start_beat,
+        notes.end_beat,
+        grid.edges_beat[grid.levels <= Level.HALF_BAR],
+        anticipation_beats,
+    )
+    start = _moved_to_line(start, notes.end_beat, grid.edges_beat, slack_beats)
+    return NoteArrays(notes.pitch, start, notes.end_beat, notes.velocity)
+
+
+def _moved_to_line(
+    start: np.ndarray, end: np.ndarray, lines: np.ndarray, window_beats: float
+) -> np.ndarray:
+    """Starts at most `window_beats` before the next of `lines`, for notes sounding past it, moved onto it."""
+    if len(lines) == 0 or window_beats <= 0:
+        return start
+    line = lines[np.minimum(np.searchsorted(lines, start, side="left"), len(lines) - 1)]
+    early = line - start
+    moved = (early > _EPS) & (early <= window_beats + _EPS) & (end > line + _EPS)
+    return np.where(moved, line, start)
 
 
 def unit_profiles(
-    notes: NoteArrays,
-    grid: MetricGrid,
-    start_beat: np.ndarray,
-    sustain_beats: float,
-    bass_memory_beats: float,
+    notes: NoteArrays, grid: MetricGrid, sustain_beats: float, bass_memory_beats: float
 ) -> Profiles:
     """Chroma and bass profiles of every grid unit (see the module docstring).
 
-    `start_beat` is where each note starts counting (its attack, or the line it anticipates);
-    a note's weight decays as exp(-t / sustain_beats) from there, integrated over each unit.
+    A note's weight decays as exp(-t / sustain_beats) from its start, integrated over each unit.
     A note is bass in a unit when nothing lower sounds there and no note more than a fourth
     lower was struck less than `bass_memory_beats` before: after a low note on the downbeat,
     the chord played above it on the next beats is not heard as a new bass.
     """
     n_units = grid.n_units
     edges = grid.edges_beat
+    start_beat = notes.start_beat
     end_beat = notes.end_beat
     first = np.clip(np.searchsorted(edges, start_beat, side="right") - 1, 0, n_units - 1)
     last = np.clip(np.searchsorted(edges, end_beat, side="left") - 1, first, n_units - 1)
@@ -262,7 +274,13 @@ def unit_profiles(
     pitch = notes.pitch[note_of]
     cell = unit_of * 12 + pitch % 12
     chroma = np.bincount(cell, weights=weight, minlength=n_units * 12).reshape(n_units, 12)
-    is_bass = pitch <= _bass_ceiling(notes.pitch, first, unit_of, pitch, grid, bass_memory_beats)
+    # A note must fill a good part of a unit to be its bass: a release a moment late does not
+    # keep the last chord's bass under the new one.
+    unit_length = np.diff(edges)[unit_of]
+    fills = (hi - lo) >= _BASS_MIN_SHARE_OF_UNIT * unit_length
+    candidates = np.where(fills, pitch, 128)
+    ceiling = _bass_ceiling(notes.pitch, first, unit_of, candidates, grid, bass_memory_beats)
+    is_bass = fills & (pitch <= ceiling)
     bass = np.bincount(cell, weights=weight * is_bass, minlength=n_units * 12).reshape(n_units, 12)
     return Profiles(chroma, bass, np.diff(edges))
 

@@ -43,7 +43,7 @@ from midi.pcp import (
     MetricGrid,
     NoteArrays,
     Profiles,
-    anticipated_starts,
+    aligned_notes,
     estimate_bar_offset,
     grid_step,
     metric_grid,
@@ -81,6 +81,8 @@ class RecognitionSettings:
     - `sustain_beats`: a note's weight decays by e every this many beats after its attack.
     - `anticipation_beats`: a note starting at most this early before a bar or half bar and
       sounding past it is counted from that line.
+    - `timing_slack_beats`: a note starting this little before any grid line is heard on the
+      line (human timing in unquantised MIDI).
     - `bass_memory_beats`: a low note stays the bass this long after its attack, even when
       it stops sounding, unless a lower note comes.
     - `extra_tone_weight`: how much profile on non-chord tones counts against a chord.
@@ -96,6 +98,7 @@ class RecognitionSettings:
 
     sustain_beats: float = 3.0
     anticipation_beats: float = 0.5
+    timing_slack_beats: float = 0.125
     bass_memory_beats: float = 2.0
     extra_tone_weight: float = 1.56
     missing_tone_penalty: float = 0.22
@@ -117,6 +120,7 @@ class RecognitionSettings:
                 raise ValueError(f"RecognitionSettings.{name} must be > 0, got {value!r}")
         non_negative = {
             "anticipation_beats": self.anticipation_beats,
+            "timing_slack_beats": self.timing_slack_beats,
             "bass_memory_beats": self.bass_memory_beats,
             "extra_tone_weight": self.extra_tone_weight,
             "missing_tone_penalty": self.missing_tone_penalty,
@@ -183,14 +187,10 @@ def recognize_chords(
         return []
     end_beat = float(notes.end_beat.max())
     file_grid = metric_grid(tempo_map, end_beat)
-    plain = unit_profiles(
-        notes, file_grid, notes.start_beat, settings.sustain_beats, settings.bass_memory_beats
-    )
+    plain = unit_profiles(notes, file_grid, settings.sustain_beats, settings.bass_memory_beats)
     grid = metric_grid(tempo_map, end_beat, estimate_bar_offset(plain, file_grid, tempo_map))
-    starts = anticipated_starts(notes, grid, settings.anticipation_beats)
-    profiles = unit_profiles(
-        notes, grid, starts, settings.sustain_beats, settings.bass_memory_beats
-    )
+    heard = aligned_notes(notes, grid, settings.anticipation_beats, settings.timing_slack_beats)
+    profiles = unit_profiles(heard, grid, settings.sustain_beats, settings.bass_memory_beats)
     templates = _Templates.build(settings.quality_costs)
     max_units = _max_segment_units(tempo_map, end_beat, settings.max_segment_bars)
     scores, labels = _segment_scores(profiles, templates, settings, max_units)

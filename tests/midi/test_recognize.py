@@ -171,6 +171,20 @@ def test_a_chord_struck_an_eighth_before_the_bar_belongs_to_the_next_bar(tmp_pat
     assert summary(timed) == [(0.0, 4.0, "C:maj"), (4.0, 8.0, "F:maj"), (8.0, 12.0, "G:maj")]
 
 
+def test_human_timing_early_and_late_notes_keep_the_bar_boundaries(tmp_path):
+    # Played, not quantised: each chord's notes start up to 1/16 beat early or late and the
+    # bass is released a little after the next chord has started.
+    offsets = (-0.06, 0.03, -0.02, 0.05)
+    notes = []
+    for bar, pitches in enumerate([(36, 60, 64, 67), (41, 60, 65, 69), (43, 59, 62, 67)], 1):
+        start = 4.0 * bar
+        notes.append((pitches[0], start + offsets[0], 4.1 - offsets[0]))
+        notes += [(p, start + o, 3.8) for p, o in zip(pitches[1:], offsets[1:], strict=True)]
+    timed, _ = recognise_file(write_song(tmp_path / "played.mid", {"piano": notes}))
+    assert summary(timed)[:3] == [(0.0, 4.0, "N"), (4.0, 8.0, "C:maj"), (8.0, 12.0, "F:maj")]
+    assert (timed[3].start_beat, timed[3].chord.harte) == (12.0, "G:maj")
+
+
 def test_silence_is_no_chord(tmp_path):
     notes = block((36, 60, 64, 67), 0.0) + block((43, 59, 62, 67), 12.0)
     timed, _ = recognise_file(write_song(tmp_path / "rest.mid", {"piano": notes}))
@@ -254,7 +268,7 @@ def test_the_bar_lines_are_found_when_the_music_is_a_beat_late():
     )
     arrays = NoteArrays.from_track(notes)
     file_grid = metric_grid(TempoMap.constant(100), float(arrays.end_beat.max()))
-    profiles = unit_profiles(arrays, file_grid, arrays.start_beat, 4.0, 1.0)
+    profiles = unit_profiles(arrays, file_grid, 4.0, 1.0)
     assert estimate_bar_offset(profiles, file_grid, TempoMap.constant(100)) == 1.0
     timed = recognize_chords(notes, TempoMap.constant(100))
     assert [t.start_beat for t in timed][:4] == [0.0, 1.0, 5.0, 9.0]
