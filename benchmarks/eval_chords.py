@@ -28,12 +28,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import mir_eval
 import numpy as np
 
+from midi.errors import MidiError
 from midi.recognize import RecognitionSettings, recognize_chords
 from midi.smf import read_midi_file
 from midi.timeline import to_lab_lines, to_segments
@@ -50,13 +51,25 @@ class Song:
     duration_seconds: float
     reference_intervals: np.ndarray
     reference_labels: list[str]
-    run: object  # (RecognitionSettings) -> (intervals, labels)
+    run: Callable[[RecognitionSettings], tuple[np.ndarray, list[str]]]
 
 
 def load_song(midi_path: Path, track: str | None) -> Song:
-    song = read_midi_file(midi_path)
-    choice = choose_chord_track(song, _track_argument(track))
+    """The song and its labels; a file whose chords cannot be read scores as all N (and says why)."""
     intervals, labels = mir_eval.io.load_labeled_intervals(str(midi_path.with_suffix(".lab")))
+    start, end = float(intervals[0, 0]), float(intervals[-1, 1])
+    try:
+        song = read_midi_file(midi_path)
+        choice = choose_chord_track(song, _track_argument(track))
+    except MidiError as error:
+        print(f"eval_chords: {midi_path.name} scores as all N: {error}", file=sys.stderr)
+        return Song(
+            midi_path.stem,
+            end - start,
+            intervals,
+            list(labels),
+            lambda _settings: (np.array([[start, end]]), ["N"]),
+        )
 
     def run(settings: RecognitionSettings) -> tuple[np.ndarray, list[str]]:
         timed = recognize_chords(choice.track, song.tempo_map, settings)
@@ -64,8 +77,7 @@ def load_song(midi_path: Path, track: str | None) -> Song:
         rows = [line.split("\t") for line in lines]
         return np.array([[float(a), float(b)] for a, b, _ in rows]), [lab for _, _, lab in rows]
 
-    duration = float(intervals[-1, 1] - intervals[0, 0])
-    return Song(midi_path.stem, duration, intervals, list(labels), run)
+    return Song(midi_path.stem, end - start, intervals, list(labels), run)
 
 
 def _track_argument(track: str | None) -> str | int | None:
