@@ -113,12 +113,13 @@ def plan_window(
         raise RenderError(f"start bar must be a whole number >= 1, got {start_bar!r}")
     if bars is not None and not (isinstance(bars, int) and bars >= 1):
         raise RenderError(f"bars must be a whole number >= 1, got {bars!r}")
-    fitting = bars_that_fit(tempo_map, start_bar, segment_seconds)
     if bars is None:
-        bars = max(1, min(fitting, DEFAULT_MAX_BARS))
+        bars = max(1, min(bars_that_fit(tempo_map, start_bar, segment_seconds), DEFAULT_MAX_BARS))
     window = _window(tempo_map, start_bar, bars)
     if window.duration_seconds <= segment_seconds + _FIT_TOLERANCE_SECONDS:
         return window
+    # Counting what does fit is only needed for the advice, not on the daemon's hot path.
+    fitting = bars_that_fit(tempo_map, start_bar, segment_seconds)
     tempo = _tempo_words(tempo_map, window.start_beat, window.end_beat)
     span = f"bar {start_bar}" if bars == 1 else f"bars {start_bar}-{window.end_bar}"
     advice = (
