@@ -108,7 +108,7 @@ class RecognitionSettings:
     quality_costs: tuple[tuple[str, float], ...] = field(default=DEFAULT_QUALITY_COSTS)
     change_costs: tuple[float, float, float, float] = (0.2, 0.7, 1.2, 1.8)
     sounding_no_chord_cost: float = 1.3
-    max_segment_bars: float = 2.0
+    max_segment_bars: float = 1.0
 
     def __post_init__(self) -> None:
         positive = {
