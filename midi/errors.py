@@ -35,3 +35,7 @@ class LiveInputError(MidiError):
 
 class VocabularyLookupError(VocabularyError, LookupError):
     """A label or index that the chord vocabulary does not hold."""
+
+
+class RecognitionSettingsError(MidiError, ValueError):
+    """A chord recognition setting is out of range or names an unknown chord quality."""

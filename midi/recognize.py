@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from midi.chords import QUALITY_BY_NAME, Chord, TimedChord
-from midi.errors import ChordSymbolError
+from midi.errors import RecognitionSettingsError
 from midi.notes import NoteTrack
 from midi.pcp import (
     Level,
@@ -117,7 +117,9 @@ class RecognitionSettings:
         }
         for name, value in positive.items():
             if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"RecognitionSettings.{name} must be > 0, got {value!r}")
+                raise RecognitionSettingsError(
+                    f"RecognitionSettings.{name} must be > 0, got {value!r}"
+                )
         non_negative = {
             "anticipation_beats": self.anticipation_beats,
             "timing_slack_beats": self.timing_slack_beats,
@@ -131,17 +133,21 @@ class RecognitionSettings:
         }
         for name, value in non_negative.items():
             if not math.isfinite(value) or value < 0:
-                raise ValueError(f"RecognitionSettings.{name} must be >= 0, got {value!r}")
+                raise RecognitionSettingsError(
+                    f"RecognitionSettings.{name} must be >= 0, got {value!r}"
+                )
         if len(self.change_costs) != len(Level) or any(c < 0 for c in self.change_costs):
-            raise ValueError(
+            raise RecognitionSettingsError(
                 "RecognitionSettings.change_costs needs 4 costs >= 0 (bar, half bar, beat, "
                 f"between beats), got {self.change_costs!r}"
             )
         if not self.quality_costs:
-            raise ValueError("RecognitionSettings.quality_costs must name at least one quality")
+            raise RecognitionSettingsError(
+                "RecognitionSettings.quality_costs must name at least one quality"
+            )
         for name, _ in self.quality_costs:
             if name not in QUALITY_BY_NAME:
-                raise ChordSymbolError(
+                raise RecognitionSettingsError(
                     f"RecognitionSettings.quality_costs: unknown quality {name!r}; "
                     f"use a name from midi.chords.QUALITIES such as 'maj', 'min7', 'sus4'"
                 )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from midi.chords import parse_chord_symbol
+from midi.errors import RecognitionSettingsError
 from midi.notes import NoteTrack
 from midi.pcp import Level, NoteArrays, estimate_bar_offset, metric_grid, unit_profiles
 from midi.recognize import RecognitionSettings, recognize_chords
@@ -285,11 +286,11 @@ def test_an_empty_track_has_no_chords():
 
 
 def test_settings_are_checked_with_messages_that_name_the_field():
-    with pytest.raises(ValueError, match="sustain_beats must be > 0"):
+    with pytest.raises(RecognitionSettingsError, match="sustain_beats must be > 0"):
         RecognitionSettings(sustain_beats=0.0)
-    with pytest.raises(ValueError, match="change_costs needs 4 costs"):
+    with pytest.raises(RecognitionSettingsError, match="change_costs needs 4 costs"):
         RecognitionSettings(change_costs=(1.0, 2.0))
-    with pytest.raises(ValueError, match="unknown quality 'maj13th'"):
+    with pytest.raises(RecognitionSettingsError, match="unknown quality 'maj13th'"):
         RecognitionSettings(quality_costs=(("maj", 0.0), ("maj13th", 0.1)))
 
 
