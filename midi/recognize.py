@@ -12,8 +12,10 @@ How it works, in three steps:
 1. Profiles. The song is cut into grid units (eighths in 4/4) and every unit gets a
    pitch-class profile and a bass profile (`midi.pcp`): weighted by how long and how loud each
    note sounds there, fading after its attack so that sustained notes count less in the next
-   chord, and with anticipations (a chord struck up to an eighth before a strong beat) moved to
-   the beat they anticipate.
+   chord, with anticipations (a chord struck up to an eighth before a strong beat) moved to
+   the beat they anticipate and slightly early notes moved onto their beat. Files whose music
+   sits off their own bar lines (a pickup written as a full bar) get their bars re-aligned
+   where the harmony changes most.
 2. Templates. For a stretch of units, each candidate chord (every root x the recognised
    qualities of the `QUALITIES` table) scores how much of the profile falls on its tones, minus
    what falls outside them and how many of its tones are missing, plus a bonus when the bass
@@ -22,8 +24,9 @@ How it works, in three steps:
 3. Segmentation. Dynamic programming picks the boundaries that maximise the total score of
    the stretches minus a cost per chord change; a change costs least on a bar line, then half
    bars, beats, and most between beats, so chords follow the harmonic rhythm instead of every
-   passing note. A bass note that is a chord tone other than the root becomes a slash chord
-   (`C:maj/3`).
+   passing note. Within each chord a second, smaller pass follows the bass: a chord tone
+   other than the root held in the bass makes a slash chord (`C:maj/3`), and a change of bass
+   costs like a change of chord, so a walking bass does not split the chord.
 
 Everything is measured in beats, so a tempo change moves seconds but not chords.
 """
@@ -83,8 +86,8 @@ class RecognitionSettings:
       sounding past it is counted from that line.
     - `timing_slack_beats`: a note starting this little before any grid line is heard on the
       line (human timing in unquantised MIDI).
-    - `bass_memory_beats`: a low note stays the bass this long after its attack, even when
-      it stops sounding, unless a lower note comes.
+    - `bass_memory_beats`: for this long after a low note's attack, even once it has stopped,
+      notes more than a fourth above it are not heard as the bass (oom-pah accompaniment).
     - `extra_tone_weight`: how much profile on non-chord tones counts against a chord.
     - `missing_tone_penalty`, `missing_tone_share`: a chord tone with less than this share of
       the profile counts as missing; the penalty is per missing fraction of the chord's tones.
