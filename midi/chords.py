@@ -161,6 +161,8 @@ QUALITIES: tuple[Quality, ...] = (
 )
 QUALITY_BY_NAME: dict[str, Quality] = {q.name: q for q in QUALITIES}
 _QUALITY_BY_PITCH_SET = {q.pitch_class_set: q for q in QUALITIES}
+_PERFECT_FIFTH = 7
+_ALTERED_DOMINANT_CORE = frozenset({0, 4, 6, 8, 10})  # root, 3, b5, #5, b7
 
 
 def pitch_class_name(pitch_class: int) -> str:
@@ -187,11 +189,19 @@ def _best_quality(interval_set: frozenset[int]) -> tuple[Quality, frozenset[int]
     An omitted row tone or an added chord tone (3rd, 5th, 6th, 7th) costs 2, an added tension (9th,
     11th, 13th) costs 1, because a row should name the chord's skeleton and leave only colour on top
     (`C7b9#11` is a 7b9 with a #11, `C7(no5)` a 7 without its 5th). Ties go to the earlier row.
+
+    One exception: an altered dominant (3rd and b7 with both b5 and #5, no natural 5th, as in
+    `C7alt`) is the dominant seventh without its 5th and with the alterations on top. The costs
+    would make it an aug7 or 7b5, but neither altered fifth is more the chord's 5th than the other,
+    and calling it augmented hides the dominant function that a chart's "alt" names.
     """
 
     exact = _QUALITY_BY_PITCH_SET.get(interval_set)
     if exact is not None:
         return exact, frozenset(), frozenset()
+    if interval_set >= _ALTERED_DOMINANT_CORE and _PERFECT_FIFTH not in interval_set:
+        dominant = QUALITY_BY_NAME["7"]
+        return dominant, interval_set - dominant.pitch_class_set, frozenset({_PERFECT_FIFTH})
 
     def cost(q: Quality) -> int:
         added = interval_set - q.pitch_class_set

@@ -9,12 +9,14 @@ model's "no chord information" row. It is read at run time, never typed into cod
     VocabularyMatch(given='C#maj9', label='C#maj7', index=158, exact=False, reason='...')
 
 `map_chord` never raises for a valid chord. It tries, in order: the same chord in any enharmonic
-spelling (`Db` is `C#`); for a slash chord, the chord above the bass (exact or nearest), kept over
-its bass only where the table has that slash label (`G9/B` -> `G7/B`, `Dbmaj9/F` -> `C#maj7`);
-otherwise the label that sounds most alike by the weights in `MatchWeights` (shared chord tones
-weighted by their role, a same root, a same lowest note, minus each tone the label adds). Ties go
-to the label with fewer tones, then to the earlier row of `midi.chords.QUALITIES` (major before
-minor), then to the lower index.
+spelling (`Db` is `C#`); for a chord that only adds tensions (9ths, 11ths, 13ths) to its row of
+`midi.chords.QUALITIES` (and perhaps leaves some of the row's tones out), that row on the same root
+where the table has it (`C7alt` -> `C7`); otherwise the label that sounds most alike by the weights in
+`MatchWeights` (shared chord tones weighted by their role, a same root, a same lowest note, minus
+each tone the label adds). Ties go to the label with fewer tones, then to the earlier row of
+`QUALITIES` (major before minor), then to the lower index. A slash chord is matched by the chord
+above the bass, kept over its bass only where the table has that slash label (`G9/B` -> `G7/B`,
+`Dbmaj9/F` -> `C#maj7`).
 """
 
 from __future__ import annotations
@@ -276,20 +278,25 @@ class ChordVocabulary:
             )
             return VocabularyMatch(given, label, index, True, reason)
         if chord.bass is None:
-            entry = self._nearest(chord)
+            entry = self._closest(chord)
         else:
             # Slash chords: find the chord above the bass, then keep the bass only where the
             # table has that chord over it (G9/B -> G7/B, Dbmaj9/F -> C#maj7).
-            upper = replace(chord, bass=None)
-            entry = self._entry_by_index.get(self._index_by_chord.get(upper, -1)) or self._nearest(
-                upper
-            )
+            entry = self._closest(replace(chord, bass=None))
             over_bass = self._index_by_chord.get(replace(entry.chord, bass=chord.bass))
             if over_bass is not None:
                 entry = self._entry_by_index[over_bass]
         return VocabularyMatch(
             given, entry.label, entry.index, False, _nearest_reason(given, chord, entry)
         )
+
+    def _closest(self, chord: Chord) -> _Entry:
+        """The entry for a chord in root position: itself, its row under the tensions, or the nearest."""
+        for candidate in (chord, _row_under_tensions(chord)):
+            index = self._index_by_chord.get(candidate)
+            if index is not None:
+                return self._entry_by_index[index]
+        return self._nearest(chord)
 
     def _nearest(self, chord: Chord) -> _Entry:
         """The entry with the best score; ties to fewer tones, earlier quality row, lower index."""
@@ -308,6 +315,19 @@ class ChordVocabulary:
 
     def __repr__(self) -> str:
         return f"<ChordVocabulary {len(self)} labels from {self.source}>"
+
+
+def _row_under_tensions(chord: Chord) -> Chord | None:
+    """The chord's bare row on its root (`C7` for `C7(b9,#9,#11,b13,no5)`) if all it adds are tensions.
+
+    The tone-by-tone score would send an altered dominant to `Caug`, all three of whose tones it holds,
+    but the row is the chord's function and the tensions its colour; None when the chord adds a
+    chord tone (2nd to 7th), which changes what the chord is.
+    """
+    row_degrees = set(chord.quality_row.degrees)
+    if any(degree_number(d) <= 7 for d in chord.degrees if d not in row_degrees):
+        return None
+    return Chord(chord.root, chord.quality)
 
 
 def _tone_weights(chord: Chord, weights: MatchWeights) -> dict[int, float]:

@@ -112,6 +112,15 @@ def test_chord_is_canonical_and_validated():
         Chord(True, "maj")
 
 
+def test_only_both_altered_fifths_make_a_dominant_without_its_fifth():
+    altered = Chord.from_intervals(0, [4, 6, 8, 10])
+    assert (altered.quality, altered.added, altered.omitted) == ("7", (6, 8), (7,))
+    assert Chord.from_intervals(0, [4, 8, 10]).quality == "aug7"
+    assert Chord.from_intervals(0, [4, 6, 10]).quality == "7b5"
+    # With its natural 5th present the altered fifths are plain tensions on the usual row.
+    assert Chord.from_intervals(0, [4, 6, 7, 8, 10]) == Chord(0, "7#11", added=(8,))
+
+
 def test_chordino_names():
     assert parse_chord_symbol("Bbm7b5/Ab").chordino == "Bbm7b5/Ab"
     assert parse_chord_symbol("Db").chordino == "C#"

@@ -146,6 +146,16 @@ def test_bad_symbols_raise_with_the_symbol_in_the_message(text, message):
         parse_chord_symbol(text)
 
 
+def test_an_altered_dominant_is_a_dominant_seventh_with_alterations():
+    chord = parse_chord_symbol("C7alt")
+    # The 5th is altered both ways, so the chord is C7 without its 5th, not an augmented seventh.
+    assert (chord.root, chord.quality, chord.added, chord.omitted) == (0, "7", (1, 3, 6, 8), (7,))
+    assert chord.harte == "C:7(b9,#9,#11,b13,*5)"
+    assert chord.symbol == "C7(b9,#9,#11,b13,no5)"
+    assert parse_chord_symbol("C:(3,b5,#5,b7,b9,#9)") == chord
+    assert parse_chord_symbol("G7alt/B") == Chord(7, "7", bass=11, added=(1, 3, 6, 8), omitted=(7,))
+
+
 def test_chord_symbol_error_is_a_value_error():
     with pytest.raises(ValueError):
         parse_chord_symbol("H")

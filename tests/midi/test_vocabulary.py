@@ -75,6 +75,10 @@ def test_every_spelling_maps_to_a_label(vocabulary, text):
         ("G9/B", "G7/B", False),
         ("Dbmaj9/F", "C#maj7", False),
         ("Cm7b5/Eb", "Cm7b5", False),
+        ("C7alt", "C7", False),
+        ("Bb7alt", "Bb7", False),
+        ("G7alt/B", "G7/B", False),
+        ("C:(3,b5,#5,b7)", "C7", False),
     ],
 )
 def test_exact_and_nearest_labels(vocabulary, text, label, exact):
@@ -243,6 +247,13 @@ def test_a_small_table_still_maps_everything(caplog):
     assert vocabulary.map_chord(parse_chord_symbol("Cmaj7")).label == "C"
     assert vocabulary.map_chord(parse_chord_symbol("G7")).label == "G7/B"
     assert vocabulary.pitch_classes_of(4) == ()
+
+
+def test_a_label_with_tensions_beats_its_bare_row():
+    # Rows under tensions are a fallback: a table that names the tensions keeps them.
+    vocabulary = ChordVocabulary({"N": 0, "C7": 1, "C7(b9,#11)": 2})
+    assert vocabulary.map_chord(parse_chord_symbol("C7b9#11/E")).label == "C7(b9,#11)"
+    assert vocabulary.map_chord(parse_chord_symbol("C7alt")).label == "C7"
 
 
 def test_weights_change_the_choice():
