@@ -170,6 +170,14 @@ def _drums_only(tmp_path: Path) -> Path:
     return path
 
 
+def _no_notes(tmp_path: Path) -> Path:
+    midi = mido.MidiFile(type=1, ticks_per_beat=PPQ)
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000, time=0)]))
+    path = tmp_path / "silent.mid"
+    midi.save(path)
+    return path
+
+
 @pytest.mark.parametrize(
     ("make_args", "expected"),
     [
@@ -177,6 +185,7 @@ def _drums_only(tmp_path: Path) -> Path:
         (lambda tmp: [str(tmp)], "is a folder"),
         (lambda tmp: [str(_truncated(tmp))], "truncated.mid"),
         (lambda tmp: [str(_drums_only(tmp))], "drums.mid"),
+        (lambda tmp: [str(_no_notes(tmp))], "silent.mid"),
         (
             lambda tmp: [str(write_song(tmp / "s.mid")), "--track", "BASS"],
             "s.mid: no track named 'BASS'",
