@@ -43,7 +43,6 @@ from typing import Any
 
 HELP = "show the chords of a MIDI file (or chord symbols) as JASCO's vocabulary labels"
 
-CHORD_TABLE_FILE = "chord_to_index_mapping.pkl"
 FORMATS = ("table", "lab", "json")
 
 
@@ -61,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         type=Path,
         metavar="DIR",
-        help=f"checkpoint folder holding {CHORD_TABLE_FILE} "
+        help="checkpoint folder holding its chord table, chord_to_index_mapping.pkl "
         "(default: the bundled copy of the released table)",
     )
     parser.add_argument(
@@ -90,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open_vocabulary(model: Path | None):
+    from engine.weights import CHORD_TABLE_FILE
     from midi.vocabulary import ChordVocabulary
 
     if model is None:
