@@ -51,6 +51,7 @@ class HoldingRenderer:
             "frame_rate_hz",
             "segment_seconds",
             "model_id",
+            "accepts_melody",
         ):
             setattr(self, name, getattr(inner, name))
 

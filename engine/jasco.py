@@ -68,6 +68,11 @@ class JascoEngine:
     name = "jasco"
     is_preview = False
 
+    @property
+    def accepts_melody(self) -> bool:
+        """Only the chords-drums-melody checkpoints have a melody conditioner."""
+        return self.config.has_melody
+
     def __init__(
         self,
         config: JascoConfig,

@@ -361,6 +361,7 @@ class PreviewEngine:
     name = "preview"
     is_preview = True
     model_id = "preview"
+    accepts_melody = True
 
     def __init__(
         self,

@@ -106,6 +106,7 @@ class Renderer(Protocol):
     frame_rate_hz: float
     segment_seconds: float
     model_id: str
+    accepts_melody: bool  # only chords-drums-melody checkpoints (and the preview) use a melody
 
     def generate(
         self,

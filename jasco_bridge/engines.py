@@ -31,14 +31,12 @@ ENGINE_KINDS = ("auto", "jasco", "preview")
 
 @dataclass(frozen=True)
 class OpenedRenderer:
-    """A ready renderer, the chord table its indices refer to, what the user should know
-    about the choice (None when there is nothing to say), and whether a melody is used
-    (only the chords-drums-melody models, and the preview, take one)."""
+    """A ready renderer, the chord table its indices refer to, and what the user should know
+    about the choice (None when there is nothing to say)."""
 
     renderer: Renderer
     vocabulary: ChordVocabulary
     notice: str | None = None
-    accepts_melody: bool = True
 
 
 def bundled_chord_table() -> Path:
@@ -72,7 +70,7 @@ def open_jasco(model: str | Path | None = None, device: str | None = None) -> Op
         "loading JASCO %s from %s (%s)", location.model_id, location.folder, location.source
     )
     renderer = JascoEngine.from_pretrained(location.folder, t5=location.t5, device=device)
-    return OpenedRenderer(renderer, vocabulary, notice, renderer.config.has_melody)
+    return OpenedRenderer(renderer, vocabulary, notice)
 
 
 def open_renderer(

@@ -195,12 +195,16 @@ class JobQueue:
     # ---------------------------------------------------------------- requests from the loop
 
     def submit(
-        self, snapshot: SessionSnapshot, start_bar: int, bars: int, reply_to: object = None
+        self,
+        snapshot: SessionSnapshot,
+        start_bar: int,
+        bars: int | None = None,
+        reply_to: object = None,
     ) -> list[RenderJob]:
         """Queue one job per variation of the session's settings; never blocks.
 
         The bar window is checked now, so a bad range fails at once with RenderError; so does a
-        full queue.
+        full queue. `bars=None` renders as many whole bars as fit in one clip (at most 4).
         """
         window = plan_window(snapshot.tempo_map, start_bar, bars, self.renderer.segment_seconds)
         count = snapshot.settings.variations
@@ -220,7 +224,7 @@ class JobQueue:
                     snapshot=snapshot,
                     window=window,
                     start_bar=start_bar,
-                    bars=bars,
+                    bars=window.bars,
                     seed=seed,
                     variation=variation,
                     reply_to=reply_to,
@@ -338,7 +342,9 @@ class JobQueue:
             cfg_text=settings.cfg_text,
             drums_wav=drums_wav,
             drums_sample_rate=drums_rate,
-            melody_notes=snapshot.melody_notes or None,
+            # A chords-drums model has no melody input: the melody is left out (the sidecar
+            # says so) rather than failing a render the producer asked for.
+            melody_notes=(snapshot.melody_notes or None) if self.renderer.accepts_melody else None,
         )
 
         def progress(step: int, total: int) -> None:
@@ -364,6 +370,7 @@ class JobQueue:
             "cfg_all": settings.cfg_all,
             "cfg_text": settings.cfg_text,
             "chords": [asdict(use) for use in conditioned.chord_report],
+            "melody_used": conditioned.request.melody_salience is not None,
             "versions": _versions(),
             "timings": {
                 "queued_seconds": (job.started or began) - job.created,

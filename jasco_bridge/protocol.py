@@ -274,7 +274,14 @@ COMMANDS: tuple[Command, ...] = (
         "render",
         args=(
             Arg("start_bar", "int", "first bar (1-based)", default=1, low=1),
-            Arg("bars", "int", "how many bars", default=4, low=1, high=256),
+            Arg(
+                "bars",
+                "int",
+                "how many bars; default: as many whole bars as fit in one clip, at most 4",
+                default=None,
+                low=1,
+                high=256,
+            ),
         ),
         replies=("ack", "progress", "done", "error"),
         runs_on="daemon",

@@ -146,7 +146,7 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
     renderer = opened.renderer
     if opened.notice:
         print(opened.notice, file=sys.stderr)
-    if melody is not None and not opened.accepts_melody:
+    if melody is not None and not renderer.accepts_melody:
         print(f"note: {renderer.model_id} has no melody input; the melody track is left out")
         melody = None
     window = plan_window(song.tempo_map, args.start_bar, args.bars, renderer.segment_seconds)

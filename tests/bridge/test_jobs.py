@@ -64,9 +64,12 @@ class StepRenderer:
     segment_seconds = 10.0
     model_id = "fake/stepper"
 
-    def __init__(self, step_seconds: float = 0.0, fail_on: str | None = None) -> None:
+    def __init__(
+        self, step_seconds: float = 0.0, fail_on: str | None = None, accepts_melody: bool = True
+    ) -> None:
         self.step_seconds = step_seconds
         self.fail_on = fail_on
+        self.accepts_melody = accepts_melody
         self.steps_taken = 0
         self.requests: list[GenerationRequest] = []
 
@@ -423,3 +426,31 @@ def test_a_round_trip_through_the_tiny_golden_jasco_checkpoint(tmp_path, golden_
     assert sidecar["preview"] is False and sidecar["engine"] == "jasco"
     assert sidecar["seed"] == 5 and sidecar["steps"] == 2
     assert "torch" in sidecar["versions"]
+
+
+def test_a_model_without_melody_input_renders_without_the_melody_and_says_so(tmp_path, preview):
+    renderer = StepRenderer(accepts_melody=False)
+    events = Events()
+    queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
+    queue.start()
+    try:
+        session = c_major_session()
+        session.add_melody_note(0.0, 2.0, 72)
+        (job,) = queue.submit(session.snapshot(), start_bar=1, bars=2)
+        done = events.terminal(job.id)
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
+    assert done.kind == "done", done.message
+    assert renderer.requests[0].melody_salience is None
+    assert json.loads(done.clip.sidecar_path.read_text())["melody_used"] is False
+
+
+def test_without_a_bar_count_a_job_takes_the_whole_bars_that_fit(tmp_path, preview):
+    queue = make_queue(StepRenderer(), preview.vocabulary, tmp_path, Events())
+    session = c_major_session()
+    session.set_tempo(100)  # 2.4 s a bar: four bars (9.6 s) fit in 10 s
+    (job,) = queue.submit(session.snapshot(), start_bar=3)
+    assert job.bars == 4 and job.window.bars == 4
+    session.set_tempo(50)  # 4.8 s a bar: only two fit
+    (job,) = queue.submit(session.snapshot(), start_bar=3)
+    assert job.bars == 2

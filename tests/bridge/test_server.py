@@ -67,6 +67,7 @@ class GatedRenderer:
             "frame_rate_hz",
             "segment_seconds",
             "model_id",
+            "accepts_melody",
         ):
             setattr(self, name, getattr(inner, name))
 
