@@ -35,10 +35,11 @@ from typing import Any
 from engine.request import SAMPLER_NAMES
 from jasco_bridge.errors import SessionError
 from jasco_bridge.sources import ChordFile, Drums, open_chord_file, open_drums
-from midi.chords import Chord, TimedChord, parse_chord_symbol
+from midi.chords import Chord, TimedChord
 from midi.errors import MidiError
 from midi.notes import Note, NoteTrack
 from midi.recognize import recognize_chords
+from midi.symbols import parse_chord_symbol
 from midi.tempo import TempoMap
 
 logger = logging.getLogger(__name__)

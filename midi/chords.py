@@ -15,8 +15,7 @@ A `Chord` is canonical: whatever made it, the same pitch content relative to the
 same row of the table (plus `added` / `omitted` intervals when no row matches exactly), so
 `Chord(0, "maj", added=(2,)) == Chord(0, "add9")`.
 
-Text is read by `midi.symbols.parse_chord_symbol`; `from midi.chords import parse_chord_symbol`
-still works for code written before the parser had its own module.
+Text (lead-sheet symbols, Harte and Chordino labels) is read by `midi.symbols.parse_chord_symbol`.
 """
 
 from __future__ import annotations
@@ -26,12 +25,8 @@ import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from midi.errors import ChordSymbolError
-
-if TYPE_CHECKING:  # for type checkers only; at run time `__getattr__` below provides it
-    from midi.symbols import parse_chord_symbol as parse_chord_symbol
 
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 """Root spelling of the chords-dev `.lab` files and of JASCO's vocabulary."""
@@ -411,14 +406,3 @@ class TimedChord:
     def __str__(self) -> str:
         name = "N.C." if self.chord is None else self.chord.symbol
         return f"{name} from beat {self.start_beat:g} to {self.end_beat:g}"
-
-
-def __getattr__(name: str) -> object:
-    # The re-export is looked up on first use rather than imported at the top or the bottom:
-    # midi.symbols imports this module, so an eager import here fails whenever midi.symbols is
-    # the one imported first (it would find this module half-built, or itself half-built).
-    if name == "parse_chord_symbol":
-        from midi.symbols import parse_chord_symbol
-
-        return parse_chord_symbol
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

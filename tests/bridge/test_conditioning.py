@@ -6,8 +6,9 @@ import pytest
 from engine.preview import PreviewEngine
 from jasco_bridge.conditioning import BarWindow, bars_that_fit, build_request, plan_window
 from jasco_bridge.errors import RenderError
-from midi.chords import TimedChord, parse_chord_symbol
+from midi.chords import TimedChord
 from midi.notes import Note
+from midi.symbols import parse_chord_symbol
 from midi.tempo import TempoChange, TempoMap, TimeSignature
 from midi.vocabulary import ChordVocabulary
 

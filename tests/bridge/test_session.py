@@ -13,9 +13,9 @@ import soundfile
 from jasco_bridge.errors import SessionError
 from jasco_bridge.session import RenderSettings, Session, SessionStore
 from jasco_bridge.sources import AudioDrums
-from midi.chords import parse_chord_symbol
 from midi.notes import Note, NoteTrack
 from midi.smf import MidiSong, write_midi_file
+from midi.symbols import parse_chord_symbol
 from midi.tempo import TempoMap
 
 

@@ -9,12 +9,12 @@ import mir_eval
 import numpy as np
 import pytest
 
-from midi.chords import parse_chord_symbol
 from midi.errors import RecognitionSettingsError
 from midi.notes import NoteTrack
 from midi.pcp import Level, NoteArrays, estimate_bar_offset, metric_grid, unit_profiles
 from midi.recognize import RecognitionSettings, recognize_chords
 from midi.smf import read_midi_file
+from midi.symbols import parse_chord_symbol
 from midi.tempo import TempoMap
 from midi.timeline import to_lab_lines, to_segments
 from midi.tracks import choose_chord_track

@@ -1,9 +1,5 @@
 """Reading chord symbols and Harte labels: the spellings people use, no-chord marks, errors."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from midi.chords import Chord
@@ -159,30 +155,3 @@ def test_an_altered_dominant_is_a_dominant_seventh_with_alterations():
 def test_chord_symbol_error_is_a_value_error():
     with pytest.raises(ValueError):
         parse_chord_symbol("H")
-
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.parametrize("first", ["import midi.symbols", "import midi.chords", ""])
-def test_the_parser_is_still_importable_from_midi_chords(first):
-    # A fresh interpreter: in this one both modules are loaded already and would hide an import cycle.
-    code = (
-        f"{first}\n"
-        "from midi.chords import parse_chord_symbol\n"
-        "import midi.symbols\n"
-        "assert parse_chord_symbol is midi.symbols.parse_chord_symbol\n"
-        "print(parse_chord_symbol('Am7/C').harte)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "A:min7/b3"
-
-
-def test_midi_chords_still_refuses_names_it_does_not_have():
-    import midi.chords
-
-    with pytest.raises(AttributeError, match="parse_chord"):
-        midi.chords.parse_chord  # noqa: B018 - the attribute access is what is tested
