@@ -27,9 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from midi.errors import ChordSymbolError
-
-PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-"""Root spelling of the chords-dev `.lab` files and of JASCO's vocabulary."""
+from midi.notes import PITCH_CLASS_NAMES
 
 # mir_eval's QUALITIES: only these may follow a colon in a label mir_eval validates.
 HARTE_SHORTHANDS = frozenset(

@@ -20,22 +20,9 @@ from numbers import Integral, Real
 from midi.errors import NoteError
 
 # The spelling of JASCO's chord vocabulary, so that note names and chord roots agree.
-PITCH_CLASS_NAMES: tuple[str, ...] = (
-    "C",
-    "C#",
-    "D",
-    "Eb",
-    "E",
-    "F",
-    "F#",
-    "G",
-    "Ab",
-    "A",
-    "Bb",
-    "B",
-)
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
-_LETTER_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+LETTER_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _NOTE_NAME = re.compile(r"^\s*([A-Ga-g])([#b♯♭]*)(-?\d+)\s*$")
 
 
@@ -56,7 +43,7 @@ def pitch_number(name: str) -> int:
         )
     letter, accidentals, octave = match.groups()
     shift = sum(1 if a in "#♯" else -1 for a in accidentals)
-    pitch = (int(octave) + 1) * 12 + _LETTER_PITCH_CLASS[letter.upper()] + shift
+    pitch = (int(octave) + 1) * 12 + LETTER_PITCH_CLASS[letter.upper()] + shift
     if not 0 <= pitch <= 127:
         raise NoteError(f"note name {name!r} is MIDI note {pitch}, outside 0..127 (C-1..G9)")
     return pitch

@@ -43,8 +43,8 @@ from midi.chords import (
     degree_semitones,
 )
 from midi.errors import ChordSymbolError
+from midi.notes import LETTER_PITCH_CLASS
 
-_LETTER_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _NO_CHORD = frozenset({"N", "NC", "N.C.", "N.C", "X"})
 _UNICODE = str.maketrans(
     {"♭": "b", "♯": "#", "𝄫": "bb", "𝄪": "##", "−": "-", "–": "-", "º": "°", "˚": "°", "Ø": "ø", "∅": "ø",
@@ -90,7 +90,7 @@ def _read_note(text: str, cleaned: str, position: int, what: str) -> tuple[int, 
         )
     letter, accidental = match.groups()
     accidental = accidental or ""
-    pitch_class = (_LETTER_PITCH_CLASS[letter] + accidental.count("#") - accidental.count("b")) % 12
+    pitch_class = (LETTER_PITCH_CLASS[letter] + accidental.count("#") - accidental.count("b")) % 12
     return pitch_class, match.end()
 
 
