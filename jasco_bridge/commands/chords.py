@@ -82,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--format lab is a timeline of a MIDI file; use table or json")
     vocabulary = _open_vocabulary(args.model)
     if args.symbol:
-        _print_symbols(args.symbol, vocabulary, args.format)
-    else:
-        _print_file(args.file, args.track, vocabulary, args.format)
+        return _print_symbols(args.symbol, vocabulary, args.format)
+    _print_file(args.file, args.track, vocabulary, args.format)
     return 0
 
 
@@ -189,31 +188,42 @@ def _tempo_summary(tempo_map, duration_seconds: float) -> dict[str, Any]:
     }
 
 
-def _print_symbols(symbols: Sequence[str], vocabulary, output_format: str) -> None:
+def _print_symbols(symbols: Sequence[str], vocabulary, output_format: str) -> int:
+    """Explain every symbol; a bad one is reported beside the good ones (exit 2), not instead."""
+    from midi.errors import ChordSymbolError
     from midi.vocabulary import describe_symbol
 
-    described = [describe_symbol(text, vocabulary) for text in symbols]
+    described, errors = [], []
+    for text in symbols:
+        try:
+            described.append(describe_symbol(text, vocabulary))
+        except ChordSymbolError as error:
+            errors.append({"input": text, "error": str(error)})
     if output_format == "json":
-        print(json.dumps({"vocabulary": vocabulary.source, "symbols": described}, indent=2))
-        return
-    _print_table(
-        ("symbol", "reads as", "harte", "notes", "JASCO", "index"),
-        [
-            (
-                str(d["input"]),
-                str(d["symbol"]),
-                str(d["harte"]),
-                " ".join(d["pitch_names"]) or "-",
-                str(d["label"]) + ("" if d["exact"] else " ~"),
-                str(d["index"]),
-            )
-            for d in described
-        ],
-        right_aligned={5},
-    )
-    for d in described:
-        if not d["exact"]:
-            print(f"~ {d['input']}: {d['reason']}")
+        document = {"vocabulary": vocabulary.source, "symbols": described, "errors": errors}
+        print(json.dumps(document, indent=2))
+    elif described:
+        _print_table(
+            ("symbol", "reads as", "harte", "notes", "JASCO", "index"),
+            [
+                (
+                    str(d["input"]),
+                    str(d["symbol"]),
+                    str(d["harte"]),
+                    " ".join(d["pitch_names"]) or "-",
+                    str(d["label"]) + ("" if d["exact"] else " ~"),
+                    str(d["index"]),
+                )
+                for d in described
+            ],
+            right_aligned={5},
+        )
+        for d in described:
+            if not d["exact"]:
+                print(f"~ {d['input']}: {d['reason']}")
+    for error in errors:
+        print(f"jasco-bridge chords: error: {error['error']}", file=sys.stderr)
+    return 2 if errors else 0
 
 
 def _print_table(

@@ -148,6 +148,22 @@ def test_symbols_as_json(capsys):
     )
 
 
+def test_a_bad_symbol_is_reported_beside_the_good_ones(capsys):
+    assert main(["chords", "--symbol", "Am7", "--symbol", "H7", "--symbol", "F/A"]) == 2
+    captured = capsys.readouterr()
+    explained = [line.split()[0] for line in captured.out.splitlines()[1:]]
+    assert explained == ["Am7", "F/A"]
+    assert "'H7': unknown root 'H'" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_a_bad_symbol_in_json_is_listed_under_errors(capsys):
+    assert main(["chords", "--symbol", "Cmaj7", "--symbol", "Q", "--format", "json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert [d["input"] for d in document["symbols"]] == ["Cmaj7"]
+    assert document["errors"][0]["input"] == "Q"
+
+
 def _truncated(tmp_path: Path) -> Path:
     whole = write_song(tmp_path / "whole.mid").read_bytes()
     path = tmp_path / "truncated.mid"
