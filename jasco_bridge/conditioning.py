@@ -16,12 +16,15 @@ music runs on through the bar line instead of stopping before the cut.
 from __future__ import annotations
 
 import math
+import platform
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from engine.request import GenerationRequest, Renderer
+from engine.request import GenerationRequest, GenerationResult, Renderer
+from jasco_bridge import __version__
 from jasco_bridge.errors import RenderError
 from midi.chords import TimedChord
 from midi.frames import chord_frames, melody_salience
@@ -154,6 +157,38 @@ class ConditionedRequest:
     request: GenerationRequest
     window: BarWindow
     chord_report: tuple[ChordUse, ...]
+
+    def describe_render(self, result: GenerationResult) -> dict[str, object]:
+        """What a clip's sidecar says about how it was rendered (the same for CLI and daemon)."""
+        request = self.request
+        return {
+            "preview": result.engine == "preview",
+            "engine": result.engine,
+            "model": result.model,
+            "prompt": request.text,
+            "seed": result.seed,
+            "steps": result.steps,
+            "sampler": result.sampler,
+            "cfg_all": request.cfg_all,
+            "cfg_text": request.cfg_text,
+            "chords": [asdict(use) for use in self.chord_report],
+            "melody_used": request.melody_salience is not None,
+            "drums_used": request.drums_wav is not None,
+            "versions": library_versions(),
+        }
+
+
+def library_versions() -> dict[str, str]:
+    """The versions that decide what a clip sounds like, for its sidecar."""
+    versions = {
+        "jasco_bridge": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    torch = sys.modules.get("torch")  # only loaded (and only relevant) when JASCO rendered
+    if torch is not None:
+        versions["torch"] = str(torch.__version__)
+    return versions
 
 
 def _chord_segments(

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import enum
 import logging
-import platform
 import random
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +34,6 @@ import numpy as np
 
 from engine.errors import EngineError, GenerationCancelled
 from engine.request import Renderer
-from jasco_bridge import __version__
 from jasco_bridge.clips import ClipInfo, clip_path, save_clip
 from jasco_bridge.conditioning import BarWindow, build_request, plan_window
 from jasco_bridge.errors import BridgeError, RenderError
@@ -361,17 +358,7 @@ class JobQueue:
             **snapshot.describe(),
             "job": job.id,
             "variation": job.variation,
-            "seed": job.seed,
-            "engine": result.engine,
-            "preview": bool(self.renderer.is_preview),
-            "model": result.model,
-            "steps": result.steps,
-            "sampler": result.sampler,
-            "cfg_all": settings.cfg_all,
-            "cfg_text": settings.cfg_text,
-            "chords": [asdict(use) for use in conditioned.chord_report],
-            "melody_used": conditioned.request.melody_salience is not None,
-            "versions": _versions(),
+            **conditioned.describe_render(result),
             "timings": {
                 "queued_seconds": (job.started or began) - job.created,
                 "render_seconds": rendered - began,
@@ -432,15 +419,3 @@ class JobQueue:
 
 
 _FINAL_STATE = {"done": JobState.DONE, "error": JobState.FAILED, "cancelled": JobState.CANCELLED}
-
-
-def _versions() -> dict[str, str]:
-    versions = {
-        "jasco_bridge": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        versions["torch"] = str(torch.__version__)
-    return versions

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
@@ -125,7 +124,6 @@ def _read_drums(path: Path):
 
 def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) -> int:
     """Everything `render` does; `demo` calls it with the bundled file."""
-    from jasco_bridge import __version__
     from jasco_bridge.clips import save_clip
     from jasco_bridge.conditioning import build_request, plan_window
     from jasco_bridge.engines import open_renderer
@@ -183,22 +181,12 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
         path=path,
         window=window,
         sidecar={
-            "preview": renderer.is_preview,
-            "engine": result.engine,
-            "model": result.model,
-            "prompt": args.prompt,
-            "seed": result.seed,
-            "steps": result.steps,
-            "sampler": result.sampler,
-            "cfg_all": args.cfg_all,
-            "cfg_text": args.cfg_text,
+            **conditioned.describe_render(result),
             "source_midi": str(args.file),
             "chord_track": choice.track.label,
-            "chords": [asdict(use) for use in conditioned.chord_report],
             "tempo_map": str(song.tempo_map),
             "drums": str(args.drums) if args.drums else None,
             "timings": result.timings,
-            "jasco_bridge_version": __version__,
         },
         description=f"jasco-bridge {label} clip: {args.prompt}"[:256],
     )
