@@ -387,7 +387,7 @@ class BridgeServer:
             logger.error("unexpected failure handling %s from %s", shown, channel, exc_info=exc)
             text = f"{shown}: internal error ({type(exc).__name__}); the daemon logged it and keeps running"
         if isinstance(exc, _EXPECTED):
-            logger.warning("%s from %s refused: %s", shown, channel, exc)
+            logger.warning("%s refused (error sent to %s): %s", shown, channel, exc)
         channel.send(protocol.error(-1, text))
 
     async def _run_lane(self) -> None:
