@@ -96,9 +96,12 @@ class ProgressBar:
     def __call__(self, step: int, total: int) -> None:
         filled = round(self.width * step / total) if total else self.width
         bar = "#" * filled + "." * (self.width - filled)
-        end = "\n" if step >= total else ""
         stream = self.stream or sys.stderr  # looked up late: the process may swap stderr
-        stream.write(f"\r{self.label} [{bar}] {step}/{total}{end}")
+        if stream.isatty():
+            end = "\n" if step >= total else ""
+            stream.write(f"\r{self.label} [{bar}] {step}/{total}{end}")
+        else:  # a log file or a pipe: carriage returns would pile up on one line
+            stream.write(f"{self.label} [{bar}] {step}/{total}\n")
         stream.flush()
 
 

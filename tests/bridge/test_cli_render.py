@@ -1,5 +1,6 @@
 """`jasco-bridge render`, `demo`, `weights` and `doctor` on real files."""
 
+import io
 import json
 import os
 import subprocess
@@ -212,3 +213,20 @@ def test_a_drum_stem_file_is_used_from_the_window_start(tmp_path, capsys):
     without, _ = soundfile.read(tmp_path / "out-silent.wav")
     difference = np.abs(with_click - without)
     assert abs(int(np.argmax(difference)) - round(0.75 * SR)) < 100
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_redraws_one_line_on_a_terminal_and_writes_lines_to_a_log():
+    from jasco_bridge.commands.render import ProgressBar
+
+    terminal, log = _Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        bar = ProgressBar("JASCO render", stream=stream, width=4)
+        for step in range(1, 3):
+            bar(step, 2)
+    assert terminal.getvalue() == "\rJASCO render [##..] 1/2\rJASCO render [####] 2/2\n"
+    assert log.getvalue().splitlines() == ["JASCO render [##..] 1/2", "JASCO render [####] 2/2"]
