@@ -25,8 +25,6 @@ TEXT_CONDITION = "description"
 CHORDS_CONDITION = "chords"
 DRUMS_CONDITION = "self_wav"
 MELODY_CONDITION = "melody"
-TEMPORAL_CONCAT_ORDER = (CHORDS_CONDITION, DRUMS_CONDITION, MELODY_CONDITION)
-"""Feature order of the temporal conditions after the latent channels (fixed by the reference)."""
 
 MELODY_BINS = 53
 """Salience bins of the melody conditioner; the reference hard-codes it rather than reading cfg."""
