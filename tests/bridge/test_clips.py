@@ -1,6 +1,6 @@
 """Clip files: exact lengths, BWF time stamps read by an independent parser, safe names, no overwrite.
 
-The WAV byte layout itself is tested in test_wav.py, whose RIFF reader is used here too."""
+The WAV byte layout itself is tested in test_wav.py; both read WAV bytes with support.py's reader."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from jasco_bridge.clips import (
     write_clip,
 )
 from jasco_bridge.errors import ClipError
-from tests.bridge.test_wav import bext_time_reference, read_riff_chunks
+from tests.bridge.support import bext_time_reference, read_riff_chunks
 
 RATE = 32000
 

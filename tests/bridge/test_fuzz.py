@@ -17,7 +17,7 @@ from jasco_bridge.osc import (
     message,
     parse_packet,
 )
-from tests.bridge.test_server import WAIT_SECONDS, OscPeer, running_daemon, set_up_four_bars
+from tests.bridge.support import WAIT_SECONDS, OscPeer, running_daemon, set_up_four_bars
 
 VALID = [
     message("/jasco/tempo", 120.0, 4, 4),

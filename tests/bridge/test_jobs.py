@@ -19,8 +19,7 @@ from jasco_bridge.engines import open_preview, open_renderer
 from jasco_bridge.errors import RenderError
 from jasco_bridge.jobs import JobEvent, JobQueue, JobState, QueueStatus
 from jasco_bridge.session import Session
-
-WAIT_SECONDS = 60.0  # generous upper bound for a slow CI machine; never a speed assertion
+from tests.bridge.support import WAIT_SECONDS
 
 
 class Events:

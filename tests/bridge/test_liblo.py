@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.bridge.test_server import WAIT_SECONDS, running_daemon
+from tests.bridge.support import WAIT_SECONDS, running_daemon
 
 pytestmark = pytest.mark.skipif(
     shutil.which("oscsend") is None or shutil.which("oscdump") is None,

@@ -1,21 +1,14 @@
-"""The daemon over real loopback sockets, rendering with the real preview engine.
-
-The helpers here (`running_daemon`, `OscPeer`, `GatedRenderer`) are also used by
-test_fuzz.py and test_liblo.py.
-"""
+"""The daemon over real loopback sockets, rendering with the real preview engine."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,7 +19,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.request import GenerationRequest, GenerationResult
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.daemon import BackgroundDaemon, Daemon
 from jasco_bridge.engines import OpenedRenderer, open_preview
@@ -43,138 +35,15 @@ from jasco_bridge.osc import (
 )
 from jasco_bridge.server import BridgeServer
 from jasco_bridge.session import SessionStore
-
-WAIT_SECONDS = 60.0  # generous: CI machines are slow; tests never assert on speed
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-class GatedRenderer:
-    """The preview engine behind a gate: `generate` waits (cancellably) until the gate opens.
-
-    Keeps a job "running" for as long as a test needs, without timing assumptions.
-    """
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.gate = threading.Event()
-        self.started = threading.Event()
-        for name in (
-            "name",
-            "is_preview",
-            "sample_rate",
-            "frame_rate_hz",
-            "segment_seconds",
-            "model_id",
-            "accepts_melody",
-        ):
-            setattr(self, name, getattr(inner, name))
-
-    def generate(
-        self, request: GenerationRequest, progress=None, should_cancel=None
-    ) -> GenerationResult:
-        self.started.set()
-        while not self.gate.wait(0.005):
-            if should_cancel is not None and should_cancel():
-                from engine.errors import GenerationCancelled
-
-                raise GenerationCancelled("cancelled while waiting at the test gate")
-        return self.inner.generate(request, progress, should_cancel)
-
-
-@contextlib.contextmanager
-def running_daemon(
-    tmp_path: Path, *, gated: bool = False, **overrides
-) -> Iterator[BackgroundDaemon]:
-    """A real Daemon (startup -> serve -> shutdown) on its own thread, bound to free ports.
-
-    `gated=True` renders with a `GatedRenderer` (as `.renderer`) so a job stays running.
-    """
-    opened = open_preview()
-    renderer = GatedRenderer(opened.renderer) if gated else opened.renderer
-    settings = {
-        "port": 0,
-        "tcp_port": 0,
-        "out_dir": tmp_path / "clips",
-        "shutdown_timeout_seconds": 5.0,
-    }
-    config = DaemonConfig(**{**settings, **overrides})
-    running = BackgroundDaemon(
-        config, open_engine=lambda _config: OpenedRenderer(renderer, opened.vocabulary, None)
-    )
-    running.renderer = renderer  # type: ignore[attr-defined]
-    with running:
-        try:
-            yield running
-        finally:
-            if isinstance(renderer, GatedRenderer):
-                renderer.gate.set()
-
-
-class OscPeer:
-    """A UDP OSC client on its own port: sends messages, collects replies by address."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 2**20)
-        self.sock.bind(("127.0.0.1", port or 0))
-        self.inbox: list[OscMessage] = []
-
-    @property
-    def port(self) -> int:
-        return self.sock.getsockname()[1]
-
-    def send(self, daemon_port: int, address: str, *args) -> None:
-        self.send_packet(daemon_port, message(address, *args))
-
-    def send_packet(self, daemon_port: int, packet) -> None:
-        self.send_bytes(daemon_port, encode_packet(packet))
-
-    def send_bytes(self, daemon_port: int, data: bytes) -> None:
-        self.sock.sendto(data, ("127.0.0.1", daemon_port))
-
-    def _read(self, timeout: float) -> OscMessage | None:
-        self.sock.settimeout(timeout)
-        try:
-            data, _ = self.sock.recvfrom(65536)
-        except TimeoutError:
-            return None
-        packet = parse_packet(data)
-        assert isinstance(packet, OscMessage)
-        return packet
-
-    def expect(
-        self, address: str, predicate=lambda m: True, timeout: float = WAIT_SECONDS
-    ) -> OscMessage:
-        """The first reply (already received or arriving) at `address` that satisfies `predicate`."""
-        for index, seen in enumerate(self.inbox):
-            if seen.address == address and predicate(seen):
-                return self.inbox.pop(index)
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            reply = self._read(left)
-            if reply is None:
-                break
-            if reply.address == address and predicate(reply):
-                return reply
-            self.inbox.append(reply)
-        raise AssertionError(
-            f"no {address} within {timeout} s; got {[m.address for m in self.inbox][-20:]}"
-        )
-
-    def quiet_for(self, seconds: float) -> list[OscMessage]:
-        """Everything that arrives within `seconds` (used only to show that nothing does)."""
-        out = []
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            reply = self._read(left)
-            if reply is not None:
-                out.append(reply)
-        return out
-
-    def close(self) -> None:
-        self.sock.close()
+from tests.bridge.support import (
+    WAIT_SECONDS,
+    GatedRenderer,
+    OscPeer,
+    bext_time_reference,
+    read_riff_chunks,
+    running_daemon,
+    set_up_four_bars,
+)
 
 
 @pytest.fixture
@@ -182,33 +51,6 @@ def peer() -> Iterator[OscPeer]:
     client = OscPeer()
     yield client
     client.close()
-
-
-def set_up_four_bars(peer: OscPeer, port: int, prefix: str = "/jasco") -> None:
-    """120 bpm 4/4, a chord per bar as MIDI notes in one bulk message, a prompt and a seed."""
-    peer.send(port, f"{prefix}/tempo", 120.0, 4, 4)
-    peer.send(port, f"{prefix}/chords/clear")
-    notes = []
-    for bar, chord in enumerate(([60, 64, 67], [57, 60, 64], [53, 57, 60], [55, 59, 62])):
-        for pitch in chord:
-            notes += [float(bar * 4), 4.0, float(pitch), 100.0]
-    peer.send(port, f"{prefix}/chords/notes", *notes)
-    peer.send(port, f"{prefix}/prompt", "warm rhodes")
-    peer.send(port, f"{prefix}/set", "seed", 1234)
-
-
-def read_bext_time_reference(path: Path) -> int:
-    """An independent RIFF walk: the bext chunk's TimeReference (bytes 338..345 of its payload)."""
-    data = path.read_bytes()
-    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
-    pos = 12
-    while pos + 8 <= len(data):
-        tag, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        if tag == b"bext":
-            low, high = struct.unpack("<II", data[pos + 8 + 338 : pos + 8 + 346])
-            return low | (high << 32)
-        pos += 8 + size + (size & 1)
-    raise AssertionError(f"{path} has no bext chunk")
 
 
 # ---------------------------------------------------------------------------- tests
@@ -247,7 +89,7 @@ def test_a_render_goes_tempo_chords_prompt_to_a_bar_exact_clip(tmp_path, peer):
     audio, rate = sf.read(wav)
     assert len(audio) == round(4.0 * rate)
     assert abs(audio).max() > 0.01
-    assert read_bext_time_reference(wav) == round(2.0 * rate)
+    assert bext_time_reference(read_riff_chunks(wav.read_bytes())["bext"]) == round(2.0 * rate)
     meta = json.loads(Path(sidecar).read_text())
     assert meta["prompt"] == "warm rhodes"
     assert meta["seed"] == 1234

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-import soundfile
 
 from jasco_bridge.errors import SessionError
 from jasco_bridge.session import RenderSettings, Session, SessionStore
 from jasco_bridge.sources import AudioDrums
-from midi.notes import Note, NoteTrack
-from midi.smf import MidiSong, write_midi_file
 from midi.symbols import parse_chord_symbol
 from midi.tempo import TempoMap
+from tests.bridge.support import chord_track, write_song, write_wav
 
 
 def triad(root: int, start: float, length: float = 4.0) -> list[float]:
@@ -25,20 +22,6 @@ def triad(root: int, start: float, length: float = 4.0) -> list[float]:
     for interval in (0, 4, 7):
         flat += [start, length, 48 + root + interval, 90]
     return flat
-
-
-def write_song(path, tracks, tempo_map=None):
-    song = MidiSong(tempo_map or TempoMap.constant(90), tuple(tracks))
-    write_midi_file(song, path)
-    return path
-
-
-def chord_track(name: str, roots_every_4_beats: list[int], channel: int = 0) -> NoteTrack:
-    notes = []
-    for i, root in enumerate(roots_every_4_beats):
-        for interval in (0, 4, 7):
-            notes.append(Note(48 + root + interval, 4.0 * i, 4.0 * i + 4.0, 90, channel))
-    return NoteTrack(name, notes, channel=channel)
 
 
 def roots(timeline) -> list[int | None]:
@@ -188,13 +171,6 @@ def test_melody_notes_are_kept_in_beats_and_cleared():
 
 
 # ---------------------------------------------------------------------------- files by path
-
-
-def write_wav(path, seconds=1.0, rate=44100, channels=2):
-    t = np.arange(int(seconds * rate)) / rate
-    audio = np.stack([0.25 * np.sin(2 * np.pi * 110 * t)] * channels, axis=1)
-    soundfile.write(path, audio, rate)
-    return path
 
 
 def test_files_are_opened_by_path_and_a_refused_one_changes_nothing(tmp_path):

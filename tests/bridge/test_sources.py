@@ -21,7 +21,7 @@ from jasco_bridge.sources import (
 from midi.drums import DrumHit
 from midi.notes import Note, NoteTrack
 from midi.tempo import TempoMap
-from tests.bridge.test_session import chord_track, write_song, write_wav
+from tests.bridge.support import chord_track, write_song, write_wav
 
 AT_120_BPM = TempoMap.constant(120)
 

@@ -1,5 +1,6 @@
 """Broadcast WAVE bytes: chunk layout, bext fields and 24-bit PCM, checked by an independent reader
-(hand-written below from EBU Tech 3285, sharing no code with the writer) and by soundfile."""
+(support.read_riff_chunks, written from EBU Tech 3285, sharing no code with the writer) and by
+soundfile."""
 
 from __future__ import annotations
 
@@ -13,34 +14,12 @@ import soundfile
 
 from jasco_bridge.errors import ClipError
 from jasco_bridge.wav import encode_bwf_wav
+from tests.bridge.support import TIME_REFERENCE_OFFSET, bext_time_reference, read_riff_chunks
 
 RATE = 32000
 STAMP = datetime(2026, 11, 25, 17, 5, 9, tzinfo=timezone.utc)
-# bext offsets: Description 256, Originator 32, OriginatorReference 32, Date 10, Time 8,
-# then TimeReferenceLow and TimeReferenceHigh (uint32 each), then Version (uint16).
-TIME_REFERENCE_OFFSET = 256 + 32 + 32 + 10 + 8
 VERSION_OFFSET = TIME_REFERENCE_OFFSET + 8
 BEXT_FIXED_BYTES = 602
-
-
-def read_riff_chunks(data: bytes) -> dict[str, bytes]:
-    """chunk id -> payload, walking the RIFF/WAVE structure with its word-alignment padding."""
-    tag, size, form = struct.unpack_from("<4sI4s", data, 0)
-    assert (tag, form) == (b"RIFF", b"WAVE")
-    assert size == len(data) - 8, "RIFF size must cover the whole file"
-    chunks: dict[str, bytes] = {}
-    offset = 12
-    while offset < len(data):
-        chunk_id, chunk_size = struct.unpack_from("<4sI", data, offset)
-        chunks[chunk_id.decode("ascii")] = data[offset + 8 : offset + 8 + chunk_size]
-        offset += 8 + chunk_size + (chunk_size & 1)
-    assert offset == len(data)
-    return chunks
-
-
-def bext_time_reference(payload: bytes) -> int:
-    low, high = struct.unpack_from("<II", payload, TIME_REFERENCE_OFFSET)
-    return (high << 32) | low
 
 
 def sine(seconds: float, amplitude: float = 0.5, rate: int = RATE) -> np.ndarray:
