@@ -20,6 +20,8 @@ from typing import Literal
 
 import torch
 
+from engine.errors import ConditioningError
+
 TermKind = Literal["all", "text", "null"]
 MIN_WEIGHT = 1e-6
 
@@ -33,7 +35,9 @@ class CfgTerm:
 
     def __post_init__(self) -> None:
         if self.kind not in ("all", "text", "null"):
-            raise ValueError(f"CfgTerm kind must be 'all', 'text' or 'null', got {self.kind!r}")
+            raise ConditioningError(
+                f"CfgTerm kind must be 'all', 'text' or 'null', got {self.kind!r}"
+            )
 
 
 def plan_cfg_terms(cfg_all: float, cfg_text: float) -> list[CfgTerm]:

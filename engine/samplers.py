@@ -8,11 +8,11 @@ one-element tensor.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
-from engine.errors import GenerationCancelled
+from engine.errors import ConditioningError, GenerationCancelled
 from engine.request import CancelFn, ProgressFn
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -31,7 +31,19 @@ def _check_cancel(should_cancel: CancelFn | None) -> None:
 
 def _check_steps(steps: int) -> None:
     if not (isinstance(steps, int) and steps >= 1):
-        raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
+        raise ConditioningError(f"steps must be a whole number >= 1, got {steps!r}")
+
+
+def _fixed_steps(
+    steps: int, progress: ProgressFn | None, should_cancel: CancelFn | None
+) -> Iterator[int]:
+    """Step indices 0..steps-1 of a fixed-step sampler, with the bookkeeping every such sampler
+    shares: cancellation polled before each step, progress reported once its body has run."""
+    for step in range(steps):
+        _check_cancel(should_cancel)
+        yield step
+        if progress is not None:
+            progress(step + 1, steps)
 
 
 def sample_euler(
@@ -51,12 +63,9 @@ def sample_euler(
     dt = 1 / steps
     z = z0
     t = torch.zeros(1, device=z0.device)
-    for step in range(steps):
-        _check_cancel(should_cancel)
+    for _ in _fixed_steps(steps, progress, should_cancel):
         z = z + dt * velocity_fn(z, t)
         t = t + dt
-        if progress is not None:
-            progress(step + 1, steps)
     return z
 
 
@@ -75,13 +84,10 @@ def sample_midpoint(
     _check_steps(steps)
     dt = 1 / steps
     z = z0
-    for step in range(steps):
-        _check_cancel(should_cancel)
+    for step in _fixed_steps(steps, progress, should_cancel):
         t = torch.full((1,), step * dt, device=z0.device)
         half = z + (dt / 2) * velocity_fn(z, t)
         z = z + dt * velocity_fn(half, t + dt / 2)
-        if progress is not None:
-            progress(step + 1, steps)
     return z
 
 

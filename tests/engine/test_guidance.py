@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from engine.errors import ConditioningError
 from engine.guidance import CfgTerm, combine_terms, guided, plan_cfg_terms
 
 
@@ -68,7 +69,7 @@ def test_guided_runs_every_term_in_one_batched_call():
 
 
 def test_unknown_term_kind_is_refused():
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ConditioningError, match="kind"):
         CfgTerm("drums", 1.0)
 
 
@@ -126,7 +127,6 @@ def test_melody_without_chords_is_kept_in_the_null_term_like_the_reference():
 )
 def test_condition_inputs_refuse_wrong_shapes(field, value, named):
     from engine.conditions import ConditionInputs
-    from engine.errors import ConditioningError
 
     with pytest.raises(ConditioningError, match=named):
         ConditionInputs(**{field: value})

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from engine.errors import GenerationCancelled
+from engine.errors import ConditioningError, GenerationCancelled
 from engine.samplers import (
     DOPRI5_PROGRESS_UNITS,
     SAMPLERS,
@@ -102,5 +102,5 @@ def test_cancel_before_the_first_step_runs_nothing():
 
 @pytest.mark.parametrize("steps", [0, -1, 2.5])
 def test_bad_step_counts_are_refused(steps):
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ConditioningError, match="steps"):
         sample_euler(lambda z, t: z, z0(), steps=steps)
