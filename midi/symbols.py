@@ -166,8 +166,9 @@ def _parse_symbol(text: str, cleaned: str, position: int, root: int) -> Chord:
             continue
         match = _MODIFIER.match(cleaned, position)
         if match is None:
-            read = cleaned[root_end:position].strip(" ,(") or f"the root {cleaned[:root_end]!r}"
-            raise ChordSymbolError(f"{text!r}: cannot read {cleaned[position:]!r} after {read!r}")
+            read = cleaned[root_end:position].strip(" ,(")
+            after = repr(read) if read else f"the root {cleaned[:root_end]!r}"
+            raise ChordSymbolError(f"{text!r}: cannot read {cleaned[position:]!r} after {after}")
         base, extras = _apply_modifier(text, match, base, extras)
         position = match.end()
     bass = None if position >= len(cleaned) else _read_bass(text, cleaned, position + 1, root)

@@ -128,7 +128,7 @@ def test_no_chord_is_none(text):
         ("C:(3,x)", r"'C:\(3,x\)'.*not a chord degree"),
         ("C/H", r"'C/H': unknown bass note 'H'"),
         ("C/E7", r"'C/E7': cannot read '7' after the bass note 'E'"),
-        ("Cxyz", r"'Cxyz': cannot read 'xyz'"),
+        ("Cxyz", r"'Cxyz': cannot read 'xyz' after the root 'C'$"),
         ("C:", r"'C:': nothing after the colon"),
         ("C/", r"'C/': nothing after '/'"),
         ("C:maj7(9", r"'C:maj7\(9': not a Harte label"),
