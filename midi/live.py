@@ -36,8 +36,9 @@ _PEDAL_DOWN_FROM = 64
 class LiveInput:
     """Pairs note-ons with their ends, per channel, honouring the sustain pedal.
 
-    A note that would end on or before its start (the transport jumped back, or on and off
-    arrived on one beat) is dropped, since it never sounded on the timeline.
+    A note struck before beat 0 (in a count-in) starts at beat 0; one that would end on or before
+    its start (the transport jumped back, on and off arrived on one beat, or it ended within the
+    count-in) is dropped, since it never sounded on the timeline.
     """
 
     def __init__(self) -> None:
@@ -68,9 +69,6 @@ class LiveInput:
     def held_pitches(self) -> frozenset[int]:
         """Pitches sounding now: keys down, or released while the pedal holds them."""
         return frozenset(pitch for _, pitch in self._sounding)
-
-    def completed_notes(self) -> tuple[Note, ...]:
-        return tuple(self._completed)
 
     def take_track(self, name: str = "live input") -> NoteTrack:
         """Everything received so far as a track; notes still sounding end at the latest beat seen.
@@ -130,8 +128,9 @@ class LiveInput:
 
 
 def _note(pitch: int, start: float, end: float, velocity: int, channel: int) -> Note | None:
-    if end <= start or start < 0:
-        logger.debug("dropped a live note of no length: pitch %d at beat %s", pitch, start)
+    start = max(start, 0.0)
+    if end <= start:
+        logger.debug("dropped a live note that never sounded after beat 0: pitch %d", pitch)
         return None
     return Note(pitch, start, end, velocity, channel)
 

@@ -87,6 +87,16 @@ def test_notes_of_no_length_are_dropped():
     assert live.feed(off(62), 2.0) == ()  # the transport jumped back
 
 
+def test_a_note_struck_in_the_count_in_sounds_from_beat_0():
+    live = LiveInput()
+    live.feed(on(48), -1.0)
+    live.feed(on(60), -0.5)
+    assert live.feed(off(60), -0.25) == ()  # over before the song starts
+    assert live.feed(off(48), 2.0) == (Note(48, 0.0, 2.0, 90),)
+    live.feed(on(52), -0.5)
+    assert live.take_track().notes == (Note(48, 0.0, 2.0, 90), Note(52, 0.0, 2.0, 90))
+
+
 def test_bad_input_is_refused():
     with pytest.raises(LiveInputError, match="at_beat"):
         LiveInput().feed(on(60), float("nan"))
