@@ -79,7 +79,6 @@ GM_DRUMS: dict[int, DrumSound] = {
         (81, "Open Triangle", "percussion"),
     )
 }
-DRUM_ROLES: tuple[str, ...] = ("kick", "snare", "hihat", "tom", "crash", "ride", "percussion")
 _UNMAPPED = DrumSound("Unmapped drum key", "percussion")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
@@ -198,7 +197,3 @@ class NoteTrack:
         return tuple(
             note for note in self.notes if note.start_beat < end_beat and note.end_beat > start_beat
         )
-
-    def with_notes(self, notes: Iterable[Note]) -> NoteTrack:
-        """The same track (name, index, channel, drum flag) holding other notes."""
-        return NoteTrack(self.name, tuple(notes), self.index, self.channel, self.is_drum)
