@@ -59,7 +59,9 @@ class MidiSong:
             or not isinstance(ppq, Integral)
             or not 1 <= ppq <= MAX_TICKS_PER_BEAT
         ):
-            raise MidiFileError(f"ticks_per_beat must be an integer 1..32767, got {ppq!r}")
+            raise MidiFileError(
+                f"ticks_per_beat must be an integer 1..{MAX_TICKS_PER_BEAT}, got {ppq!r}"
+            )
         object.__setattr__(self, "ticks_per_beat", int(ppq))
         if self.path is not None:
             object.__setattr__(self, "path", Path(self.path))
@@ -199,6 +201,7 @@ class _NoteCollector:
         self._closed[channel].append((pitch, start, max(end, start + 1), velocity))
 
     def tracks(self, name: str, index: int, end_tick: int) -> list[NoteTrack]:
+        """One `NoteTrack` per channel; notes still sounding end at `end_tick`, the track's end."""
         for (channel, pitch), starts in self._open.items():
             for start, velocity in starts:
                 self._close(channel, pitch, start, end_tick, velocity)
