@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from engine.errors import GenerationCancelled
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.daemon import BackgroundDaemon
 from jasco_bridge.engines import OpenedRenderer, open_preview
@@ -38,26 +39,21 @@ class HoldingRenderer:
 
     `busy=False` waits in short sleeps (the engine thread is idle: measures the daemon alone);
     `busy=True` renders preview windows back to back (the engine thread competes for the CPU
-    and the GIL the way a real render does).
+    and the GIL the way a real render does). Every other attribute is the wrapped renderer's.
+
+    The tests' GatedRenderer (tests/bridge/support.py) is a cousin kept apart on purpose: it
+    waits for a gate and then renders, this one never finishes, and a benchmark must not import
+    test code.
     """
 
     def __init__(self, inner, *, busy: bool) -> None:
         self.inner = inner
         self.busy = busy
-        for name in (
-            "name",
-            "is_preview",
-            "sample_rate",
-            "frame_rate_hz",
-            "segment_seconds",
-            "model_id",
-            "accepts_melody",
-        ):
-            setattr(self, name, getattr(inner, name))
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
 
     def generate(self, request, progress=None, should_cancel=None):
-        from engine.errors import GenerationCancelled
-
         while not (should_cancel is not None and should_cancel()):
             if self.busy:
                 self.inner.generate(request)
