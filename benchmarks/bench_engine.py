@@ -97,7 +97,6 @@ def jasco_config(shape: str) -> JascoConfig:
         text_model="t5-base",
         text_dim=768,
         chords_card=194,
-        drum_latent_dim=128,
         drums_blur_factor=3,
         latent_mean=-0.0074,
         latent_std=4.0102,

@@ -126,7 +126,6 @@ class JascoConfig:
     text_model: str
     text_dim: int
     chords_card: int
-    drum_latent_dim: int
     drums_blur_factor: int
     latent_mean: float
     latent_std: float
@@ -165,8 +164,11 @@ class JascoConfig:
                 "config: skip_connections needs an even num_layers "
                 f"(got {self.num_layers}); the reference itself cannot run this model"
             )
-        if not (self.hidden_scale > 0 and self.ffn_dim > 0):
-            raise CheckpointError(f"config: hidden_scale must be positive, got {self.hidden_scale}")
+        if self.ffn_dim <= 0:
+            raise CheckpointError(
+                f"config: transformer_lm.hidden_scale={self.hidden_scale} gives a feed-forward "
+                f"width of {self.ffn_dim} at dim={self.dim}; it must be positive"
+            )
         if not (self.latent_std > 0 and math.isfinite(self.latent_mean)):
             raise CheckpointError(
                 f"config: bad latent statistics mean={self.latent_mean} std={self.latent_std}"
@@ -284,9 +286,6 @@ def parse_xp_cfg(yaml_text: str) -> JascoConfig:
         text_model=text_model,
         text_dim=T5_HIDDEN_SIZES[text_model],
         chords_card=int(chords.get("card", 194)),
-        drum_latent_dim=int(
-            drums.get("compression_model_latent_dim", read("compression_model_latent_dim") or 128)
-        ),
         drums_blur_factor=int(drums.get("blurring_factor", 3)),
         latent_mean=float(read("compression_model_latent_mean")),
         latent_std=float(read("compression_model_latent_std")),

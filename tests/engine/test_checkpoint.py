@@ -395,7 +395,7 @@ def test_released_400m_layout_has_the_spec_key_and_parameter_counts(melody_dim, 
     config = JascoConfig(
         dim=1024, num_heads=16, num_layers=24, hidden_scale=4.0, flow_dim=128, chords_dim=16,
         drums_dim=2, melody_dim=melody_dim, text_model="t5-base", text_dim=768, chords_card=194,
-        drum_latent_dim=128, drums_blur_factor=3, latent_mean=-0.0074, latent_std=4.0102,
+        drums_blur_factor=3, latent_mean=-0.0074, latent_std=4.0102,
         frame_rate_hz=50.0, segment_seconds=10.0, sample_rate=32000,
     )  # fmt: skip
     with torch.device("meta"):

@@ -114,3 +114,11 @@ def test_skip_connections_need_an_even_depth(golden_cfg):
     config = parse_xp_cfg(golden_cfg)
     with pytest.raises(CheckpointError, match="even num_layers"):
         JascoConfig(**{**config.__dict__, "skip_connections": True, "num_layers": 3})
+
+
+def test_a_hidden_scale_too_small_for_one_unit_names_the_width(golden_cfg):
+    config = parse_xp_cfg(golden_cfg)
+    with pytest.raises(
+        CheckpointError, match=r"hidden_scale=0\.001 gives a feed-forward width of 0"
+    ):
+        JascoConfig(**{**config.__dict__, "hidden_scale": 0.001})

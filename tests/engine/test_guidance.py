@@ -80,7 +80,7 @@ def _config(melody: bool):
     return JascoConfig(
         dim=8, num_heads=2, num_layers=2, hidden_scale=4, flow_dim=4, chords_dim=16, drums_dim=2,
         melody_dim=16 if melody else 0, text_model="t5-base", text_dim=768, chords_card=194,
-        drum_latent_dim=4, drums_blur_factor=3, latent_mean=0.0, latent_std=1.0,
+        drums_blur_factor=3, latent_mean=0.0, latent_std=1.0,
         frame_rate_hz=50.0, segment_seconds=1.0, sample_rate=32000, text_cfg_drops=drops,
     )  # fmt: skip
 
