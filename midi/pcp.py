@@ -6,8 +6,9 @@ and each unit gets two 12-bin profiles (C = bin 0):
 * `chroma`: how strongly each pitch class sounds, by overlap with the unit, velocity, and a
   decay since the note's attack, so a note ringing on into the next chord counts less than
   the chord struck there;
-* `bass`: the same weights, counting only the lowest pitch sounding in the unit, unless a
-  much lower note was struck just before (the bass of an oom-pah pattern is still the bass).
+* `bass`: the same weights, counting only the lowest pitch that sounds through at least a
+  quarter of the unit, unless a much lower note was struck just before (the bass of an oom-pah
+  pattern is still the bass).
 
 Every grid line has a metric level (bar line, half bar, beat, between beats). Chord changes are
 cheaper on strong lines, and a note struck just before a strong line that sounds on past it (an
@@ -251,9 +252,10 @@ def unit_profiles(
     """Chroma and bass profiles of every grid unit (see the module docstring).
 
     A note's weight decays as exp(-t / sustain_beats) from its start, integrated over each unit.
-    A note is bass in a unit when nothing lower sounds there and no note more than a fourth
-    lower was struck less than `bass_memory_beats` before: after a low note on the downbeat,
-    the chord played above it on the next beats is not heard as a new bass.
+    A note is bass in a unit when it sounds through at least a quarter of the unit, no lower
+    note does, and no note more than a fourth lower was struck less than `bass_memory_beats`
+    before: after a low note on the downbeat, the chord played above it on the next beats is
+    not heard as a new bass.
     """
     n_units = grid.n_units
     edges = grid.edges_beat
@@ -278,8 +280,8 @@ def unit_profiles(
     # keep the last chord's bass under the new one.
     unit_length = np.diff(edges)[unit_of]
     fills = (hi - lo) >= _BASS_MIN_SHARE_OF_UNIT * unit_length
-    candidates = np.where(fills, pitch, 128)
-    ceiling = _bass_ceiling(notes.pitch, first, unit_of, candidates, grid, bass_memory_beats)
+    candidate_pitch = np.where(fills, pitch, 128)
+    ceiling = _bass_ceiling(notes.pitch, first, unit_of, candidate_pitch, grid, bass_memory_beats)
     is_bass = fills & (pitch <= ceiling)
     bass = np.bincount(cell, weights=weight * is_bass, minlength=n_units * 12).reshape(n_units, 12)
     return Profiles(chroma, bass, np.diff(edges))
@@ -289,24 +291,26 @@ def _bass_ceiling(
     pitch: np.ndarray,
     attack_unit: np.ndarray,
     unit_of: np.ndarray,
-    pitch_of: np.ndarray,
+    candidate_pitch: np.ndarray,
     grid: MetricGrid,
     memory_beats: float,
 ) -> np.ndarray:
     """For each (note, unit) row: the highest pitch that still counts as the bass there.
 
-    That is the lowest pitch sounding in the unit, but no more than a fourth above a lower note
-    struck less than `memory_beats` before: an accompaniment figure played above a bass note
-    that has stopped is not a new bass, while a bass line moving by step is.
+    `pitch` and `attack_unit` are per note; `unit_of` and `candidate_pitch` per row, the
+    latter 128 where the note does not fill enough of the unit to be its bass. The ceiling is
+    the lowest candidate in the unit, but no more than a fourth above a lower note struck less
+    than `memory_beats` before: an accompaniment figure played above a bass note that has
+    stopped is not a new bass, while a bass line moving by step is.
     """
     n_units = grid.n_units
     ceiling = np.full(n_units, 128)
-    np.minimum.at(ceiling, unit_of, pitch_of)
+    np.minimum.at(ceiling, unit_of, candidate_pitch)
     struck = np.full(n_units, 128)
     np.minimum.at(struck, attack_unit, pitch)
     starts = grid.edges_beat[:-1]
     for shift in range(1, n_units):
-        recent = starts[shift:] - starts[:-shift] < memory_beats - 1e-9
+        recent = starts[shift:] - starts[:-shift] < memory_beats - _EPS
         if not recent.any():
             break
         earlier = np.where(recent, struck[:-shift] + _BASS_STEP_SEMITONES, 128)
