@@ -23,9 +23,7 @@ import torch
 from torch import nn
 
 from engine.errors import CheckpointError
-
-STATE_DICT_FILE = "state_dict.bin"
-COMPRESSION_FILE = "compression_state_dict.bin"
+from engine.weights import COMPRESSION_FILE, STATE_DICT_FILE
 
 # transformers' legacy weight-norm names -> the torch parametrization names our EnCodec uses.
 _LEGACY_WEIGHT_NORM = {

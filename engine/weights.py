@@ -35,7 +35,9 @@ MODELS = {
     "chords-drums-melody-1B": "facebook/jasco-chords-drums-melody-1B",
 }
 DEFAULT_MODEL = "chords-drums-400M"
-JASCO_FILES = ("state_dict.bin", "compression_state_dict.bin")
+STATE_DICT_FILE = "state_dict.bin"
+COMPRESSION_FILE = "compression_state_dict.bin"
+JASCO_FILES = (STATE_DICT_FILE, COMPRESSION_FILE)
 CHORD_TABLE_FILE = "chord_to_index_mapping.pkl"
 CHORD_TABLE_URL = (
     "https://raw.githubusercontent.com/facebookresearch/audiocraft/main/assets/" + CHORD_TABLE_FILE
@@ -144,8 +146,8 @@ def _from_folder(
     return WeightsLocation(
         model_id=model_id,
         folder=folder,
-        state_dict=folder / JASCO_FILES[0],
-        compression=folder / JASCO_FILES[1],
+        state_dict=folder / STATE_DICT_FILE,
+        compression=folder / COMPRESSION_FILE,
         chord_table=table if table.is_file() else None,
         t5=find_t5(folder, hf_cache=hf_cache),
         source=source,
