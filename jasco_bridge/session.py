@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SESSION = "default"
 MAX_SESSION_NAME_CHARS = 64
-_SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SESSION_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SESSION_NAME_CHARS}}}")
 MAX_SESSIONS = 256
 MAX_NOTES = 20_000  # per note list: about 100 minutes of four-note chords on every beat
 MAX_CHORD_SYMBOLS = 4096
@@ -438,7 +438,8 @@ class Session:
 
 def check_session_name(name: object) -> str:
     """A session name: 1-64 letters, digits, `-` or `_` (it becomes a folder name)."""
-    if not isinstance(name, str) or not _SESSION_NAME.match(name):
+    # fullmatch: `$` would let a trailing newline through into a second, invisible session.
+    if not isinstance(name, str) or not _SESSION_NAME.fullmatch(name):
         shown = repr(name)[:80]
         raise SessionError(
             f"session name {shown} is not allowed; use 1-{MAX_SESSION_NAME_CHARS} letters, "

@@ -307,7 +307,9 @@ def test_the_store_creates_sessions_once_and_lists_them():
     assert store.names() == ["Chorus_2", "default", "verse"]
 
 
-@pytest.mark.parametrize("name", ["", "../etc", "a b", "x" * 65, "verse/2", "ü", None, 3])
+@pytest.mark.parametrize(
+    "name", ["", "../etc", "a b", "x" * 65, "verse/2", "ü", None, 3, "verse\n", "verse\r\n"]
+)
 def test_unsafe_session_names_are_refused(name):
     with pytest.raises(SessionError, match="letters, digits"):
         SessionStore().get(name)
