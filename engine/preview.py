@@ -37,8 +37,6 @@ DRUM_STEM_GAIN = 0.5
 GENERATED_DRUMS_GAIN = 0.45
 _DRUM_NOISE_SEED = 20240  # drum noise is part of the timbre, not of the request's randomness
 
-_STAGES = ("pad", "bass", "drums", "melody")
-
 
 def midi_to_hz(pitch: float | np.ndarray) -> float | np.ndarray:
     """Equal temperament, A4 (MIDI 69) = 440 Hz."""
@@ -336,6 +334,8 @@ def _render_melody(
     salience: np.ndarray, frame_rate_hz: float, n_samples: int, sample_rate: int
 ) -> np.ndarray:
     salience = np.asarray(salience, dtype=np.float64)
+    if salience.size == 0:  # no frames or no bins: nothing to follow
+        return np.zeros(n_samples)
     active = salience.max(axis=0) > 0
     pitch = MELODY_LOWEST_MIDI + salience.argmax(axis=0)
     frame_of_sample = np.minimum(
@@ -428,14 +428,14 @@ class PreviewEngine:
             "melody": melody,
         }
         mix = np.zeros(n_samples, dtype=np.float64)
-        for step, stage in enumerate(_STAGES, start=1):
+        for step, (stage, render) in enumerate(stages.items(), start=1):
             if should_cancel is not None and should_cancel():
                 raise GenerationCancelled(
-                    f"preview render cancelled before its {stage} stage ({step}/{len(_STAGES)})"
+                    f"preview render cancelled before its {stage} stage ({step}/{len(stages)})"
                 )
-            mix += stages[stage]()
+            mix += render()
             if progress is not None:
-                progress(step, len(_STAGES))
+                progress(step, len(stages))
         peak = float(np.max(np.abs(mix))) if n_samples else 0.0
         if peak > 0:
             mix *= PEAK_AMPLITUDE / peak
@@ -445,7 +445,7 @@ class PreviewEngine:
             engine=self.name,
             model=self.model_id,
             seed=request.seed,
-            steps=len(_STAGES),
+            steps=len(stages),
             sampler="preview",
             timings={"total_seconds": time.perf_counter() - began},
         )

@@ -159,6 +159,14 @@ def test_melody_salience_plays_its_pitch(engine):
     assert abs(hz[np.argmax(spectrum)] - 440.0) < 2.0
 
 
+@pytest.mark.parametrize("shape", [(53, 0), (0, 480)])
+def test_an_empty_melody_plays_nothing_instead_of_failing(engine, shape):
+    # A salience with no frames (or no bins) used to crash the melody stage with an IndexError.
+    without = engine.generate(progression_request())
+    empty = engine.generate(progression_request(melody_salience=np.zeros(shape, np.float32)))
+    np.testing.assert_array_equal(empty.audio, without.audio)
+
+
 def test_chord_spans_follow_frame_times():
     spans = chord_spans([2, 2, 2, 8, 8], frame_rate_hz=50.0, duration_seconds=0.09)
     assert [(s.start_seconds, s.end_seconds, s.index) for s in spans] == [
