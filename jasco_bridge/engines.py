@@ -21,12 +21,11 @@ from engine.errors import CheckpointError
 from engine.preview import PreviewEngine
 from engine.request import Renderer
 from engine.weights import CHORD_TABLE_FILE, DOWNLOAD_HINT, find_jasco_weights
+from jasco_bridge.config import ENGINE_KINDS
 from jasco_bridge.errors import RenderError
 from midi.vocabulary import ChordVocabulary
 
 logger = logging.getLogger(__name__)
-
-ENGINE_KINDS = ("auto", "jasco", "preview")
 
 
 @dataclass(frozen=True)

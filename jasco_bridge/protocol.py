@@ -27,10 +27,10 @@ from typing import Literal
 
 from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import OscArg, OscMessage
+from jasco_bridge.session import DEFAULT_SESSION
 
 PREFIX = "/jasco/"
 SESSION_PREFIX = "/jasco/session/"
-DEFAULT_SESSION = "default"
 MAX_STRING_CHARS = 4096  # a prompt or a path longer than this is a mistake (or an attack)
 MAX_GROUPS = 4096  # bulk messages: at most this many notes / symbols per message
 
