@@ -34,7 +34,9 @@ Everything is measured in beats, so a tempo change moves seconds but not chords.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 
@@ -114,46 +116,54 @@ class RecognitionSettings:
     max_segment_bars: float = 1.0
 
     def __post_init__(self) -> None:
-        positive = {
-            "sustain_beats": self.sustain_beats,
-            "max_segment_bars": self.max_segment_bars,
-        }
-        for name, value in positive.items():
-            if not math.isfinite(value) or value <= 0:
-                raise RecognitionSettingsError(
-                    f"RecognitionSettings.{name} must be > 0, got {value!r}"
-                )
-        non_negative = {
-            "anticipation_beats": self.anticipation_beats,
-            "timing_slack_beats": self.timing_slack_beats,
-            "bass_memory_beats": self.bass_memory_beats,
-            "extra_tone_weight": self.extra_tone_weight,
-            "missing_tone_penalty": self.missing_tone_penalty,
-            "missing_tone_share": self.missing_tone_share,
-            "bass_root_bonus": self.bass_root_bonus,
-            "bass_outside_penalty": self.bass_outside_penalty,
-            "sounding_no_chord_cost": self.sounding_no_chord_cost,
-        }
-        for name, value in non_negative.items():
-            if not math.isfinite(value) or value < 0:
-                raise RecognitionSettingsError(
-                    f"RecognitionSettings.{name} must be >= 0, got {value!r}"
-                )
-        if len(self.change_costs) != len(Level) or any(c < 0 for c in self.change_costs):
+        for name in ("sustain_beats", "max_segment_bars"):
+            _check_setting(name, getattr(self, name), zero_allowed=False)
+        for name in _NON_NEGATIVE_SETTINGS:
+            _check_setting(name, getattr(self, name))
+        if not isinstance(self.change_costs, Sequence) or len(self.change_costs) != len(Level):
             raise RecognitionSettingsError(
                 "RecognitionSettings.change_costs needs 4 costs >= 0 (bar, half bar, beat, "
                 f"between beats), got {self.change_costs!r}"
             )
+        for level, cost in zip(Level, self.change_costs, strict=True):
+            _check_setting(f"change_costs[{level.name}]", cost)
         if not self.quality_costs:
             raise RecognitionSettingsError(
                 "RecognitionSettings.quality_costs must name at least one quality"
             )
-        for name, _ in self.quality_costs:
+        for row in self.quality_costs:
+            if not isinstance(row, Sequence) or len(row) != 2:
+                raise RecognitionSettingsError(
+                    "RecognitionSettings.quality_costs holds (quality name, cost) pairs, "
+                    f"got {row!r}"
+                )
+            name, cost = row
             if name not in QUALITY_BY_NAME:
                 raise RecognitionSettingsError(
                     f"RecognitionSettings.quality_costs: unknown quality {name!r}; "
                     f"use a name from midi.chords.QUALITIES such as 'maj', 'min7', 'sus4'"
                 )
+            _check_setting(f"quality_costs[{name!r}]", cost)
+
+
+_NON_NEGATIVE_SETTINGS = (
+    "anticipation_beats",
+    "timing_slack_beats",
+    "bass_memory_beats",
+    "extra_tone_weight",
+    "missing_tone_penalty",
+    "missing_tone_share",
+    "bass_root_bonus",
+    "bass_outside_penalty",
+    "sounding_no_chord_cost",
+)
+
+
+def _check_setting(name: str, value: object, *, zero_allowed: bool = True) -> None:
+    is_number = isinstance(value, Real) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        bound = ">= 0" if zero_allowed else "> 0"
+        raise RecognitionSettingsError(f"RecognitionSettings.{name} must be {bound}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,12 @@ def test_settings_are_checked_with_messages_that_name_the_field():
         RecognitionSettings(change_costs=(1.0, 2.0))
     with pytest.raises(RecognitionSettingsError, match="unknown quality 'maj13th'"):
         RecognitionSettings(quality_costs=(("maj", 0.0), ("maj13th", 0.1)))
+    with pytest.raises(RecognitionSettingsError, match=r"change_costs\[BEAT\] must be >= 0"):
+        RecognitionSettings(change_costs=(0.2, 0.7, float("nan"), 1.8))
+    with pytest.raises(RecognitionSettingsError, match=r"quality_costs\['min'\] must be >= 0"):
+        RecognitionSettings(quality_costs=(("maj", 0.0), ("min", -1.0)))
+    with pytest.raises(RecognitionSettingsError, match="extra_tone_weight must be >= 0, got '1'"):
+        RecognitionSettings(extra_tone_weight="1")
 
 
 def test_labels_round_trip_through_the_chord_parser(tmp_path):
