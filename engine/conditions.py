@@ -209,11 +209,12 @@ def _collate_chords(
 def _collate_melody(
     rows: Sequence[ConditionInputs], frames: int, device: torch.device
 ) -> torch.Tensor:
-    """[N, 53, T] salience; rows without melody get zeros."""
+    """[N, 53, T] salience; rows without melody get zeros [53, frames], and so do rows whose
+    melody has at most one frame (the reference's collation replaces those the same way)."""
     return torch.stack(
         [
             torch.zeros(MELODY_BINS, frames, device=device)
-            if row.melody is None
+            if row.melody is None or row.melody.shape[-1] <= 1
             else row.melody.to(device=device, dtype=torch.float32)
             for row in rows
         ]

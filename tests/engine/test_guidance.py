@@ -130,3 +130,14 @@ def test_condition_inputs_refuse_wrong_shapes(field, value, named):
 
     with pytest.raises(ConditioningError, match=named):
         ConditionInputs(**{field: value})
+
+
+@pytest.mark.parametrize("frames", [0, 1])
+def test_a_melody_of_at_most_one_frame_collates_as_the_null_melody(frames):
+    # The reference replaces such a melody by zeros [53, T] (the projection bias at every frame);
+    # padding the projected frame(s) with zeros instead would drop the bias.
+    from engine.conditions import ConditionInputs, _collate_melody
+
+    rows = [ConditionInputs("a", None, None, torch.ones(53, frames))]
+    collated = _collate_melody(rows, 50, torch.device("cpu"))
+    assert torch.equal(collated, torch.zeros(1, 53, 50))
