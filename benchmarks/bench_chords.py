@@ -36,7 +36,8 @@ from midi.smf import MidiSong, read_midi_file, write_midi_file  # noqa: E402
 from midi.tempo import TempoMap  # noqa: E402
 from midi.tracks import choose_chord_track  # noqa: E402
 
-# I-vi-IV-V and ii-V-I-IV in C, two chords a bar: (root MIDI note, third, fifth, seventh or None).
+# I-vi-IV-V and ii-V-I-IV in C, two chords a bar: the root as a MIDI note, then the third, fifth
+# and seventh (None for a triad) in semitones above it.
 PROGRESSION = [
     (48, 4, 7, None),
     (45, 3, 7, 10),

@@ -60,7 +60,7 @@ def load_song(midi_path: Path, track: str | None) -> Song:
     start, end = float(intervals[0, 0]), float(intervals[-1, 1])
     try:
         song = read_midi_file(midi_path)
-        choice = choose_chord_track(song, _track_argument(track))
+        choice = choose_chord_track(song, track)
     except MidiError as error:
         print(f"eval_chords: {midi_path.name} scores as all N: {error}", file=sys.stderr)
         return Song(
@@ -78,10 +78,6 @@ def load_song(midi_path: Path, track: str | None) -> Song:
         return np.array([[float(a), float(b)] for a, b, _ in rows]), [lab for _, _, lab in rows]
 
     return Song(midi_path.stem, end - start, intervals, list(labels), run)
-
-
-def _track_argument(track: str | None) -> str | int | None:
-    return int(track) if track is not None and track.isdigit() else track
 
 
 def score(song: Song, settings: RecognitionSettings) -> dict[str, float]:
