@@ -334,7 +334,7 @@ REPLIES: tuple[Reply, ...] = (
         (
             Arg("state", "str", "idle, rendering or loading"),
             Arg("queued", "int", "jobs waiting"),
-            Arg("engine", "str", "jasco or preview"),
+            Arg("engine", "str", "jasco or preview; none while loading"),
             Arg("running", "int", "id of the running job, -1 if none"),
         ),
     ),

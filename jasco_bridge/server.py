@@ -20,9 +20,10 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from engine.errors import EngineError
+from engine.request import Renderer
 from jasco_bridge import protocol
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError
@@ -41,6 +42,7 @@ from jasco_bridge.osc import (
 )
 from jasco_bridge.session import Session, SessionStore
 from midi.errors import MidiError
+from midi.vocabulary import ChordVocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +120,6 @@ class BridgeServer:
         self._wall_clock = wall_clock
         self._queue_factory = queue_factory
         self._queue: JobQueue | None = None
-        self._engine_name = "none"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -167,7 +168,7 @@ class BridgeServer:
                 raise ConfigError(_bind_problem("TCP", host, self.config.tcp_port, exc)) from None
         self._accepting = True
 
-    def attach_engine(self, renderer: Any, vocabulary: Any) -> None:
+    def attach_engine(self, renderer: Renderer, vocabulary: ChordVocabulary) -> None:
         """Start the render queue on a loaded engine; until then renders are refused politely."""
         if self._queue is not None:
             raise BridgeError("an engine is already attached to this server")
@@ -180,7 +181,6 @@ class BridgeServer:
         )
         queue.start()
         self._queue = queue
-        self._engine_name = "preview" if getattr(renderer, "is_preview", False) else renderer.name
 
     async def close(self, timeout_seconds: float | None = None) -> None:
         """Stop intake, let the running job finish (or cancel it after the timeout), close sockets."""
@@ -242,7 +242,8 @@ class BridgeServer:
 
     @property
     def engine_name(self) -> str:
-        return self._engine_name
+        """What renders: "jasco" or "preview" (as /jasco/status says), "none" while loading."""
+        return "none" if self._queue is None else self._queue.status().engine
 
     # ------------------------------------------------------------------ transports
 
@@ -379,15 +380,13 @@ class BridgeServer:
 
     def _report(self, address: str, exc: BaseException, channel: ReplyChannel) -> None:
         shown = address[:200]
-        if isinstance(exc, ProtocolError):
-            text = str(exc)  # protocol errors already start with the address
-        elif isinstance(exc, _EXPECTED):
-            text = f"{shown}: {exc}"
+        if isinstance(exc, _EXPECTED):
+            logger.warning("%s refused (error sent to %s): %s", shown, channel, exc)
+            # Protocol errors already start with the address.
+            text = str(exc) if isinstance(exc, ProtocolError) else f"{shown}: {exc}"
         else:
             logger.error("unexpected failure handling %s from %s", shown, channel, exc_info=exc)
             text = f"{shown}: internal error ({type(exc).__name__}); the daemon logged it and keeps running"
-        if isinstance(exc, _EXPECTED):
-            logger.warning("%s refused (error sent to %s): %s", shown, channel, exc)
         channel.send(protocol.error(-1, text))
 
     async def _run_lane(self) -> None:
@@ -414,18 +413,13 @@ class BridgeServer:
     # ------------------------------------------------------------------ job events (worker thread)
 
     def _on_job_event_threadsafe(self, event: JobEvent) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            logger.warning(
-                "job %s event %s arrived after the loop closed", event.job_id, event.kind
-            )
-            return
-        try:
-            loop.call_soon_threadsafe(self._deliver, event)
-        except RuntimeError:
-            logger.warning(
-                "job %s event %s arrived after the loop closed", event.job_id, event.kind
-            )
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, event)
+                return
+            except RuntimeError:  # the loop is closed
+                pass
+        logger.warning("job %s event %s arrived after the loop closed", event.job_id, event.kind)
 
     def _deliver(self, event: JobEvent) -> None:
         channel = event.reply_to
@@ -445,7 +439,7 @@ class BridgeServer:
 
     def _on_status(self, request: protocol.Request, channel: ReplyChannel) -> None:
         if self._queue is None:
-            channel.send(protocol.status("loading", 0, self._engine_name, None))
+            channel.send(protocol.status("loading", 0, self.engine_name, None))
             return
         current = self._queue.status()
         channel.send(
