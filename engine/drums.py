@@ -155,14 +155,14 @@ class DrumsConditioner(nn.Module):
         # Encode each distinct stem once (the CFG batch repeats the same one); None rows are
         # digital silence at the batch length, as the reference's zero-padding collation makes them.
         distinct: list[torch.Tensor] = []
-        keys: list[object] = []
+        slot_of: dict[object, int] = {}  # "silence" or id(stem) -> its index in `distinct`
         row_source: list[int] = []
         for stem in stems:
             key = "silence" if stem is None else id(stem)
-            if key not in keys:
-                keys.append(key)
+            if key not in slot_of:
+                slot_of[key] = len(distinct)
                 distinct.append(torch.zeros(samples) if stem is None else stem)
-            row_source.append(keys.index(key))
+            row_source.append(slot_of[key])
         batch = torch.stack([F.pad(s, (0, samples - s.shape[-1])) for s in distinct])
         batch = batch.to(weight.device)[:, None, :]  # [U, 1, samples]
         codes = self.compression_model.first_codebook_codes(batch)  # [U, T]
