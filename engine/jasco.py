@@ -28,13 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.checkpoint import (
-    COMPRESSION_FILE,
-    STATE_DICT_FILE,
-    load_compression_file,
-    load_state_dict_file,
-    load_strict,
-)
+from engine.checkpoint import load_compression_file, load_state_dict_file, load_strict
 from engine.codec import CompressionModel, encodec_config
 from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions, rows_for_terms
 from engine.config import DRUMS_CONDITION, MELODY_BINS, JascoConfig, parse_xp_cfg
@@ -45,6 +39,7 @@ from engine.guidance import CfgTerm, guided, plan_cfg_terms
 from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
 from engine.samplers import SAMPLERS, VelocityFn
 from engine.text import T5Encoder
+from engine.weights import COMPRESSION_FILE, STATE_DICT_FILE
 
 logger = logging.getLogger(__name__)
 

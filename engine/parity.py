@@ -22,10 +22,14 @@ from pathlib import Path
 
 import torch
 
+from engine.checkpoint import load_state_dict_file
 from engine.conditions import ConditionInputs, PreparedConditions
+from engine.config import MELODY_BINS
 from engine.drums import prepare_drum_stem
+from engine.errors import EngineError
 from engine.guidance import CfgTerm, plan_cfg_terms
 from engine.jasco import JascoEngine
+from engine.weights import STATE_DICT_FILE
 
 DEFAULT_FLOAT_ATOL = 1e-5
 """Tolerance for float tensors the manifest gives none for (time embedding, drum latents)."""
@@ -83,7 +87,7 @@ def _melody_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
     salience = inputs[names[0]].float()
     if salience.dim() == 3:
         salience = salience[0]
-    if salience.shape[0] != 53 and salience.shape[-1] == 53:
+    if salience.shape[0] != MELODY_BINS and salience.shape[-1] == MELODY_BINS:
         salience = salience.T
     return salience.contiguous()
 
@@ -114,8 +118,11 @@ def _coefficients(spec: dict) -> tuple[float, float]:
     weights = {_TERM_KINDS[term["term"]]: float(term["weight"]) for term in spec["cfg_terms"]}
     if "all" in weights or "text" in weights:
         return weights.get("all", 0.0), weights.get("text", 0.0)
-    # Only a null term survived: cannot happen with the reference's pruning; keep it explicit.
-    raise ValueError(f"cannot recover the guidance coefficients from {spec['cfg_terms']}")
+    # Only a null term survived: the reference's pruning never does that, so the manifest is off.
+    raise EngineError(
+        f"manifest lists only a null guidance term ({spec['cfg_terms']}); the coefficients "
+        "cannot be recovered from it: regenerate the golden folder"
+    )
 
 
 def _representative_rows(spec: dict, count: int) -> list[int]:
@@ -145,9 +152,7 @@ def compare_folder(folder: str | Path, *, device: str = "cpu") -> list[ParityRow
 
 
 def _weights_row(engine: JascoEngine, folder: Path) -> ParityRow:
-    from engine.checkpoint import load_state_dict_file
-
-    best = load_state_dict_file(folder / "state_dict.bin").best_state
+    best = load_state_dict_file(folder / STATE_DICT_FILE).best_state
     loaded = dict(engine.network.state_dict())
     loaded.update({f"condition_provider.{k}": v for k, v in engine.provider.state_dict().items()})
     error = max(
@@ -157,7 +162,7 @@ def _weights_row(engine: JascoEngine, folder: Path) -> ParityRow:
         for key, value in best.items()
         if value.is_floating_point() and "cluster_size" not in key and "embed_avg" not in key
     )
-    return ParityRow("state_dict.bin", "loaded weights", (len(best),), error, 0.0, error == 0.0)
+    return ParityRow(STATE_DICT_FILE, "loaded weights", (len(best),), error, 0.0, error == 0.0)
 
 
 def _token_rows(engine: JascoEngine, manifest: dict, inputs: dict) -> list[ParityRow]:
@@ -317,7 +322,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.folder / "manifest.json").is_file():
         print(f"{args.folder}: no manifest.json — not a golden folder", file=sys.stderr)
         return 2
-    rows = compare_folder(args.folder, device=args.device)
+    try:
+        rows = compare_folder(args.folder, device=args.device)
+    except EngineError as exc:
+        print(f"{args.folder}: {exc}", file=sys.stderr)
+        return 2
     print(format_table(rows))
     failed = [row for row in rows if not row.ok]
     print(f"\n{len(rows) - len(failed)}/{len(rows)} tensors within tolerance")

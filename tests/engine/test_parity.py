@@ -157,6 +157,12 @@ def _table_line(output: str, file: str, tensor: str) -> str:
     return line
 
 
+def test_command_explains_a_folder_without_a_checkpoint(tmp_path, golden_dir, capsys):
+    (tmp_path / "manifest.json").write_bytes((golden_dir / "manifest.json").read_bytes())
+    assert main([str(tmp_path)]) == 2
+    assert "state_dict.bin not found" in capsys.readouterr().err
+
+
 def test_a_melody_folder_of_another_shape_passes(other_folder, capsys):
     assert main([str(other_folder)]) == 0
     output = capsys.readouterr().out
