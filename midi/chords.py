@@ -20,12 +20,12 @@ Text (lead-sheet symbols, Harte and Chordino labels) is read by `midi.symbols.pa
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from midi.checks import is_finite_number
 from midi.errors import ChordSymbolError
 from midi.notes import PITCH_CLASS_NAMES
 
@@ -380,11 +380,7 @@ class TimedChord:
     def __post_init__(self) -> None:
         for name in ("start_beat", "end_beat"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
+            if not is_finite_number(value):
                 raise ChordSymbolError(
                     f"TimedChord.{name} must be a finite number of beats, got {value!r}"
                 )

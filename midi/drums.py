@@ -12,10 +12,10 @@ synthesiser or an analysis can treat families alike.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 
+from midi.checks import is_finite_number
 from midi.errors import NoteError
 from midi.notes import NoteTrack
 
@@ -97,8 +97,7 @@ class DrumHit:
 
     def __post_init__(self) -> None:
         start = self.start_beat
-        is_number = isinstance(start, Real) and not isinstance(start, bool)
-        if not is_number or not math.isfinite(start) or start < 0:
+        if not is_finite_number(start) or start < 0:
             raise NoteError(f"drum hit start_beat must be a number >= 0, got {self.start_beat!r}")
         if isinstance(self.pitch, bool) or not isinstance(self.pitch, Integral):
             raise NoteError(f"drum hit pitch must be a MIDI key 0..127, got {self.pitch!r}")

@@ -12,12 +12,12 @@ a frame's moment is heard from that frame on, however the seconds were computed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 
+from midi.checks import is_finite_number
 from midi.errors import TempoMapError
 from midi.tempo import TempoMap
 
@@ -29,15 +29,13 @@ _ON_FRAME = 1e-6
 
 
 def _check_clock(window_start_seconds: float, n_frames: int, frame_rate_hz: float) -> None:
-    if not isinstance(window_start_seconds, Real) or not math.isfinite(window_start_seconds):
+    if not is_finite_number(window_start_seconds):
         raise TempoMapError(
             f"window_start_seconds must be a finite number, got {window_start_seconds!r}"
         )
     if isinstance(n_frames, bool) or not isinstance(n_frames, Integral) or n_frames < 0:
         raise TempoMapError(f"n_frames must be a whole number >= 0, got {n_frames!r}")
-    if not isinstance(frame_rate_hz, Real) or not (
-        math.isfinite(frame_rate_hz) and frame_rate_hz > 0
-    ):
+    if not is_finite_number(frame_rate_hz) or frame_rate_hz <= 0:
         raise TempoMapError(f"frame_rate_hz must be a positive number, got {frame_rate_hz!r}")
 
 
@@ -139,7 +137,7 @@ def beat_seconds_in_window(
     tempo_map: TempoMap, window_start_seconds: float, duration_seconds: float
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(beat onsets, bar starts) inside the window, in seconds from the window's start."""
-    if not (math.isfinite(duration_seconds) and duration_seconds > 0):
+    if not is_finite_number(duration_seconds) or duration_seconds <= 0:
         raise TempoMapError(f"duration_seconds must be positive, got {duration_seconds!r}")
     start_beat = tempo_map.beat_at(window_start_seconds)
     end_beat = tempo_map.beat_at(window_start_seconds + duration_seconds)

@@ -18,11 +18,10 @@ optional python-rtmidi backend.
 from __future__ import annotations
 
 import logging
-import math
-from numbers import Real
 
 import mido
 
+from midi.checks import is_finite_number
 from midi.errors import LiveInputError
 from midi.notes import Note, NoteTrack
 
@@ -46,10 +45,8 @@ class LiveInput:
 
     def feed(self, message: mido.Message, at_beat: float) -> tuple[Note, ...]:
         """Apply one message received at `at_beat`; return the notes it completed."""
-        if isinstance(at_beat, bool) or not isinstance(at_beat, Real):
-            raise LiveInputError(f"at_beat must be a number of beats, got {at_beat!r}")
-        if not math.isfinite(at_beat):
-            raise LiveInputError(f"at_beat must be finite, got {at_beat!r}")
+        if not is_finite_number(at_beat):
+            raise LiveInputError(f"at_beat must be a finite number of beats, got {at_beat!r}")
         if isinstance(message, mido.MetaMessage):
             return ()
         if not isinstance(message, mido.Message):

@@ -11,11 +11,11 @@ turns them into seconds. Pitch 60 is middle C, named ``C4``.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Integral
 
+from midi.checks import is_finite_number
 from midi.errors import NoteError
 
 # The spelling of JASCO's chord vocabulary, so that note names and chord roots agree.
@@ -66,7 +66,7 @@ class Note:
     def __post_init__(self) -> None:
         _check_pitch(self.pitch)
         for label, value in (("start_beat", self.start_beat), ("end_beat", self.end_beat)):
-            if not isinstance(value, Real) or not math.isfinite(value):
+            if not is_finite_number(value):
                 raise NoteError(f"note {label} must be a finite number of beats, got {value!r}")
         if self.start_beat < 0:
             raise NoteError(

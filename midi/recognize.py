@@ -36,10 +36,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from numbers import Real
 
 import numpy as np
 
+from midi.checks import is_finite_number
 from midi.chords import QUALITY_BY_NAME, Chord, TimedChord
 from midi.errors import RecognitionSettingsError
 from midi.notes import NoteTrack
@@ -160,8 +160,7 @@ _NON_NEGATIVE_SETTINGS = (
 
 
 def _check_setting(name: str, value: object, *, zero_allowed: bool = True) -> None:
-    is_number = isinstance(value, Real) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+    if not is_finite_number(value) or value < 0 or (value == 0 and not zero_allowed):
         bound = ">= 0" if zero_allowed else "> 0"
         raise RecognitionSettingsError(f"RecognitionSettings.{name} must be {bound}, got {value!r}")
 

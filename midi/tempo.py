@@ -28,8 +28,9 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
-from numbers import Integral, Real
+from numbers import Integral
 
+from midi.checks import is_finite_number
 from midi.errors import TempoMapError
 
 MIN_BPM = 1.0
@@ -40,7 +41,7 @@ _ON_GRID = 1e-9
 
 
 def _check_beat(value: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise TempoMapError(f"{what} must be a finite number of beats, got {value!r}")
     return float(value)
 
@@ -57,7 +58,7 @@ class TempoChange:
         if self.beat < 0:
             raise TempoMapError(f"tempo change beat must be >= 0, got {self.beat!r}")
         bpm = self.bpm
-        if isinstance(bpm, bool) or not isinstance(bpm, Real) or not math.isfinite(bpm):
+        if not is_finite_number(bpm):
             raise TempoMapError(f"tempo must be a finite number of bpm, got {bpm!r}")
         if not MIN_BPM <= bpm <= MAX_BPM:
             raise TempoMapError(
@@ -230,9 +231,7 @@ class TempoMap:
 
     def beat_at(self, seconds: float) -> float:
         """The beat sounding `seconds` after the song start; the exact inverse of `seconds_at`."""
-        if isinstance(seconds, bool) or not isinstance(seconds, Real):
-            raise TempoMapError(f"seconds must be a finite number, got {seconds!r}")
-        if not math.isfinite(seconds):
+        if not is_finite_number(seconds):
             raise TempoMapError(f"seconds must be a finite number, got {seconds!r}")
         i = max(bisect_right(self._tempo_seconds, seconds) - 1, 0)
         segment = self._tempo_segments[i]
@@ -349,8 +348,7 @@ class TempoMap:
 
 
 def _check_bar(value: int, what: str) -> int:
-    is_number = isinstance(value, Real) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or value != int(value) or value < 1:
+    if not is_finite_number(value) or value != int(value) or value < 1:
         raise TempoMapError(f"{what} must be a whole number >= 1 (bars are 1-based), got {value!r}")
     return int(value)
 

@@ -13,12 +13,11 @@ from 0.0, with ``N`` (no chord) wherever nothing is given.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from numbers import Real
 from typing import TYPE_CHECKING, Protocol
 
+from midi.checks import is_finite_number
 from midi.errors import TempoMapError
 from midi.tempo import TempoMap
 
@@ -51,10 +50,8 @@ class ChordSegment:
     def __post_init__(self) -> None:
         for name in ("start_beat", "end_beat", "start_seconds", "end_seconds"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Real):
-                raise TempoMapError(f"ChordSegment.{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise TempoMapError(f"ChordSegment.{name} must be finite, got {value!r}")
+            if not is_finite_number(value):
+                raise TempoMapError(f"ChordSegment.{name} must be a finite number, got {value!r}")
         if self.end_beat <= self.start_beat or self.end_seconds <= self.start_seconds:
             raise TempoMapError(
                 f"chord segment {self.label} ends (beat {self.end_beat}, {self.end_seconds} s) "

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import math
 import os
 import pickle
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from midi.checks import is_finite_number
 from midi.chords import (
     QUALITIES,
     Chord,
@@ -78,12 +78,7 @@ class MatchWeights:
         named = {f"tone_by_degree_number[{n}]": w for n, w in numbers.items()}
         named.update((name, getattr(self, name)) for name in _SCALAR_WEIGHTS)
         for name, value in named.items():
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value < 0
-            ):
+            if not is_finite_number(value) or value < 0:
                 raise VocabularyError(
                     f"MatchWeights.{name} must be a finite number >= 0, got {value!r}"
                 )
