@@ -47,14 +47,13 @@ from engine.config import JascoConfig
 from engine.flow_model import FlowMatchingTransformer
 from engine.jasco import JascoEngine, resolve_device
 from engine.preview import PreviewEngine, synthesize_drums
-from engine.request import GenerationRequest
+from engine.request import SAMPLER_NAMES, GenerationRequest
 from engine.text import T5Encoder
 
 SHAPES = {
     "tiny": {"dim": 64, "num_heads": 4, "num_layers": 4},
     "400M": {"dim": 1024, "num_heads": 16, "num_layers": 24},
 }
-SAMPLERS = ("euler", "midpoint", "dopri5")
 CPU_400M_STEPS = 2
 SEGMENT_SECONDS = 10.0
 
@@ -255,7 +254,7 @@ def run_shape(shape: str, args: argparse.Namespace, device: torch.device) -> Non
     )
     slow = shape == "400M" and device.type == "cpu"
     steps = args.steps or (CPU_400M_STEPS if slow else 10)
-    samplers = args.samplers or [s for s in SAMPLERS if not (slow and s == "dopri5")]
+    samplers = args.samplers or [s for s in SAMPLER_NAMES if not (slow and s == "dopri5")]
     if slow and not args.samplers:
         print("  dopri5 skipped on CPU for 400M (tens of network calls); name it to run it")
     engine.generate(bench_request("euler", 1))  # warm-up: allocations, kernels, caches
@@ -275,7 +274,10 @@ def bench_preview() -> None:
     for _ in range(runs):
         preview.generate(request)
     seconds = (time.perf_counter() - began) / runs
-    print(f"preview synth: {seconds * 1000:.0f} ms per 10 s render (RTF {seconds / 10:.3f})")
+    print(
+        f"preview synth: {seconds * 1000:.0f} ms per {SEGMENT_SECONDS:g} s render "
+        f"(RTF {seconds / SEGMENT_SECONDS:.3f})"
+    )
 
 
 def main() -> None:
@@ -289,7 +291,7 @@ def main() -> None:
     )
     parser.add_argument("--shape", choices=("tiny", "400M", "both"), default="both")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when present)")
-    parser.add_argument("--samplers", nargs="+", choices=SAMPLERS, help="default: all")
+    parser.add_argument("--samplers", nargs="+", choices=SAMPLER_NAMES, help="default: all")
     parser.add_argument(
         "--steps",
         type=int,
