@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-HELP = "render bars of a MIDI file to a WAV clip (JASCO, or a preview without weights)"
+from jasco_bridge.config import DEFAULT_OUT_DIR, ENGINE_KINDS
 
-DEFAULT_OUT_DIR = Path("jasco-clips")
+HELP = "render bars of a MIDI file to a WAV clip (JASCO, or a preview without weights)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=("auto", "jasco", "preview"),
+        choices=ENGINE_KINDS,
         default="auto",
         help="auto = JASCO when its weights are found, else the preview synth",
     )
