@@ -76,6 +76,14 @@ class BarWindow:
         """Seconds from the window's first sample to `beat` (a song position)."""
         return self.tempo_map.seconds_at(beat) - self.start_seconds
 
+    def horizon_beat(self, segment_seconds: float) -> float:
+        """The song beat where an engine segment that starts with this window ends.
+
+        The engine hears a whole segment, past the window's last bar line: chords and melody
+        up to here keep the music going through the cut.
+        """
+        return self.tempo_map.beat_at(self.start_seconds + segment_seconds)
+
 
 def _window(tempo_map: TempoMap, start_bar: int, bars: int) -> BarWindow:
     start_beat, end_beat = tempo_map.bar_window(start_bar, bars)
@@ -253,7 +261,7 @@ def build_request(
     stem (sample 0 = beat 0 of the song) and melody."""
     segment = renderer.segment_seconds
     n_frames = int(round(segment * renderer.frame_rate_hz))
-    horizon_beat = window.tempo_map.beat_at(window.start_seconds + segment)
+    horizon_beat = window.horizon_beat(segment)
     segments, report = _chord_segments(window, chords, vocabulary, horizon_beat)
     frames = chord_frames(
         segments,

@@ -328,7 +328,7 @@ class JobQueue:
         drums_wav, drums_rate = self._drums_for(snapshot, window)
         conditioned = build_request(
             window,
-            snapshot.chord_timeline(until_beat=self._horizon_beat(window)),
+            snapshot.chord_timeline(until_beat=window.horizon_beat(self.renderer.segment_seconds)),
             self.vocabulary,
             self.renderer,
             prompt=snapshot.prompt,
@@ -378,10 +378,6 @@ class JobQueue:
             target_lufs=settings.target_lufs,
             description=f"jasco-bridge {snapshot.prompt}"[:256],
         )
-
-    def _horizon_beat(self, window: BarWindow) -> float:
-        # The engine hears a whole segment; chords held past the window's end keep it musical.
-        return window.tempo_map.beat_at(window.start_seconds + self.renderer.segment_seconds)
 
     def _drums_for(
         self, snapshot: SessionSnapshot, window: BarWindow
