@@ -13,9 +13,8 @@ synthesiser or an analysis can treat families alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 
-from midi.checks import is_finite_number
+from midi.checks import is_finite_number, is_whole_number
 from midi.errors import NoteError
 from midi.notes import NoteTrack
 
@@ -99,14 +98,10 @@ class DrumHit:
         start = self.start_beat
         if not is_finite_number(start) or start < 0:
             raise NoteError(f"drum hit start_beat must be a number >= 0, got {self.start_beat!r}")
-        if isinstance(self.pitch, bool) or not isinstance(self.pitch, Integral):
+        if not is_whole_number(self.pitch) or not 0 <= self.pitch <= 127:
             raise NoteError(f"drum hit pitch must be a MIDI key 0..127, got {self.pitch!r}")
-        if not 0 <= self.pitch <= 127:
-            raise NoteError(f"drum hit pitch must be a MIDI key 0..127, got {self.pitch!r}")
-        if isinstance(self.velocity, bool) or not isinstance(self.velocity, Integral):
+        if not is_whole_number(self.velocity) or not 1 <= self.velocity <= 127:
             raise NoteError(f"drum hit velocity must be an integer 1..127, got {self.velocity!r}")
-        if not 1 <= self.velocity <= 127:
-            raise NoteError(f"drum hit velocity must be in 1..127, got {self.velocity!r}")
         object.__setattr__(self, "start_beat", float(start))
         object.__setattr__(self, "pitch", int(self.pitch))
         object.__setattr__(self, "velocity", int(self.velocity))

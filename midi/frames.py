@@ -13,11 +13,10 @@ a frame's moment is heard from that frame on, however the seconds were computed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from numbers import Integral
 
 import numpy as np
 
-from midi.checks import is_finite_number
+from midi.checks import is_finite_number, is_whole_number
 from midi.errors import TempoMapError
 from midi.tempo import TempoMap
 
@@ -33,7 +32,7 @@ def _check_clock(window_start_seconds: float, n_frames: int, frame_rate_hz: floa
         raise TempoMapError(
             f"window_start_seconds must be a finite number, got {window_start_seconds!r}"
         )
-    if isinstance(n_frames, bool) or not isinstance(n_frames, Integral) or n_frames < 0:
+    if not is_whole_number(n_frames) or n_frames < 0:
         raise TempoMapError(f"n_frames must be a whole number >= 0, got {n_frames!r}")
     if not is_finite_number(frame_rate_hz) or frame_rate_hz <= 0:
         raise TempoMapError(f"frame_rate_hz must be a positive number, got {frame_rate_hz!r}")

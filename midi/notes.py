@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from numbers import Integral
 
-from midi.checks import is_finite_number
+from midi.checks import is_finite_number, is_whole_number
 from midi.errors import NoteError
 
 # The spelling of JASCO's chord vocabulary, so that note names and chord roots agree.
@@ -49,7 +48,7 @@ def pitch_number(name: str) -> int:
 
 
 def _check_pitch(pitch: int) -> None:
-    if isinstance(pitch, bool) or not isinstance(pitch, Integral) or not 0 <= pitch <= 127:
+    if not is_whole_number(pitch) or not 0 <= pitch <= 127:
         raise NoteError(f"pitch must be an integer MIDI note number 0..127, got {pitch!r}")
 
 
@@ -78,15 +77,11 @@ class Note:
                 f"note {pitch_name(self.pitch)} ends at beat {self.end_beat!r}, not after its "
                 f"start at beat {self.start_beat!r}; give it a positive length"
             )
-        if isinstance(self.velocity, bool) or not isinstance(self.velocity, Integral):
+        if not is_whole_number(self.velocity) or not 0 <= self.velocity <= 127:
             raise NoteError(f"note velocity must be an integer 0..127, got {self.velocity!r}")
-        if not 0 <= self.velocity <= 127:
-            raise NoteError(f"note velocity must be in 0..127, got {self.velocity!r}")
-        if isinstance(self.channel, bool) or not isinstance(self.channel, Integral):
-            raise NoteError(f"note channel must be an integer 0..15, got {self.channel!r}")
-        if not 0 <= self.channel <= 15:
+        if not is_whole_number(self.channel) or not 0 <= self.channel <= 15:
             raise NoteError(
-                f"note channel must be in 0..15 (MIDI channel 1..16), got {self.channel!r}"
+                f"note channel must be an integer 0..15 (MIDI channel 1..16), got {self.channel!r}"
             )
         # Values from numpy arrays are stored as plain Python numbers, for repr and JSON.
         object.__setattr__(self, "pitch", int(self.pitch))
@@ -139,10 +134,10 @@ class NoteTrack:
             if not isinstance(note, Note):
                 raise NoteError(f"track {self.name!r}: expected Note objects, got {note!r}")
         object.__setattr__(self, "notes", tuple(sorted(notes, key=_note_order)))
-        if self.index is not None and (not isinstance(self.index, Integral) or self.index < 0):
+        if self.index is not None and (not is_whole_number(self.index) or self.index < 0):
             raise NoteError(f"track index must be a 0-based integer or None, got {self.index!r}")
         if self.channel is not None and (
-            not isinstance(self.channel, Integral) or not 0 <= self.channel <= 15
+            not is_whole_number(self.channel) or not 0 <= self.channel <= 15
         ):
             raise NoteError(f"track channel must be 0..15 or None, got {self.channel!r}")
         if self.index is not None:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from numbers import Integral
 from pathlib import Path
 
 import mido
 
+from midi.checks import is_whole_number
 from midi.errors import MidiFileError, TempoMapError
 from midi.notes import Note, NoteTrack
 from midi.tempo import TempoChange, TempoMap, TimeSignature
@@ -54,11 +54,7 @@ class MidiSong:
             if not isinstance(track, NoteTrack):
                 raise MidiFileError(f"tracks must be NoteTrack values, got {track!r}")
         ppq = self.ticks_per_beat
-        if (
-            isinstance(ppq, bool)
-            or not isinstance(ppq, Integral)
-            or not 1 <= ppq <= MAX_TICKS_PER_BEAT
-        ):
+        if not is_whole_number(ppq) or not 1 <= ppq <= MAX_TICKS_PER_BEAT:
             raise MidiFileError(
                 f"ticks_per_beat must be an integer 1..{MAX_TICKS_PER_BEAT}, got {ppq!r}"
             )

@@ -28,9 +28,8 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
-from numbers import Integral
 
-from midi.checks import is_finite_number
+from midi.checks import is_finite_number, is_whole_number
 from midi.errors import TempoMapError
 
 MIN_BPM = 1.0
@@ -85,9 +84,9 @@ class TimeSignature:
         if self.beat < 0:
             raise TempoMapError(f"time signature beat must be >= 0, got {self.beat!r}")
         num, den = self.numerator, self.denominator
-        if isinstance(num, bool) or not isinstance(num, Integral) or not 1 <= num <= 255:
+        if not is_whole_number(num) or not 1 <= num <= 255:
             raise TempoMapError(f"time signature numerator must be an integer 1..255, got {num!r}")
-        if isinstance(den, bool) or not isinstance(den, Integral) or den < 1 or den & (den - 1):
+        if not is_whole_number(den) or den < 1 or den & (den - 1):
             raise TempoMapError(
                 f"time signature denominator must be a power of two (1, 2, 4, 8, 16, ...), "
                 f"got {den!r}"

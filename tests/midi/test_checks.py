@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from midi.checks import is_finite_number
+from midi.checks import is_finite_number, is_whole_number
 from midi.chords import Chord, TimedChord
 from midi.errors import NoteError, TempoMapError
 from midi.frames import beat_seconds_in_window, chord_frames
-from midi.notes import Note
+from midi.notes import Note, NoteTrack
 from midi.tempo import TempoMap
 
 
@@ -19,6 +19,23 @@ def test_finite_reals_are_numbers(value):
 @pytest.mark.parametrize("value", [True, False, "1", None, float("nan"), float("inf"), 1j])
 def test_bools_text_nan_and_infinity_are_not(value):
     assert not is_finite_number(value)
+
+
+@pytest.mark.parametrize("value", [0, 127, np.int64(60), np.uint8(9)])
+def test_integers_are_whole_numbers(value):
+    assert is_whole_number(value)
+
+
+@pytest.mark.parametrize("value", [True, 60.0, "60", None, np.float64(60)])
+def test_bools_floats_and_text_are_not_whole_numbers(value):
+    assert not is_whole_number(value)
+
+
+def test_a_bool_is_not_a_track_index_nor_a_channel():
+    with pytest.raises(NoteError, match="track index must be a 0-based integer or None, got True"):
+        NoteTrack("keys", (), index=True)
+    with pytest.raises(NoteError, match="track channel must be 0..15 or None, got False"):
+        NoteTrack("keys", (), channel=False)
 
 
 def test_a_bool_is_not_a_beat():
