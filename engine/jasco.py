@@ -190,7 +190,7 @@ class JascoEngine:
         """Integrate from noise z0 [B, T, F] to latents z1 (normalised)."""
         if sampler not in SAMPLERS:
             raise ConditioningError(
-                f"unknown sampler {sampler!r}: choose one of {sorted(SAMPLERS)}"
+                f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}"
             )
         with torch.inference_mode(), self._autocast():
             z1 = SAMPLERS[sampler](

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from engine.errors import ConditioningError, GenerationCancelled
+from engine.request import SAMPLER_NAMES
 from engine.samplers import (
     DOPRI5_PROGRESS_UNITS,
     SAMPLERS,
@@ -104,3 +105,8 @@ def test_cancel_before_the_first_step_runs_nothing():
 def test_bad_step_counts_are_refused(steps):
     with pytest.raises(ConditioningError, match="steps"):
         sample_euler(lambda z, t: z, z0(), steps=steps)
+
+
+def test_the_sampler_table_offers_exactly_the_names_requests_accept():
+    # request.py cannot import this torch module, so the names are kept twice; keep them equal.
+    assert tuple(SAMPLERS) == SAMPLER_NAMES
