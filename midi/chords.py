@@ -20,12 +20,11 @@ Text (lead-sheet symbols, Harte and Chordino labels) is read by `midi.symbols.pa
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from midi.checks import is_finite_number
+from midi.checks import is_finite_number, is_whole_number
 from midi.errors import ChordSymbolError
 from midi.notes import PITCH_CLASS_NAMES
 
@@ -207,13 +206,9 @@ def _best_quality(interval_set: frozenset[int]) -> tuple[Quality, frozenset[int]
 
 def _as_small_int(value: object, low: int, high: int, what: str) -> int:
     """`value` as a plain int in low..high; numpy integers (from an argmax, say) are welcome too."""
-    try:
-        number = operator.index(value) if not isinstance(value, bool) else None
-    except TypeError:
-        number = None
-    if number is None or not low <= number <= high:
+    if not is_whole_number(value) or not low <= value <= high:
         raise ChordSymbolError(f"{what} must be an integer {low}-{high}, got {value!r}")
-    return number
+    return int(value)
 
 
 @dataclass(frozen=True)

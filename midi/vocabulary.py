@@ -32,7 +32,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from midi.checks import is_finite_number
+from midi.checks import is_finite_number, is_whole_number
 from midi.chords import (
     QUALITIES,
     Chord,
@@ -233,7 +233,7 @@ class ChordVocabulary:
 
     def label_of(self, index: int) -> str:
         """The label at an index (`26` -> `'Am7'`)."""
-        if isinstance(index, bool) or not isinstance(index, int):
+        if not is_whole_number(index):
             raise VocabularyLookupError(f"a vocabulary index is an int, got {index!r}")
         if index == self.null_index:
             raise VocabularyLookupError(

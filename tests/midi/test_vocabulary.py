@@ -3,6 +3,7 @@
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from midi.chords import Chord
@@ -132,6 +133,12 @@ def test_pitch_classes_of_puts_the_bass_first(vocabulary):
         vocabulary.pitch_classes_of(195)
 
 
+def test_an_index_from_numpy_reads_like_an_int(vocabulary):
+    index = np.int64(137)  # as from an argmax over the model's chord logits
+    assert vocabulary.label_of(index) == "C#/E#"
+    assert vocabulary.pitch_classes_of(index) == vocabulary.pitch_classes_of(137)
+
+
 def test_lookups_raise_clear_errors(vocabulary):
     with pytest.raises(VocabularyLookupError, match="'Cmaj9' is not a label of .*map_chord"):
         vocabulary.index_of("Cmaj9")
@@ -141,6 +148,8 @@ def test_lookups_raise_clear_errors(vocabulary):
         vocabulary.label_of(-1)
     with pytest.raises(VocabularyLookupError, match="is an int"):
         vocabulary.label_of("3")
+    with pytest.raises(VocabularyLookupError, match="is an int"):
+        vocabulary.label_of(True)
     with pytest.raises(LookupError):
         vocabulary.index_of("H")
 
