@@ -20,6 +20,8 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from jasco_bridge.config import DEFAULT_OUT_DIR, ENGINE_KINDS
+
 HELP = "render a bundled chord progression (works without weights, as a preview)"
 
 DEMO_PROMPT = "warm lofi hip hop, rhodes piano, soft drums"
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default=DEMO_PROMPT, help="text description of the music")
     parser.add_argument(
         "--engine",
-        choices=("auto", "jasco", "preview"),
+        choices=ENGINE_KINDS,
         default="auto",
         help="auto = JASCO when its weights are found, else the preview synth",
     )
@@ -42,17 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument(
-        "--out-dir", type=Path, default=Path("jasco-clips"), help="folder for the clip"
-    )
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="folder for the clip")
 
 
 def run(args: argparse.Namespace) -> int:
-    from jasco_bridge.commands.render import render_file
+    from jasco_bridge.commands.render import add_render_options, render_file
 
-    midi = demo_file()
-    render_args = argparse.Namespace(
-        file=midi,
+    # The sampler, steps and guidance are render's defaults, read from its own options.
+    render_parser = argparse.ArgumentParser()
+    add_render_options(render_parser)
+    render_args = render_parser.parse_args([])
+    vars(render_args).update(
+        file=demo_file(),
         prompt=args.prompt,
         track="Chords",
         melody_track="Melody",
@@ -62,11 +65,6 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         device=args.device,
         seed=args.seed,
-        steps=10,
-        sampler="euler",
-        cfg_all=1.25,
-        cfg_text=2.5,
-        drums=None,
     )
     output = args.out_dir / f"demo_bars1-4_{args.seed}.wav"
     return render_file(render_args, output, overwrite=True)

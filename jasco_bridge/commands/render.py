@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared with `demo`."""
+    """Every option but the file, the prompt and the output; `demo` renders with their defaults."""
     parser.add_argument(
         "--track", help="chord track by name or index; None = the most chord-like track"
     )
