@@ -27,14 +27,20 @@ talk to it when you open it to a network.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from jasco_bridge.config import DEFAULT_OUT_DIR, DEFAULT_PORT, ENGINE_KINDS
+from jasco_bridge.config import DEFAULT_OUT_DIR, DEFAULT_PORT, ENGINE_KINDS, DaemonConfig
 
 HELP = "run the OSC daemon for your DAW (UDP + TCP)"
 
+# The option defaults are DaemonConfig's, so `serve --help` and an embedded daemon agree.
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(DaemonConfig)}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 = all)")
+    parser.add_argument(
+        "--host", default=_DEFAULTS["host"], help="address to listen on (0.0.0.0 = all)"
+    )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="UDP port (0 = any free port)"
     )
@@ -72,17 +78,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default=None, help="torch device, e.g. cuda, cpu; %(default)s = the best one"
     )
-    parser.add_argument("--max-queue", type=int, default=64, help="render jobs that may wait")
+    parser.add_argument(
+        "--max-queue", type=int, default=_DEFAULTS["max_queue"], help="render jobs that may wait"
+    )
     parser.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=10.0,
+        default=_DEFAULTS["shutdown_timeout_seconds"],
         help="seconds to let the running job finish on Ctrl-C before cancelling it",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from jasco_bridge.config import DaemonConfig
     from jasco_bridge.daemon import run_daemon
 
     config = DaemonConfig.from_args(args)
