@@ -37,7 +37,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +88,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _open_vocabulary(model: Path | None):
     from engine.weights import CHORD_TABLE_FILE
+    from jasco_bridge.engines import bundled_chord_table
     from midi.vocabulary import ChordVocabulary
 
     if model is None:
-        return ChordVocabulary.from_pickle(
-            Path(str(resources.files("jasco_bridge") / "data" / CHORD_TABLE_FILE))
-        )
+        return ChordVocabulary.from_pickle(bundled_chord_table())
     table = model if model.suffix == ".pkl" else model / CHORD_TABLE_FILE
     return ChordVocabulary.from_pickle(table)
 
