@@ -53,8 +53,10 @@ _UNICODE = str.maketrans(
 _NOTE = re.compile(r"([A-G])(##|bb|#|b)?")
 _QUALITY_BY_SPELLING = {spelling: q for q in QUALITIES for spelling in q.spellings if spelling}
 _LONGEST_SPELLING = max(map(len, _QUALITY_BY_SPELLING))
+# After a quality, a major-seventh spelling adds the 7th (`Cm(maj7)`, `C6Δ`): the maj7 row says how.
+_MAJOR_SEVENTH = sorted(QUALITY_BY_NAME["maj7"].spellings, key=len, reverse=True)
 _MODIFIER = re.compile(
-    r"(?P<word>sus2|sus4|sus|alt|maj7|Maj7|ma7|M7|Δ7|Δ)"
+    rf"(?P<word>sus2|sus4|sus|alt|{'|'.join(map(re.escape, _MAJOR_SEVENTH))})"
     r"|(?P<kind>add|no|omit)?(?P<accidental>bb|##|b|#|\+|-)?(?P<number>1[0-3]|[2-9])"
 )
 _HARTE = re.compile(r":(?P<shorthand>[^(/]*)(?:\((?P<degrees>[^)]*)\))?(?:/(?P<bass>.*))?")

@@ -60,6 +60,7 @@ def test_the_test_list_is_long():
         ("C6/9", Chord(0, "6/9")),
         ("C/E", Chord(0, "maj", bass=4)),
         ("Cm(maj7)", Chord(0, "minmaj7")),
+        ("Cm(j7)", Chord(0, "minmaj7")),  # every maj7 spelling of QUALITIES works as a modifier
         ("C+7", Chord(0, "aug7")),
         ("C5", Chord(0, "5")),
         ("Cb", Chord(11, "maj")),
