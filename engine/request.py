@@ -52,6 +52,11 @@ class GenerationRequest:
             raise ConditioningError(
                 f"unknown sampler {self.sampler!r}: choose one of {', '.join(SAMPLER_NAMES)}"
             )
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**64):
+            # the preview seeds numpy (no negatives) and JASCO a torch generator (64 bits)
+            raise ConditioningError(
+                f"seed must be a whole number from 0 to 2**64 - 1, got {self.seed!r}"
+            )
         if not (isinstance(self.steps, int) and self.steps >= 1):
             raise ConditioningError(f"steps must be a whole number >= 1, got {self.steps!r}")
         if not (math.isfinite(self.duration_seconds) and self.duration_seconds > 0):
