@@ -8,7 +8,7 @@ load the weights and then produce wrong audio.
 
 Example::
 
-    cfg = parse_xp_cfg(package["xp.cfg"])
+    cfg = parse_xp_cfg(load_state_dict_file(folder / "state_dict.bin").xp_cfg)
     cfg.dim, cfg.num_layers, cfg.null_chord_index   # 1024, 24, 194 for the 400M models
 """
 
