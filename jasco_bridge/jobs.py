@@ -87,11 +87,8 @@ class RenderJob:
     """One clip to render. Times come from the queue's clock; mutated only under its lock."""
 
     id: int
-    session: str
     snapshot: SessionSnapshot = field(repr=False)
     window: BarWindow = field(repr=False)
-    start_bar: int
-    bars: int
     seed: int
     variation: int
     reply_to: object = field(default=None, repr=False)
@@ -102,6 +99,18 @@ class RenderJob:
     clip: ClipInfo | None = None
     message: str = ""
     cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def session(self) -> str:
+        return self.snapshot.name
+
+    @property
+    def start_bar(self) -> int:
+        return self.window.start_bar
+
+    @property
+    def bars(self) -> int:
+        return self.window.bars
 
 
 class JobQueue:
@@ -217,11 +226,8 @@ class JobQueue:
             jobs = [
                 RenderJob(
                     id=self._next_id + variation,
-                    session=snapshot.name,
                     snapshot=snapshot,
                     window=window,
-                    start_bar=start_bar,
-                    bars=window.bars,
                     seed=seed,
                     variation=variation,
                     reply_to=reply_to,
