@@ -72,10 +72,6 @@ class PreparedConditions:
     details: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
     """Intermediate tensors by name (tokens, masks, chord frames, drum codes ...) for inspection."""
 
-    @property
-    def rows(self) -> int:
-        return self.text.shape[0]
-
 
 def null_conditions(
     row: ConditionInputs, names: Sequence[str], null_chord_index: int
