@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jasco_bridge.errors import ConfigError
@@ -23,6 +23,15 @@ def _check_port(name: str, value: int | None, *, allow_none: bool) -> None:
         raise ConfigError(
             f"{name} must be a port number 0..65535 (0 = any free port), got {value!r}"
         )
+
+
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        raise ConfigError(
+            f"--allow {entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,9 @@ class DaemonConfig:
     max_pending_bundles: int = 1024
     max_bundle_delay_seconds: float = 3600.0
     shutdown_timeout_seconds: float = 10.0
+    _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -61,13 +73,7 @@ class DaemonConfig:
             raise ConfigError("--reply-host needs --reply-port too (the host alone says nothing)")
         if self.reply_port == 0:
             raise ConfigError("reply_port 0 is not an address to send to; give the listener's port")
-        for entry in self.allow:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ConfigError(
-                    f"--allow {entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
-                ) from None
+        object.__setattr__(self, "_allowed_networks", tuple(map(_network, self.allow)))
         if self.engine not in ENGINE_KINDS:
             raise ConfigError(
                 f"engine must be one of {', '.join(ENGINE_KINDS)}, got {self.engine!r}"
@@ -104,7 +110,7 @@ class DaemonConfig:
             return False
         if ip.version == 6 and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
-        return any(ip in ipaddress.ip_network(entry, strict=False) for entry in self.allow)
+        return any(ip in network for network in self._allowed_networks)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DaemonConfig:
