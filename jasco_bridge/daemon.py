@@ -19,33 +19,31 @@ import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from jasco_bridge.config import DaemonConfig
+from jasco_bridge.engines import OpenedRenderer, open_renderer
 from jasco_bridge.server import BridgeServer
 
 logger = logging.getLogger(__name__)
 
 Announce = Callable[[str], None]
-OpenEngine = Callable[[DaemonConfig], Any]
-"""Returns an object with `.renderer`, `.vocabulary` and `.notice` (see `jasco_bridge.engines`)."""
+OpenEngine = Callable[[DaemonConfig], OpenedRenderer]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar("T")
 
 
-def open_configured_engine(config: DaemonConfig) -> Any:
-    """Load the engine the config asks for (imports torch: call it off the event loop)."""
-    from jasco_bridge.engines import open_renderer
-
+def open_configured_engine(config: DaemonConfig) -> OpenedRenderer:
+    """Load the engine the config asks for (JASCO imports torch: call it off the event loop)."""
     return open_renderer(config.engine, config.model, config.device)
 
 
-def describe_engine(opened: Any) -> list[str]:
+def describe_engine(opened: OpenedRenderer) -> list[str]:
     """What the operator must know about the live engine; a preview is impossible to miss."""
     renderer = opened.renderer
     lines = []
-    if getattr(renderer, "is_preview", False):
+    if renderer.is_preview:
         bar = "!" * 72
         lines += [
             bar,
@@ -55,8 +53,8 @@ def describe_engine(opened: Any) -> list[str]:
         ]
     else:
         lines.append(f"engine: {renderer.name} ({renderer.model_id})")
-    if getattr(opened, "notice", ""):
-        lines.append(str(opened.notice))
+    if opened.notice:
+        lines.append(opened.notice)
     return lines
 
 
