@@ -54,6 +54,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"device {device!r} requested but no CUDA GPU is available; use 'cpu'")
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise DeviceError(
+            f"device {device!r} requested but this machine has {count} CUDA GPU(s): "
+            f"use 'cuda' or one of cuda:0..cuda:{count - 1}"
+        )
     return resolved
 
 

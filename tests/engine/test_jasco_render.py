@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import ConditioningError, GenerationCancelled
-from engine.jasco import JascoEngine
+from engine.errors import ConditioningError, DeviceError, GenerationCancelled
+from engine.jasco import JascoEngine, resolve_device
 from engine.request import GenerationRequest, Renderer
 
 
@@ -188,3 +188,15 @@ def test_separation_takes_the_drum_stem_back_to_the_model_rate(monkeypatch):
     assert loads == ["htdemucs"]  # loaded once, kept for later renders
     assert drums.shape == stem.shape
     torch.testing.assert_close(drums, stem / 2, atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("device", "gpus", "named"),
+    [("tpu:0", 0, "unknown device"), ("cuda", 0, "no CUDA GPU"), ("cuda:2", 2, "cuda:0..cuda:1")],
+)
+def test_an_unusable_device_is_a_device_error(monkeypatch, device, gpus, named):
+    # cuda:N past the last GPU used to pass and fail later inside torch with a raw error.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    with pytest.raises(DeviceError, match=named):
+        resolve_device(device)
