@@ -324,7 +324,7 @@ class Chord:
     def symbol(self) -> str:
         """How a musician writes it: `Cmaj7`, `Am7/C`, `C7(b9,#11)`, `Csus4(no5)`."""
         row = self.quality_row
-        extras = [_symbol_addition(_added_degree(i, row.pitch_class_set)) for i in self.added]
+        extras = [_symbol_addition(_added_degree(i, row.pitch_class_set), row) for i in self.added]
         extras += [f"no{degree_number(_simple_degree_of(row, i))}" for i in self.omitted]
         text = pitch_class_name(self.root) + row.spellings[0]
         if extras:
@@ -359,9 +359,15 @@ def _simple_degree_of(row: Quality, interval: int) -> str:
     return next(d for d in row.degrees if degree_semitones(d) % 12 == interval)
 
 
-def _symbol_addition(degree: str) -> str:
+def _symbol_addition(degree: str, row: Quality) -> str:
     # A bare 7 reads as a dominant seventh on a chart, so the major seventh is written out.
-    return "maj7" if degree == "7" else degree
+    if degree == "7":
+        return "maj7"
+    # A bare degree replaces the row's degree of that number (C7b9 has no 9th besides the b9),
+    # so one that sounds beside it is written as an addition: Cdim(add5), C11(add#11).
+    if any(degree_number(d) == degree_number(degree) for d in row.degrees):
+        return f"add{degree}"
+    return degree
 
 
 @dataclass(frozen=True)

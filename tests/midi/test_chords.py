@@ -64,6 +64,20 @@ def test_every_row_round_trips_through_harte_symbol_and_repr(quality):
         assert eval(repr(chord)) == chord  # noqa: S307 - repr must evaluate back
 
 
+@pytest.mark.parametrize(
+    ("chord", "symbol"),
+    [
+        (Chord(11, "dim", added=(4, 5)), "Bdim(add3,11)"),
+        (Chord(0, "11", added=(6,)), "C11(add#11)"),
+        (Chord(0, "7b9", added=(3,)), "C7b9(add#9)"),
+        (Chord(0, "9", added=(1,)), "C9(addb9)"),
+    ],
+)
+def test_a_tone_beside_a_row_degree_of_its_number_is_written_as_an_addition(chord, symbol):
+    assert chord.symbol == symbol
+    assert parse_chord_symbol(symbol) == chord
+
+
 def test_harte_pitch_content_agrees_with_mir_eval():
     for quality in QUALITIES:
         chord = Chord(2, quality.name, bass=7)
