@@ -19,7 +19,8 @@ Two grammars are read:
   `midi.chords.QUALITIES` (longest match: `m7b5` before `m7` before `m`), then modifiers such as
   `b9`, `#11`, `(b5)`, `add9`, `no3`, `sus4`, `alt`, `(maj7)`, then `/bass` as a note name or a
   degree. A modifier degree replaces the quality's degree of the same number (`C13b9` has a flat
-  ninth, not two ninths); `add` adds without replacing; a bare `7` is the dominant seventh, and
+  ninth, not two ninths), except that two alterations stay side by side (`C7b9#9` has both
+  ninths, as `C7(b9,#9)` does); `add` adds without replacing; a bare `7` is the dominant seventh, and
   `+`/`-` before a number sharpen/flatten it (`C7+9`, `Am7-5`). Roots must be capitals: some charts
   write minor chords in lower case, so `am` is refused rather than guessed.
 
@@ -61,6 +62,7 @@ _MODIFIER = re.compile(
 )
 _HARTE = re.compile(r":(?P<shorthand>[^(/]*)(?:\((?P<degrees>[^)]*)\))?(?:/(?P<bass>.*))?")
 _ALTERED_TENSIONS = ("b9", "#9", "#11", "b13")
+_ALTERABLE = frozenset({5, 9, 11, 13})
 
 
 def parse_chord_symbol(text: str) -> Chord | None:
@@ -204,4 +206,8 @@ def _apply_modifier(
         return without(base, number), without(extras, number)
     if match["kind"] == "add":
         return base, (*extras, degree)
+    if accidental and number in _ALTERABLE:
+        # Two alterations of one degree sound together, as in an altered dominant: C7b9#9 (the
+        # 7b9 row, then #9) has both ninths, like C7(b9,#9); only the natural degree gives way.
+        return tuple(d for d in base if d != str(number)), (*extras, degree)
     return without(base, number), (*extras, degree)

@@ -107,6 +107,9 @@ def test_specific_parses(text, expected):
         ("C+", "Caug"),
         ("Cmaj7/E", "C:maj7/3"),
         ("Gm7b5/F", "G:hdim7/b7"),
+        ("C7b9#9", "C7(b9,#9)"),  # the 7b9 row, then a second ninth beside its b9
+        ("C7#9b9", "C7(b9,#9)"),
+        ("C7b5#5", "C:(3,b5,#5,b7)"),
     ],
 )
 def test_different_spellings_of_one_chord_are_equal(one, other):
