@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from jasco_bridge.errors import ProtocolError
 
 NTP_UNIX_OFFSET_SECONDS = 2_208_988_800  # 1900-01-01 to 1970-01-01
-MAX_BUNDLE_DEPTH = (
-    8  # nested bundles deeper than this are refused: bounds recursion on hostile input
-)
+# Nested bundles deeper than this are refused: it bounds the recursion on hostile input.
+MAX_BUNDLE_DEPTH = 8
 _BUNDLE_HEADER = b"#bundle\x00"
 
 

@@ -91,7 +91,10 @@ class Command:
     args: tuple[Arg, ...] = ()
     repeat: tuple[Arg, ...] = ()
     replies: tuple[str, ...] = ()
+    # False: daemon-wide (ping, status, cancel), answered at once, no /jasco/session/<name>/ form.
     per_session: bool = True
+    # Whose method `handler` names. A per-session command may still run on the daemon (render
+    # needs the queue); it then waits its turn on the session lane like the rest.
     runs_on: Literal["session", "daemon"] = "session"
 
     @property
