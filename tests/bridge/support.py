@@ -7,11 +7,14 @@ Kept out of the test modules so that no test module imports another.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,22 @@ from midi.smf import MidiSong, write_midi_file
 from midi.tempo import TempoMap
 
 WAIT_SECONDS = 60.0  # generous: CI machines are slow; tests never assert on speed
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m jasco_bridge ARGS` as a real process, this checkout first on its path."""
+    return subprocess.run(
+        [sys.executable, "-m", "jasco_bridge", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
 
 
 # ---------------------------------------------------------------------------- a running daemon

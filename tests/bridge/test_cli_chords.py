@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import mido
@@ -14,8 +11,8 @@ import mir_eval
 import pytest
 
 from jasco_bridge.cli import main
+from tests.bridge.support import run_cli
 
-REPO = Path(__file__).resolve().parents[2]
 PPQ = 480
 # Bars of 4/4 at 120 bpm (2 s each): C, G7/B (inverted), F, Gsus4.
 PROGRESSION = [
@@ -228,25 +225,10 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, make_args,
 
 
 def test_the_installed_entry_point_runs_as_a_real_process(song, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-m", "jasco_bridge", "chords", str(song), "--format", "lab"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    done = run_cli("chords", str(song), "--format", "lab")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "0.000000\t2.000000\tC:maj"
-    broken = subprocess.run(
-        [sys.executable, "-m", "jasco_bridge", "chords", str(tmp_path / "nope.mid")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    broken = run_cli("chords", str(tmp_path / "nope.mid"))
     assert broken.returncode == 2
     assert "nope.mid" in broken.stderr
     assert "Traceback" not in broken.stderr

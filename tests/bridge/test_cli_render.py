@@ -2,9 +2,6 @@
 
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +12,8 @@ from jasco_bridge.cli import main
 from midi.notes import Note, NoteTrack
 from midi.smf import MidiSong, write_midi_file
 from midi.tempo import TempoMap
+from tests.bridge.support import run_cli
 
-REPO = Path(__file__).resolve().parents[2]
 SR = 32000
 
 
@@ -151,20 +148,11 @@ def test_render_help_teaches_with_examples(capsys):
 
 
 def test_demo_runs_on_a_fresh_machine_as_a_preview(tmp_path):
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
+    no_weights = {
         "JASCO_BRIDGE_MODELS": str(tmp_path / "no-models"),
         "HF_HUB_CACHE": str(tmp_path / "no-hf-cache"),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "jasco_bridge", "demo", "--out-dir", str(tmp_path / "clips")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = run_cli("demo", "--out-dir", str(tmp_path / "clips"), env=no_weights, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "PREVIEW" in done.stdout and "jasco-bridge weights download" in done.stderr
     clip = tmp_path / "clips" / "demo_bars1-4_0.wav"
