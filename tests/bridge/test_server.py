@@ -22,6 +22,7 @@ import soundfile as sf
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.daemon import BackgroundDaemon, Daemon
 from jasco_bridge.engines import OpenedRenderer, open_preview
+from jasco_bridge.errors import ConfigError
 from jasco_bridge.osc import (
     IMMEDIATELY,
     OscBundle,
@@ -305,7 +306,7 @@ def test_a_busy_port_is_a_clear_error(tmp_path):
         taken.bind(("127.0.0.1", 0))
         config = DaemonConfig(port=taken.getsockname()[1], tcp_port=None, out_dir=tmp_path)
         daemon = Daemon(config, announce=lambda line: None)
-        with pytest.raises(Exception, match="cannot listen for OSC/UDP"):
+        with pytest.raises(ConfigError, match="cannot listen for OSC/UDP"):
             asyncio.run(daemon.run())
 
 
@@ -323,11 +324,11 @@ def test_shutdown_cancels_queued_jobs_and_tells_their_clients(tmp_path, peer):
 
 
 def test_config_rejects_unsafe_or_broken_settings():
-    with pytest.raises(Exception, match="--allow 'everyone'"):
+    with pytest.raises(ConfigError, match="--allow 'everyone'"):
         DaemonConfig(allow=("everyone",))
-    with pytest.raises(Exception, match="port number"):
+    with pytest.raises(ConfigError, match="port number"):
         DaemonConfig(port=70000)
-    with pytest.raises(Exception, match="--reply-port"):
+    with pytest.raises(ConfigError, match="--reply-port"):
         DaemonConfig(reply_host="10.0.0.2")
     assert DaemonConfig(allow=("192.168.1.0/24",)).is_allowed("192.168.1.20")
     assert not DaemonConfig(allow=("192.168.1.0/24",)).is_allowed("192.168.2.20")
