@@ -96,6 +96,8 @@ class Command:
     # Whose method `handler` names. A per-session command may still run on the daemon (render
     # needs the queue); it then waits its turn on the session lane like the rest.
     runs_on: Literal["session", "daemon"] = "session"
+    # Opens a file: run in a thread so that a slow disk never stalls ping.
+    reads_file: bool = False
 
     @property
     def address(self) -> str:
@@ -233,6 +235,7 @@ COMMANDS: tuple[Command, ...] = (
                 default=None,
             ),
         ),
+        reads_file=True,
     ),
     Command(
         "drums/file",
@@ -244,6 +247,7 @@ COMMANDS: tuple[Command, ...] = (
                 "start_beat", "float", "where an audio stem's first sample sits", default=0.0, low=0
             ),
         ),
+        reads_file=True,
     ),
     Command("drums/clear", "Forget the drum stem or drum MIDI.", "clear_drums"),
     Command("melody/clear", "Forget the melody notes.", "clear_melody"),

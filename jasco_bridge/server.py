@@ -46,8 +46,6 @@ from midi.vocabulary import ChordVocabulary
 
 logger = logging.getLogger(__name__)
 
-# Commands that open files: they run in a thread so a slow disk never stalls ping.
-_FILE_HANDLERS = frozenset({"set_chord_file", "set_drums_file"})
 # Session commands waiting on the lane (each up to 64 KB) before new ones are refused.
 _MAX_PENDING_COMMANDS = 1000
 _MAX_TCP_BACKLOG_BYTES = 4 * 2**20  # a TCP client that stops reading is disconnected past this
@@ -399,7 +397,7 @@ class BridgeServer:
             try:
                 if request.command.runs_on == "daemon":
                     self._daemon_handlers[request.command.handler](request, channel)
-                elif request.command.handler in _FILE_HANDLERS:
+                elif request.command.reads_file:
                     await loop.run_in_executor(None, self._apply, request)
                 else:
                     self._apply(request)
