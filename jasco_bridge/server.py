@@ -19,8 +19,6 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 from engine.errors import EngineError
 from engine.request import Renderer
@@ -35,11 +33,11 @@ from jasco_bridge.osc import (
     OscPacket,
     SizePrefixDecoder,
     SlipDecoder,
-    encode_packet,
     parse_packet,
     size_prefix_encode,
     slip_encode,
 )
+from jasco_bridge.replies import ReplyChannel, TcpReply, UdpReply
 from jasco_bridge.session import Session, SessionStore
 from midi.errors import MidiError
 from midi.vocabulary import ChordVocabulary
@@ -48,51 +46,8 @@ logger = logging.getLogger(__name__)
 
 # Session commands waiting on the lane (each up to 64 KB) before new ones are refused.
 _MAX_PENDING_COMMANDS = 1000
-_MAX_TCP_BACKLOG_BYTES = 4 * 2**20  # a TCP client that stops reading is disconnected past this
 _UDP_RECEIVE_BUFFER_BYTES = 8 * 2**20
 _EXPECTED = (BridgeError, MidiError, EngineError)
-
-
-class ReplyChannel(Protocol):
-    """Where the replies to one message (and the events of its jobs) go."""
-
-    def send(self, message: OscMessage) -> None: ...
-
-
-@dataclass(frozen=True)
-class UdpReply:
-    """Replies as datagrams to one address."""
-
-    transport: asyncio.DatagramTransport
-    address: tuple[str, int]
-
-    def send(self, message: OscMessage) -> None:
-        if not self.transport.is_closing():
-            self.transport.sendto(encode_packet(message), self.address)
-
-    def __str__(self) -> str:
-        return f"udp {self.address[0]}:{self.address[1]}"
-
-
-@dataclass(frozen=True)
-class TcpReply:
-    """Replies on the connection the message came from, framed the way the client frames."""
-
-    transport: asyncio.Transport
-    peer: str
-    frame: Callable[[bytes], bytes] = slip_encode
-
-    def send(self, message: OscMessage) -> None:
-        if self.transport.is_closing():
-            return
-        if self.transport.get_write_buffer_size() > _MAX_TCP_BACKLOG_BYTES:
-            logger.warning("tcp %s stopped reading its replies; closing the connection", self.peer)
-            self.transport.abort()
-            return
-        self.transport.write(self.frame(encode_packet(message)))
-
-    def __str__(self) -> str:
-        return f"tcp {self.peer}"
 
 
 class BridgeServer:
