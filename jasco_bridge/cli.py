@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -62,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
+    if args.command != "weights":
+        # Loading T5 and EnCodec from disk draws transformers' "Loading weights" bars between our
+        # own lines; only a download is long enough for a bar to help.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # Errors meant for the user carry their own explanation: print it, no traceback.
     from engine.errors import EngineError
     from jasco_bridge.errors import BridgeError
