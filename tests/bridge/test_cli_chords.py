@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -232,3 +233,9 @@ def test_the_installed_entry_point_runs_as_a_real_process(song, tmp_path):
     assert broken.returncode == 2
     assert "nope.mid" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+def test_commands_that_only_load_weights_silence_the_hub_progress_bars(monkeypatch, capsys):
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    assert main(["chords", "--symbol", "C"]) == 0
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
