@@ -236,6 +236,7 @@ def test_the_installed_entry_point_runs_as_a_real_process(song, tmp_path):
 
 
 def test_commands_that_only_load_weights_silence_the_hub_progress_bars(monkeypatch, capsys):
-    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")  # so teardown restores the original
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS")
     assert main(["chords", "--symbol", "C"]) == 0
     assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
