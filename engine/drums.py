@@ -23,6 +23,7 @@ from torch import nn
 
 from engine.codec import CompressionModel
 from engine.errors import ConditioningError
+from engine.resample import resample
 
 DEMUCS_RATE = 44100
 
@@ -36,16 +37,6 @@ class DrumEncoding:
     codes: torch.Tensor | None = None  # [N, T] first-codebook indices
     latents: torch.Tensor | None = None  # [N, T, C] codebook vectors before the blur
     blurred: torch.Tensor | None = None  # [N, T, C] after the blur
-
-
-def resample(wav: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """[channels, samples] float32 -> same at `to_rate` (soxr high quality)."""
-    if from_rate == to_rate:
-        return wav
-    import soxr
-
-    # soxr wants [samples, channels]
-    return np.ascontiguousarray(soxr.resample(wav.T, from_rate, to_rate).T, dtype=np.float32)
 
 
 def prepare_drum_stem(

@@ -320,9 +320,6 @@ class JascoEngine:
             sample_rate=self.sample_rate,
             engine=self.name,
             model=self.model_id,
-            seed=request.seed,
-            steps=request.steps,
-            sampler=request.sampler,
             timings={
                 "conditions_seconds": conditioned - started,
                 "sampling_seconds": sampled - conditioned,

@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.errors import ConditioningError, GenerationCancelled
 from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
+from engine.resample import resample
 
 MELODY_LOWEST_MIDI = 43  # salience bin 0; bin k = MIDI 43 + k
 PEAK_AMPLITUDE = 10 ** (-1 / 20)  # -1 dBFS: leaves room for inter-sample peaks
@@ -320,10 +321,8 @@ def _stem_to_mono(stem: np.ndarray, stem_rate: int, sample_rate: int, n_samples:
     audio = np.asarray(stem, dtype=np.float64)
     if audio.ndim == 2:
         audio = audio.mean(axis=0)
-    if stem_rate != sample_rate and len(audio):
-        import soxr  # only needed when a stem arrives at another rate
-
-        audio = soxr.resample(audio, stem_rate, sample_rate)
+    if len(audio):
+        audio = resample(audio, stem_rate, sample_rate)
     fitted = np.zeros(n_samples, dtype=np.float64)
     fitted[: min(n_samples, len(audio))] = audio[:n_samples]
     peak = float(np.max(np.abs(fitted))) if n_samples else 0.0
@@ -444,8 +443,5 @@ class PreviewEngine:
             sample_rate=sr,
             engine=self.name,
             model=self.model_id,
-            seed=request.seed,
-            steps=len(stages),
-            sampler="preview",
             timings={"total_seconds": time.perf_counter() - began},
         )

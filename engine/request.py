@@ -85,15 +85,13 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """Mono audio for one request, and how it was made."""
+    """Mono audio for one request, and what made it (the request itself says with what seed,
+    steps and sampler: a result does not repeat it)."""
 
     audio: np.ndarray = field(repr=False)  # [samples] float32
     sample_rate: int
     engine: str  # "jasco" or "preview"
     model: str
-    seed: int
-    steps: int
-    sampler: str
     timings: dict[str, float] = field(default_factory=dict)
 
     @property

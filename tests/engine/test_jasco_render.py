@@ -51,7 +51,7 @@ def test_render_has_the_requested_length_and_is_finite(seven):
     assert seven.audio.dtype == np.float32
     assert seven.audio.shape == (4 * 32000,)
     assert np.isfinite(seven.audio).all() and seven.audio.std() > 0
-    assert (seven.engine, seven.sample_rate, seven.seed, seven.steps) == ("jasco", 32000, 7, 2)
+    assert (seven.engine, seven.sample_rate) == ("jasco", 32000)
     assert seven.timings["total_seconds"] >= seven.timings["sampling_seconds"] > 0
 
 

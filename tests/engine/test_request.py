@@ -16,4 +16,4 @@ def test_a_seed_no_renderer_can_use_is_refused(seed):
 
 def test_the_largest_seed_renders():
     result = PreviewEngine({}).generate(GenerationRequest(seed=2**64 - 1, duration_seconds=0.1))
-    assert result.seed == 2**64 - 1
+    assert len(result.audio) == round(0.1 * result.sample_rate)
