@@ -20,6 +20,9 @@ from midi.errors import NoteError
 # The spelling of JASCO's chord vocabulary, so that note names and chord roots agree.
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
+MAX_PITCH = 127
+MAX_VELOCITY = 127
+
 LETTER_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _NOTE_NAME = re.compile(r"^\s*([A-Ga-g])([#b♯♭]*)(-?\d+)\s*$")
 
@@ -48,7 +51,7 @@ def pitch_number(name: str) -> int:
 
 
 def _check_pitch(pitch: int) -> None:
-    if not is_whole_number(pitch) or not 0 <= pitch <= 127:
+    if not is_whole_number(pitch) or not 0 <= pitch <= MAX_PITCH:
         raise NoteError(f"pitch must be an integer MIDI note number 0..127, got {pitch!r}")
 
 
@@ -77,7 +80,7 @@ class Note:
                 f"note {pitch_name(self.pitch)} ends at beat {self.end_beat!r}, not after its "
                 f"start at beat {self.start_beat!r}; give it a positive length"
             )
-        if not is_whole_number(self.velocity) or not 0 <= self.velocity <= 127:
+        if not is_whole_number(self.velocity) or not 0 <= self.velocity <= MAX_VELOCITY:
             raise NoteError(f"note velocity must be an integer 0..127, got {self.velocity!r}")
         if not is_whole_number(self.channel) or not 0 <= self.channel <= 15:
             raise NoteError(

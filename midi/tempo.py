@@ -35,6 +35,8 @@ from midi.errors import TempoMapError
 MIN_BPM = 1.0
 MAX_BPM = 1000.0
 DEFAULT_BPM = 120.0
+MAX_NUMERATOR = 255  # what a MIDI time-signature event can hold
+MAX_DENOMINATOR = 128
 # Beats computed as ticks / ppq may miss a bar line by a rounding error; this close counts as on it.
 _ON_GRID = 1e-9
 
@@ -84,15 +86,19 @@ class TimeSignature:
         if self.beat < 0:
             raise TempoMapError(f"time signature beat must be >= 0, got {self.beat!r}")
         num, den = self.numerator, self.denominator
-        if not is_whole_number(num) or not 1 <= num <= 255:
-            raise TempoMapError(f"time signature numerator must be an integer 1..255, got {num!r}")
+        if not is_whole_number(num) or not 1 <= num <= MAX_NUMERATOR:
+            raise TempoMapError(
+                f"time signature numerator must be an integer 1..{MAX_NUMERATOR}, got {num!r}"
+            )
         if not is_whole_number(den) or den < 1 or den & (den - 1):
             raise TempoMapError(
                 f"time signature denominator must be a power of two (1, 2, 4, 8, 16, ...), "
                 f"got {den!r}"
             )
-        if den > 128:
-            raise TempoMapError(f"time signature denominator {den} is too small a note; use <= 128")
+        if den > MAX_DENOMINATOR:
+            raise TempoMapError(
+                f"time signature denominator {den} is too small a note; use <= {MAX_DENOMINATOR}"
+            )
         object.__setattr__(self, "numerator", int(num))
         object.__setattr__(self, "denominator", int(den))
 
