@@ -29,12 +29,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.resample import resample
 from jasco_bridge.errors import ClipError
 from jasco_bridge.wav import BITS_PER_SAMPLE, DEFAULT_DESCRIPTION, encode_bwf_wav
+
+if TYPE_CHECKING:
+    from jasco_bridge.conditioning import BarWindow
 
 logger = logging.getLogger(__name__)
 
@@ -75,17 +79,6 @@ class ClipInfo:
             raise ClipError(f"clip length_beats must be positive, got {self.length_beats!r}")
 
 
-class ClipWindow(Protocol):
-    """The bar window a clip covers (`jasco_bridge.conditioning.BarWindow` fits this)."""
-
-    start_bar: int
-    bars: int
-    start_beat: float
-    end_beat: float
-    start_seconds: float
-    duration_seconds: float
-
-
 # ---------------------------------------------------------------------------------------------
 # File names
 
@@ -118,10 +111,11 @@ def clip_path(
     bars: int,
     prompt: str,
     seed: int,
-    job_id: int,
+    job_id: int | None = None,
 ) -> Path:
     """`<out_dir>/<session>/bars005-008_<prompt slug>_<seed>_j<job>.wav`, proven to lie in out_dir.
 
+    The one naming rule of clips, for the daemon (a job id) and the CLI (none: no `_j` part).
     The session name and prompt are slugged, so whatever they contain (`../..`, absolute paths,
     NUL, emoji) the result is a plain file name one folder below `out_dir`. The check runs on the
     resolved path too, so a symlinked session folder pointing elsewhere is refused.
@@ -133,7 +127,7 @@ def clip_path(
     name = (
         f"{bar_range_label(start_bar, bars)}_"
         f"{slugify(prompt, PROMPT_SLUG_MAX_CHARS, fallback='no-prompt')}_"
-        f"{int(seed)}_j{int(job_id)}.wav"
+        f"{int(seed)}{'' if job_id is None else f'_j{int(job_id)}'}.wav"
     )
     path = root / folder / name
     if not path.resolve().is_relative_to(root):
@@ -160,18 +154,6 @@ def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
         return audio[..., :n_samples]
     padding = [(0, 0)] * (audio.ndim - 1) + [(0, n_samples - have)]
     return np.pad(audio, padding)
-
-
-def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """High-quality resampling of `[samples]` or `[channels, samples]` audio with soxr."""
-    if from_rate == to_rate:
-        return audio
-    import soxr
-
-    # soxr wants [samples, channels]; we keep channels first like the engine.
-    frames_last = np.ascontiguousarray(audio.T if audio.ndim == 2 else audio, dtype=np.float32)
-    resampled = soxr.resample(frames_last, from_rate, to_rate, quality="HQ")
-    return resampled.T if audio.ndim == 2 else resampled
 
 
 def normalize_loudness(
@@ -393,7 +375,7 @@ def save_clip(
     sample_rate: int,
     *,
     path: str | os.PathLike[str],
-    window: ClipWindow,
+    window: BarWindow,
     sidecar: Mapping[str, Any],
     output_sample_rate: int | None = None,
     target_lufs: float | None = None,
@@ -404,7 +386,7 @@ def save_clip(
 
     The clip gets exactly `round(window.duration_seconds * rate)` samples at the output rate, and
     a time reference of `round(window.start_seconds * rate)`. Loudness normalisation runs only
-    when `target_lufs` is given. Window facts (bars, beats, seconds) are added to the sidecar.
+    when `target_lufs` is given. The window (bars, beats, seconds) is added to the sidecar.
     """
     rate = output_sample_rate or sample_rate
     if rate <= 0:
@@ -415,15 +397,9 @@ def save_clip(
     )
     if target_lufs is not None:
         audio = normalize_loudness(audio, rate, target_lufs)
-    length_beats = window.end_beat - window.start_beat
     placed = {
         **sidecar,
-        "start_bar": window.start_bar,
-        "bars": window.bars,
-        "start_beat": window.start_beat,
-        "length_beats": length_beats,
-        "start_seconds": window.start_seconds,
-        "duration_seconds": window.duration_seconds,
+        **window.describe(),
         "rendered_sample_rate": sample_rate,
         "target_lufs": target_lufs,
     }
@@ -435,6 +411,22 @@ def save_clip(
         sidecar=placed,
         description=description,
         start_beat=window.start_beat,
-        length_beats=length_beats,
+        length_beats=window.length_beats,
         origination=origination,
     )
+
+
+def check_clip_folder(out_dir: str | os.PathLike[str]) -> Path:
+    """`out_dir` made absolute and created if missing, or ClipError when no clip can be written
+    there: checked before a render (or the daemon's start), not after minutes of work."""
+    folder = Path(out_dir).expanduser().absolute()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".jasco-write-test-"):
+            pass
+    except OSError as error:
+        raise ClipError(
+            f"cannot write clips in {folder}: {error.strerror or error}; "
+            "choose another --out-dir"
+        ) from error
+    return folder

@@ -1,31 +1,30 @@
 """Musical time -> engine input: the one place where bars become seconds and frames.
 
-Both the `render` command and the daemon go through here:
-
-    window = plan_window(song.tempo_map, start_bar=5, bars=4, segment_seconds=10.0)
-    conditioned = build_request(window, chords, vocabulary, renderer, prompt="funk, clavinet",
-                                seed=1, steps=10, sampler="euler", cfg_all=1.25, cfg_text=2.5)
+    window = plan_window(snapshot.tempo_map, start_bar=5, bars=4, segment_seconds=10.0)
+    conditioned = condition(snapshot, window, renderer, vocabulary, seed=1)
     result = renderer.generate(conditioned.request)
 
-A window is a whole number of bars that starts on a bar line and fits in one engine segment
-(JASCO: 10 s). Every time handed to the engine is in seconds from the window's start; chord
-frames after the window's end (up to the segment's end) carry the song's next chords, so the
-music runs on through the bar line instead of stopping before the cut.
+A `BarWindow` is a whole number of bars that starts on a bar line and fits in one engine segment
+(JASCO: 10 s). It is the one description of "which part of the song" from planning to the clip's
+sidecar: conditioning reads the segment it spans, `clips.save_clip` trims to its bars, and the
+sidecar records it. A long render will be a list of such windows, overlapping by a bar or two,
+each conditioned and rendered on its own; nothing here assumes a window is alone in its song.
+
+Every time handed to the engine is in seconds from the window's start; chord frames after the
+window's end (up to the segment's end, the window's horizon) carry the song's next chords, so
+the music runs on through the bar line instead of stopping before the cut.
 """
 
 from __future__ import annotations
 
-import math
-import platform
-import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.request import GenerationRequest, GenerationResult, Renderer
-from jasco_bridge import __version__
+from engine.request import GenerationRequest, Renderer
 from jasco_bridge.errors import RenderError
+from jasco_bridge.session import SessionSnapshot
 from midi.chords import TimedChord
 from midi.frames import chord_frames, melody_salience
 from midi.notes import Note
@@ -38,7 +37,11 @@ _FIT_TOLERANCE_SECONDS = 1e-9
 
 @dataclass(frozen=True)
 class BarWindow:
-    """`bars` whole bars from 1-based `start_bar`, in beats and in seconds from the song's start."""
+    """`bars` whole bars from 1-based `start_bar`, placed in an engine segment of
+    `segment_seconds` that starts with the window; beats and seconds count from the song start.
+
+    `horizon_beat` is where that segment ends: the engine hears chords and melody up to there.
+    """
 
     start_bar: int
     bars: int
@@ -46,6 +49,8 @@ class BarWindow:
     end_beat: float
     start_seconds: float
     end_seconds: float
+    segment_seconds: float
+    horizon_beat: float
     tempo_map: TempoMap = field(repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +63,25 @@ class BarWindow:
                 f"window end must come after its start, got beats {self.start_beat}-{self.end_beat}"
                 f" and seconds {self.start_seconds}-{self.end_seconds}"
             )
+
+    @classmethod
+    def of_bars(
+        cls, tempo_map: TempoMap, start_bar: int, bars: int, segment_seconds: float
+    ) -> BarWindow:
+        """The window of these bars, without checking that they fit in the segment."""
+        start_beat, end_beat = tempo_map.bar_window(start_bar, bars)
+        start_seconds = tempo_map.seconds_at(start_beat)
+        return cls(
+            start_bar=start_bar,
+            bars=bars,
+            start_beat=start_beat,
+            end_beat=end_beat,
+            start_seconds=start_seconds,
+            end_seconds=tempo_map.seconds_at(end_beat),
+            segment_seconds=segment_seconds,
+            horizon_beat=tempo_map.beat_at(start_seconds + segment_seconds),
+            tempo_map=tempo_map,
+        )
 
     @property
     def end_bar(self) -> int:
@@ -72,38 +96,32 @@ class BarWindow:
     def length_beats(self) -> float:
         return self.end_beat - self.start_beat
 
+    @property
+    def fits(self) -> bool:
+        """True when the bars last no longer than the segment."""
+        return self.duration_seconds <= self.segment_seconds + _FIT_TOLERANCE_SECONDS
+
     def seconds_from_start(self, beat: float) -> float:
         """Seconds from the window's first sample to `beat` (a song position)."""
         return self.tempo_map.seconds_at(beat) - self.start_seconds
 
-    def horizon_beat(self, segment_seconds: float) -> float:
-        """The song beat where an engine segment that starts with this window ends.
-
-        The engine hears a whole segment, past the window's last bar line: chords and melody
-        up to here keep the music going through the cut.
-        """
-        return self.tempo_map.beat_at(self.start_seconds + segment_seconds)
-
-
-def _window(tempo_map: TempoMap, start_bar: int, bars: int) -> BarWindow:
-    start_beat, end_beat = tempo_map.bar_window(start_bar, bars)
-    return BarWindow(
-        start_bar=start_bar,
-        bars=bars,
-        start_beat=start_beat,
-        end_beat=end_beat,
-        start_seconds=tempo_map.seconds_at(start_beat),
-        end_seconds=tempo_map.seconds_at(end_beat),
-        tempo_map=tempo_map,
-    )
+    def describe(self) -> dict[str, float | int]:
+        """The window as plain JSON values, for a clip's sidecar."""
+        return {
+            "start_bar": self.start_bar,
+            "bars": self.bars,
+            "start_beat": self.start_beat,
+            "length_beats": self.length_beats,
+            "start_seconds": self.start_seconds,
+            "duration_seconds": self.duration_seconds,
+            "segment_seconds": self.segment_seconds,
+        }
 
 
 def bars_that_fit(tempo_map: TempoMap, start_bar: int, segment_seconds: float) -> int:
     """How many whole bars from `start_bar` last at most `segment_seconds` (0 if not even one)."""
     bars = 0
-    while _window(tempo_map, start_bar, bars + 1).duration_seconds <= (
-        segment_seconds + _FIT_TOLERANCE_SECONDS
-    ):
+    while BarWindow.of_bars(tempo_map, start_bar, bars + 1, segment_seconds).fits:
         bars += 1
     return bars
 
@@ -126,8 +144,8 @@ def plan_window(
         raise RenderError(f"bars must be a whole number >= 1, got {bars!r}")
     if bars is None:
         bars = max(1, min(bars_that_fit(tempo_map, start_bar, segment_seconds), DEFAULT_MAX_BARS))
-    window = _window(tempo_map, start_bar, bars)
-    if window.duration_seconds <= segment_seconds + _FIT_TOLERANCE_SECONDS:
+    window = BarWindow.of_bars(tempo_map, start_bar, bars, segment_seconds)
+    if window.fits:
         return window
     # Counting what does fit is only needed for the advice, not on the daemon's hot path.
     fitting = bars_that_fit(tempo_map, start_bar, segment_seconds)
@@ -162,54 +180,20 @@ class ChordUse:
 
 @dataclass(frozen=True)
 class ConditionedRequest:
+    """The engine request for a window, and how its chords were mapped (for the user)."""
+
     request: GenerationRequest
-    window: BarWindow
     chord_report: tuple[ChordUse, ...]
-
-    def describe_render(self, result: GenerationResult) -> dict[str, object]:
-        """What a clip's sidecar says about how it was rendered (the same for CLI and daemon)."""
-        request = self.request
-        return {
-            "preview": result.engine == "preview",
-            "engine": result.engine,
-            "model": result.model,
-            "prompt": request.text,
-            "seed": result.seed,
-            "steps": result.steps,
-            "sampler": result.sampler,
-            "cfg_all": request.cfg_all,
-            "cfg_text": request.cfg_text,
-            "chords": [asdict(use) for use in self.chord_report],
-            "melody_used": request.melody_salience is not None,
-            "drums_used": request.drums_wav is not None,
-            "versions": library_versions(),
-        }
-
-
-def library_versions() -> dict[str, str]:
-    """The versions that decide what a clip sounds like, for its sidecar."""
-    versions = {
-        "jasco_bridge": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-    torch = sys.modules.get("torch")  # only loaded (and only relevant) when JASCO rendered
-    if torch is not None:
-        versions["torch"] = str(torch.__version__)
-    return versions
 
 
 def _chord_segments(
-    window: BarWindow,
-    chords: Sequence[TimedChord],
-    vocabulary: ChordVocabulary,
-    horizon_beat: float,
+    window: BarWindow, chords: Sequence[TimedChord], vocabulary: ChordVocabulary
 ) -> tuple[list[tuple[float, float, int]], list[ChordUse]]:
     segments: list[tuple[float, float, int]] = []
     report: list[ChordUse] = []
     for timed in sorted(chords, key=lambda c: c.start_beat):
         start = max(timed.start_beat, window.start_beat)
-        end = min(timed.end_beat, horizon_beat)
+        end = min(timed.end_beat, window.horizon_beat)
         if end <= start:
             continue
         match = vocabulary.map_chord(timed.chord)
@@ -230,16 +214,6 @@ def _chord_segments(
     return segments, report
 
 
-def _cut_stem(
-    stem: np.ndarray, sample_rate: int, start_seconds: float, seconds: float
-) -> np.ndarray:
-    """The part of a song-long stem (sample 0 = beat 0) that the window's segment covers."""
-    audio = np.asarray(stem, dtype=np.float32)
-    first = int(round(start_seconds * sample_rate))
-    last = first + int(math.ceil(seconds * sample_rate))
-    return audio[..., first:last]
-
-
 def build_request(
     window: BarWindow,
     chords: Sequence[TimedChord],
@@ -254,15 +228,13 @@ def build_request(
     cfg_text: float,
     drums_wav: np.ndarray | None = None,
     drums_sample_rate: int = 32000,
-    melody_notes: Sequence[Note] | None = None,
+    melody_notes: Sequence[Note] = (),
 ) -> ConditionedRequest:
     """The engine request for `window`: chords as vocabulary indices per frame (no chord where
-    none is given), the beat grid in window seconds, and the window's part of a song-long drum
-    stem (sample 0 = beat 0 of the song) and melody."""
-    segment = renderer.segment_seconds
-    n_frames = int(round(segment * renderer.frame_rate_hz))
-    horizon_beat = window.horizon_beat(segment)
-    segments, report = _chord_segments(window, chords, vocabulary, horizon_beat)
+    none is given), the beat grid in window seconds, the melody, and `drums_wav`: the window's
+    drums, sample 0 = the window's first sample."""
+    n_frames = int(round(window.segment_seconds * renderer.frame_rate_hz))
+    segments, report = _chord_segments(window, chords, vocabulary)
     frames = chord_frames(
         segments,
         0.0,
@@ -279,7 +251,7 @@ def build_request(
                 n.pitch,
             )
             for n in melody_notes
-            if n.end_beat > window.start_beat and n.start_beat < horizon_beat
+            if n.end_beat > window.start_beat and n.start_beat < window.horizon_beat
         ]
         salience = melody_salience(
             notes_in_seconds, 0.0, n_frames=n_frames, frame_rate_hz=renderer.frame_rate_hz
@@ -289,11 +261,7 @@ def build_request(
     request = GenerationRequest(
         text=prompt,
         chord_indices=tuple(int(i) for i in frames),
-        drums_wav=(
-            _cut_stem(drums_wav, drums_sample_rate, window.start_seconds, segment)
-            if drums_wav is not None
-            else None
-        ),
+        drums_wav=drums_wav,
         drums_sample_rate=drums_sample_rate,
         melody_salience=salience,
         beat_seconds=tuple(window.seconds_from_start(b) for b in beats),
@@ -305,4 +273,38 @@ def build_request(
         cfg_all=cfg_all,
         cfg_text=cfg_text,
     )
-    return ConditionedRequest(request, window, tuple(report))
+    return ConditionedRequest(request, tuple(report))
+
+
+def condition(
+    snapshot: SessionSnapshot,
+    window: BarWindow,
+    renderer: Renderer,
+    vocabulary: ChordVocabulary,
+    *,
+    seed: int,
+) -> ConditionedRequest:
+    """The engine request for `window` of a session: its chords, drums, melody and settings."""
+    settings = snapshot.settings
+    drums_wav, drums_rate = None, renderer.sample_rate
+    if snapshot.drums is not None:
+        drums_wav, drums_rate = snapshot.drums.window_audio(
+            snapshot.tempo_map, window.start_seconds, window.segment_seconds, renderer.sample_rate
+        )
+    return build_request(
+        window,
+        snapshot.chord_timeline(until_beat=window.horizon_beat),
+        vocabulary,
+        renderer,
+        prompt=snapshot.prompt,
+        seed=seed,
+        steps=settings.steps,
+        sampler=settings.sampler,
+        cfg_all=settings.cfg_all,
+        cfg_text=settings.cfg_text,
+        drums_wav=drums_wav,
+        drums_sample_rate=drums_rate,
+        # A chords-drums model has no melody input: the melody is left out (the sidecar says
+        # so) rather than failing a render the producer asked for.
+        melody_notes=snapshot.melody_notes if renderer.accepts_melody else (),
+    )

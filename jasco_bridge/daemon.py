@@ -21,6 +21,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
 
+from jasco_bridge.clips import check_clip_folder
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer, open_renderer
 from jasco_bridge.server import BridgeServer
@@ -78,6 +79,7 @@ class Daemon:
 
     async def startup(self) -> None:
         self._stop = asyncio.Event()
+        check_clip_folder(self.config.out_dir)  # refused now, not after the first render
         await self.server.start()
         host, port = self.server.udp_address
         tcp = self.server.tcp_port
@@ -90,7 +92,7 @@ class Daemon:
         self._announce("loading the engine ...")
         loop = asyncio.get_running_loop()
         opened = await loop.run_in_executor(None, self._open_engine, self.config)
-        self.server.attach_engine(opened.renderer, opened.vocabulary)
+        self.server.attach_engine(opened)
         for line in describe_engine(opened):
             self._announce(line)
         self._announce("ready (Ctrl-C to stop)")

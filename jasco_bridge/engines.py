@@ -76,12 +76,15 @@ def open_renderer(
     kind: str = "auto", model: str | Path | None = None, device: str | None = None
 ) -> OpenedRenderer:
     """`auto`: JASCO when its weights are found, else the preview with a notice saying how to
-    get JASCO. `jasco`: JASCO or a `CheckpointError`. `preview`: the built-in synthesiser."""
+    get JASCO. `jasco`: JASCO or a `CheckpointError`. `preview`: the built-in synthesiser.
+
+    A `model` that is named but not found is an error under `auto` too: a typo in a folder
+    name must not quietly turn into a preview."""
     if kind not in ENGINE_KINDS:
         raise RenderError(f"unknown engine {kind!r}: choose one of {', '.join(ENGINE_KINDS)}")
     if kind == "preview":
         return open_preview()
-    if kind == "jasco":
+    if kind == "jasco" or model is not None:
         return open_jasco(model, device)
     try:
         find_jasco_weights(model)

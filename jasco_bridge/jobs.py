@@ -7,7 +7,7 @@ its loop with `loop.call_soon_threadsafe`); only jobs that never started are rep
 thread that cancelled them (`cancel`, `shutdown`). Every job ends with exactly one of "done",
 "error" or "cancelled"; "progress" events before that carry step/total of the sampler.
 
-    queue = JobQueue(renderer, vocabulary, "clips", on_event=print)
+    queue = JobQueue(open_renderer("preview"), "clips", on_event=print)
     queue.start()
     jobs = queue.submit(session.snapshot(), start_bar=5, bars=4)
     queue.cancel(jobs[0].id)
@@ -30,17 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from engine.errors import EngineError, GenerationCancelled
-from engine.request import Renderer
-from jasco_bridge.clips import ClipInfo, clip_path, save_clip
-from jasco_bridge.conditioning import BarWindow, build_request, plan_window
+from jasco_bridge.clips import ClipInfo
+from jasco_bridge.conditioning import BarWindow, plan_window
+from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import BridgeError, RenderError
-from jasco_bridge.session import MAX_SEED, SessionSnapshot
-from jasco_bridge.sources import AudioDrums, MidiDrums
+from jasco_bridge.pipeline import render_clip, variation_seeds
+from jasco_bridge.session import SessionSnapshot
 from midi.errors import MidiError
-from midi.vocabulary import ChordVocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -51,22 +48,23 @@ CANCEL_GRACE_SECONDS = 30.0
 MAX_FINISHED_JOBS = 1024
 
 
-class JobState(enum.Enum):
+class JobState(str, enum.Enum):
+    """Where a job is, and what its events say: a "running" event reports progress, the three
+    final states end a job. The values are the words the events and `/jasco/*` replies use."""
+
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
-    FAILED = "failed"
+    FAILED = "error"
     CANCELLED = "cancelled"
-
-
-EventKind = Literal["progress", "done", "error", "cancelled"]
 
 
 @dataclass(frozen=True)
 class JobEvent:
-    """Something happened to a job. `reply_to` is whatever the submitter passed in."""
+    """Something happened to a job: progress (`RUNNING`) or its end. `reply_to` is whatever the
+    submitter passed in."""
 
-    kind: EventKind
+    kind: JobState
     job_id: int
     reply_to: object = None
     fraction: float = 0.0
@@ -118,8 +116,7 @@ class JobQueue:
 
     def __init__(
         self,
-        renderer: Renderer,
-        vocabulary: ChordVocabulary,
+        opened: OpenedRenderer,
         out_dir: str | Path,
         *,
         max_queued: int = DEFAULT_MAX_QUEUED,
@@ -129,8 +126,8 @@ class JobQueue:
     ) -> None:
         if max_queued < 1:
             raise RenderError(f"max_queued must be at least 1, got {max_queued}")
-        self.renderer = renderer
-        self.vocabulary = vocabulary
+        self.opened = opened
+        self.renderer = opened.renderer
         self.out_dir = Path(out_dir)
         self.max_queued = max_queued
         self._on_event = on_event
@@ -167,7 +164,7 @@ class JobQueue:
             for job in dropped:
                 self._finish(job, JobState.CANCELLED, "the daemon is shutting down")
         for job in dropped:
-            self._emit(JobEvent("cancelled", job.id, job.reply_to, message=job.message))
+            self._emit(JobEvent(JobState.CANCELLED, job.id, job.reply_to, message=job.message))
         worker = self._worker
         if worker is None:
             return
@@ -233,7 +230,7 @@ class JobQueue:
                     reply_to=reply_to,
                     created=now,
                 )
-                for variation, seed in enumerate(self._seeds(snapshot.settings.seed, count))
+                for variation, seed in enumerate(variation_seeds(snapshot.settings, self._rng))
             ]
             self._next_id += count
             for job in jobs:
@@ -241,17 +238,6 @@ class JobQueue:
                 self._queued.append(job)
             self._wakeup.notify_all()
         return jobs
-
-    def _seeds(self, fixed: int | None, count: int) -> list[int]:
-        if fixed is not None:
-            # A fixed seed renders variation 0 exactly as before; later ones step from it.
-            return [(fixed + i) % (MAX_SEED + 1) for i in range(count)]
-        seeds: list[int] = []
-        while len(seeds) < count:
-            seed = self._rng.randint(0, MAX_SEED)
-            if seed not in seeds:
-                seeds.append(seed)
-        return seeds
 
     def cancel(self, job_id: int) -> bool:
         """Cancel a job: a queued one at once, a running one within one sampler step.
@@ -272,7 +258,7 @@ class JobQueue:
                 return False
             self._queued.remove(job)
             self._finish(job, JobState.CANCELLED, "cancelled before it started")
-        self._emit(JobEvent("cancelled", job.id, job.reply_to, message=job.message))
+        self._emit(JobEvent(JobState.CANCELLED, job.id, job.reply_to, message=job.message))
         return True
 
     def status(self) -> QueueStatus:
@@ -306,7 +292,7 @@ class JobQueue:
             event = self._run_safely(job)
             with self._lock:
                 self._running = None
-                self._finish(job, _FINAL_STATE[event.kind], event.message, event.clip)
+                self._finish(job, event.kind, event.message, event.clip)
                 self._wakeup.notify_all()
             self._emit(event)
 
@@ -314,91 +300,50 @@ class JobQueue:
         try:
             clip = self._render(job)
         except GenerationCancelled:
-            return JobEvent("cancelled", job.id, job.reply_to, message="cancelled while rendering")
+            return JobEvent(
+                JobState.CANCELLED, job.id, job.reply_to, message="cancelled while rendering"
+            )
         except (BridgeError, EngineError, MidiError) as error:
             logger.warning("job %s failed: %s", job.id, error)
-            return JobEvent("error", job.id, job.reply_to, message=f"job {job.id}: {error}")
+            return JobEvent(JobState.FAILED, job.id, job.reply_to, message=f"job {job.id}: {error}")
         except Exception as error:  # the worker must outlive any bug in one job
             logger.exception("job %s crashed", job.id)
             return JobEvent(
-                "error",
+                JobState.FAILED,
                 job.id,
                 job.reply_to,
                 message=f"job {job.id} hit an internal error ({type(error).__name__}: {error}); "
                 "the daemon log has the details, please report it",
             )
-        return JobEvent("done", job.id, job.reply_to, fraction=1.0, clip=clip)
+        return JobEvent(JobState.DONE, job.id, job.reply_to, fraction=1.0, clip=clip)
 
     def _render(self, job: RenderJob) -> ClipInfo:
-        snapshot, window, settings = job.snapshot, job.window, job.snapshot.settings
-        drums_wav, drums_rate = self._drums_for(snapshot, window)
-        conditioned = build_request(
-            window,
-            snapshot.chord_timeline(until_beat=window.horizon_beat(self.renderer.segment_seconds)),
-            self.vocabulary,
-            self.renderer,
-            prompt=snapshot.prompt,
-            seed=job.seed,
-            steps=settings.steps,
-            sampler=settings.sampler,
-            cfg_all=settings.cfg_all,
-            cfg_text=settings.cfg_text,
-            drums_wav=drums_wav,
-            drums_sample_rate=drums_rate,
-            # A chords-drums model has no melody input: the melody is left out (the sidecar
-            # says so) rather than failing a render the producer asked for.
-            melody_notes=(snapshot.melody_notes or None) if self.renderer.accepts_melody else None,
-        )
-
         def progress(step: int, total: int) -> None:
-            self._emit(JobEvent("progress", job.id, job.reply_to, fraction=step / total))
+            self._emit(JobEvent(JobState.RUNNING, job.id, job.reply_to, fraction=step / total))
 
-        began = self._clock()
-        result = self.renderer.generate(
-            conditioned.request, progress=progress, should_cancel=job.cancel_requested.is_set
+        clip = render_clip(
+            job.snapshot,
+            job.window,
+            self.opened,
+            seed=job.seed,
+            out_dir=self.out_dir,
+            job_id=job.id,
+            variation=job.variation,
+            progress=progress,
+            should_cancel=job.cancel_requested.is_set,
+            timings={"queued_seconds": (job.started or self._clock()) - job.created},
+            clock=self._clock,
         )
-        rendered = self._clock()
-        if job.cancel_requested.is_set():
-            raise GenerationCancelled(f"job {job.id} was cancelled after its last step")
-        sidecar = {
-            **snapshot.describe(),
-            "job": job.id,
-            "variation": job.variation,
-            **conditioned.describe_render(result),
-            "timings": {
-                "queued_seconds": (job.started or began) - job.created,
-                "render_seconds": rendered - began,
-                **{f"engine_{k}": v for k, v in result.timings.items()},
-            },
-        }
-        path = clip_path(
-            self.out_dir, job.session, job.start_bar, job.bars, snapshot.prompt, job.seed, job.id
+        window = job.window
+        logger.info(
+            "job %s done: %s (bars %s-%s, %.2f s)",
+            job.id,
+            clip.path,
+            window.start_bar,
+            window.end_bar,
+            clip.duration_seconds,
         )
-        return save_clip(
-            result.audio,
-            result.sample_rate,
-            path=path,
-            window=window,
-            sidecar=sidecar,
-            output_sample_rate=settings.sample_rate,
-            target_lufs=settings.target_lufs,
-            description=f"jasco-bridge {snapshot.prompt}"[:256],
-        )
-
-    def _drums_for(
-        self, snapshot: SessionSnapshot, window: BarWindow
-    ) -> tuple[np.ndarray | None, int]:
-        """The session's drums as a song-long stem (what build_request cuts the segment from),
-        filled in only where this window's segment reads it."""
-        drums = snapshot.drums
-        until = window.start_seconds + self.renderer.segment_seconds
-        if isinstance(drums, AudioDrums):
-            return drums.timeline_audio(snapshot.tempo_map, window.start_seconds, until)
-        if isinstance(drums, MidiDrums):
-            return drums.timeline_audio(
-                snapshot.tempo_map, window.start_seconds, until, self.renderer.sample_rate
-            )
-        return None, self.renderer.sample_rate
+        return clip
 
     # ---------------------------------------------------------------- helpers
 
@@ -418,6 +363,3 @@ class JobQueue:
             self._on_event(event)
         except Exception:  # a broken listener must not stop the queue
             logger.exception("on_event failed for job %s %s", event.job_id, event.kind)
-
-
-_FINAL_STATE = {"done": JobState.DONE, "error": JobState.FAILED, "cancelled": JobState.CANCELLED}

@@ -21,12 +21,20 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
+from jasco_bridge.clips import ClipInfo
 from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX, Arg, Command, Reply, Request
-from jasco_bridge.session import DEFAULT_SESSION
+from jasco_bridge.session import (
+    DEFAULT_SESSION,
+    MAX_SEED,
+    RANDOM_SEED,
+)
+from midi.notes import MAX_PITCH, MAX_VELOCITY
+from midi.tempo import MAX_BPM, MAX_DENOMINATOR, MAX_NUMERATOR, MIN_BPM
 
 SESSION_PREFIX = PREFIX + "session/"
 MAX_STRING_CHARS = 4096  # a prompt or a path longer than this is a mistake (or an attack)
@@ -34,9 +42,14 @@ MAX_GROUPS = 4096  # bulk messages: at most this many notes / symbols per messag
 
 _BEAT = Arg("start_beat", "float", "quarter notes from the song start (0 = bar 1)", low=0)
 _LENGTH = Arg("length_beats", "float", "length in quarter notes", low=0)
-_PITCH = Arg("pitch", "int", "MIDI note number", low=0, high=127)
-_VELOCITY = Arg("velocity", "int", "MIDI velocity", default=100, low=1, high=127)
-_REQUIRED_VELOCITY = Arg("velocity", "int", "MIDI velocity", low=1, high=127)
+_PITCH = Arg("pitch", "int", "MIDI note number", low=0, high=MAX_PITCH)
+_VELOCITY = Arg("velocity", "int", "MIDI velocity", default=100, low=0, high=MAX_VELOCITY)
+_REQUIRED_VELOCITY = Arg("velocity", "int", "MIDI velocity", low=0, high=MAX_VELOCITY)
+_BPM = Arg("bpm", "float", "quarter notes per minute", low=MIN_BPM, high=MAX_BPM)
+_NUMERATOR = Arg("numerator", "int", "beats per bar", low=1, high=MAX_NUMERATOR)
+_DENOMINATOR = Arg(
+    "denominator", "int", "beat unit (1, 2, 4, 8, ...)", low=1, high=MAX_DENOMINATOR
+)
 _JOB = Arg("job", "int", "job id from /jasco/ack", low=1)
 
 COMMANDS: tuple[Command, ...] = (
@@ -70,30 +83,19 @@ COMMANDS: tuple[Command, ...] = (
         "tempo",
         "Set a constant tempo and time signature (replaces the tempo map).",
         "set_tempo",
-        args=(
-            Arg("bpm", "float", "quarter notes per minute", low=1, high=999),
-            Arg("numerator", "int", "beats per bar", default=4, low=1, high=64),
-            Arg("denominator", "int", "beat unit (1, 2, 4, 8, 16, 32)", default=4, low=1, high=64),
-        ),
+        args=(_BPM, replace(_NUMERATOR, default=4), replace(_DENOMINATOR, default=4)),
     ),
     Command(
         "tempo/change",
         "Add a tempo change at a beat (after /jasco/tempo).",
         "add_tempo_change",
-        args=(
-            Arg("at_beat", "float", "where it starts", low=0),
-            Arg("bpm", "float", "new tempo", low=1, high=999),
-        ),
+        args=(Arg("at_beat", "float", "where it starts", low=0), _BPM),
     ),
     Command(
         "meter/change",
         "Add a time-signature change at a beat (on a bar line).",
         "add_meter_change",
-        args=(
-            Arg("at_beat", "float", "where it starts", low=0),
-            Arg("numerator", "int", "beats per bar", low=1, high=64),
-            Arg("denominator", "int", "beat unit", low=1, high=64),
-        ),
+        args=(Arg("at_beat", "float", "where it starts", low=0), _NUMERATOR, _DENOMINATOR),
     ),
     Command("chords/clear", "Forget all chord notes, symbols and the chord file.", "clear_chords"),
     Command(
@@ -166,7 +168,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "set",
-        "Change a render setting: seed (-1 = new random seed per render), steps, sampler "
+        f"Change a render setting: seed (0..{MAX_SEED}; {RANDOM_SEED} or `random` = a new "
+        "random seed per render, other negative seeds are refused), steps, sampler "
         "(euler, midpoint, dopri5), cfg_all, cfg_text, variations, sample_rate (0 = engine rate), "
         "target_lufs (0 = off).",
         "set_setting",
@@ -231,6 +234,12 @@ REPLIES: tuple[Reply, ...] = (
             Arg("job", "int", "job id or -1"),
             Arg("message", "str", "what went wrong and what to do"),
         ),
+    ),
+    Reply(
+        "notice",
+        "Sent after the acks when a render will probably not be what you want: no tempo, "
+        "chords or prompt set, or bars after the song's last note. The job still runs.",
+        (_JOB, Arg("message", "str", "what to check")),
     ),
     Reply("cancelled", "A job was cancelled.", (_JOB,)),
     Reply(
@@ -386,25 +395,21 @@ def progress(job_id: int, fraction: float) -> OscMessage:
     return _reply("progress", job_id, float(fraction))
 
 
-def done(
-    job_id: int,
-    path: str,
-    start_beat: float,
-    length_beats: float,
-    start_seconds: float,
-    duration_seconds: float,
-    sidecar: str,
-) -> OscMessage:
+def done(job_id: int, clip: ClipInfo) -> OscMessage:
     return _reply(
         "done",
         job_id,
-        path,
-        float(start_beat),
-        float(length_beats),
-        float(start_seconds),
-        float(duration_seconds),
-        sidecar,
+        str(clip.path),
+        float(clip.start_beat),
+        float(clip.length_beats),
+        float(clip.start_seconds),
+        float(clip.duration_seconds),
+        str(clip.sidecar_path),
     )
+
+
+def notice(job_id: int, text: str) -> OscMessage:
+    return _reply("notice", job_id, text[:2000])
 
 
 def error(job_id: int, text: str) -> OscMessage:

@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 
 from engine.errors import EngineError
-from engine.request import Renderer
 from jasco_bridge import protocol
 from jasco_bridge.config import DaemonConfig
+from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError
-from jasco_bridge.jobs import JobEvent, JobQueue
+from jasco_bridge.jobs import JobEvent, JobQueue, JobState
 from jasco_bridge.osc import (
     SLIP_END,
     OscBundle,
@@ -37,10 +37,10 @@ from jasco_bridge.osc import (
     size_prefix_encode,
     slip_encode,
 )
+from jasco_bridge.pipeline import notices
 from jasco_bridge.replies import ReplyChannel, TcpReply, UdpReply
 from jasco_bridge.session import Session, SessionStore
 from midi.errors import MidiError
-from midi.vocabulary import ChordVocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +121,12 @@ class BridgeServer:
                 raise ConfigError(_bind_problem("TCP", host, self.config.tcp_port, exc)) from None
         self._accepting = True
 
-    def attach_engine(self, renderer: Renderer, vocabulary: ChordVocabulary) -> None:
+    def attach_engine(self, opened: OpenedRenderer) -> None:
         """Start the render queue on a loaded engine; until then renders are refused politely."""
         if self._queue is not None:
             raise BridgeError("an engine is already attached to this server")
         queue = self._queue_factory(
-            renderer,
-            vocabulary,
+            opened,
             self.config.out_dir,
             max_queued=self.config.max_queue,
             on_event=self._on_job_event_threadsafe,
@@ -417,7 +416,7 @@ class BridgeServer:
         """A session command: the Session method named in the table, arguments by name."""
         method = getattr(self.sessions.get(request.session), request.command.handler)
         if request.command.repeat:
-            method([value for group in request.groups for value in group])  # all or nothing
+            method(request.groups)  # all or nothing
         else:
             method(**request.values)
 
@@ -427,6 +426,9 @@ class BridgeServer:
         jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=channel)
         for job in jobs:
             channel.send(protocol.ack(job.id, job.seed, job.variation))
+        for text in notices(snapshot, jobs[0].window):
+            for job in jobs:
+                channel.send(protocol.notice(job.id, text))
 
 
 def _enlarge_receive_buffer(sock: socket.socket | None) -> None:
@@ -448,21 +450,12 @@ def _bind_problem(kind: str, host: str, port: int, exc: OSError) -> str:
 
 
 def _event_message(event: JobEvent) -> OscMessage:
-    if event.kind == "progress":
+    if event.kind is JobState.RUNNING:
         return protocol.progress(event.job_id, event.fraction)
-    if event.kind == "cancelled":
+    if event.kind is JobState.CANCELLED:
         return protocol.cancelled(event.job_id)
-    if event.kind == "done" and event.clip is not None:
-        clip = event.clip
-        return protocol.done(
-            event.job_id,
-            str(clip.path),
-            clip.start_beat,
-            clip.length_beats,
-            clip.start_seconds,
-            clip.duration_seconds,
-            str(clip.sidecar_path),
-        )
+    if event.kind is JobState.DONE and event.clip is not None:
+        return protocol.done(event.job_id, event.clip)
     return protocol.error(event.job_id, event.message or f"job {event.job_id} failed")
 
 

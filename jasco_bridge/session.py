@@ -23,24 +23,25 @@ Chord and drum files named by path are checked and opened by `jasco_bridge.sourc
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
-import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.request import SAMPLER_NAMES
 from jasco_bridge.errors import SessionError
-from jasco_bridge.sources import ChordFile, Drums, open_chord_file, open_drums
+from jasco_bridge.sources import ChordFile, Drums, MidiDrums, open_chord_file, open_drums
+from midi.checks import is_finite_number
 from midi.chords import Chord, TimedChord
 from midi.errors import MidiError
 from midi.notes import Note, NoteTrack
 from midi.recognize import recognize_chords
 from midi.symbols import parse_chord_symbol
-from midi.tempo import TempoMap
+from midi.tempo import TempoChange, TempoMap, TimeSignature
 
 logger = logging.getLogger(__name__)
 
@@ -51,44 +52,48 @@ MAX_SESSIONS = 256
 MAX_NOTES = 20_000  # per note list: about 100 minutes of four-note chords on every beat
 MAX_CHORD_SYMBOLS = 4096
 MAX_PROMPT_CHARS = 2000
-MAX_STEPS = 200
-MAX_VARIATIONS = 16
-MAX_CFG = 20.0
-MAX_SEED = 2**31 - 1  # seeds travel back to the DAW as signed 32-bit OSC ints
 
 
 # ---------------------------------------------------------------------------------------------
 # Settings
 
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+MAX_STEPS = 200
+MAX_VARIATIONS = 16
+MAX_CFG = 20.0
+MAX_SEED = 2**31 - 1  # seeds travel back to the DAW as signed 32-bit OSC ints
+RANDOM_SEED = -1  # over OSC and on the command line: draw a new seed for every render
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 192_000
+MIN_LUFS = -70.0
+MAX_LUFS = -1.0
 
 
 def _whole(name: str, value: object, low: int, high: int, hint: str = "") -> int:
-    if not (_is_number(value) and value == int(value) and low <= value <= high):
+    if not (is_finite_number(value) and value == int(value) and low <= value <= high):
         raise SessionError(f"{name} must be a whole number {low}..{high}, got {value!r}{hint}")
     return int(value)
 
 
 def _number(name: str, value: object, low: float, high: float, hint: str = "") -> float:
-    if not (_is_number(value) and low <= value <= high):
+    if not (is_finite_number(value) and low <= value <= high):
         raise SessionError(f"{name} must be a number {low:g}..{high:g}, got {value!r}{hint}")
     return float(value)
 
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """How a session renders. `seed=None` draws a fresh seed for every job (and reports it).
+    """How a session renders: the one home of these defaults and limits (OSC `/jasco/set`, the
+    `render` command's options and the library all build this).
 
-    `sample_rate=None` writes clips at the engine's rate (32 kHz for JASCO); a number resamples
-    them to the DAW project's rate. `target_lufs=None` leaves loudness alone.
+    `seed=None` draws a fresh seed for every job (and reports it). `sample_rate=None` writes
+    clips at the engine's rate (32 kHz for JASCO); a number resamples them to the DAW project's
+    rate. `target_lufs=None` leaves loudness alone.
     """
 
     seed: int | None = None
     steps: int = 10
     sampler: str = "euler"
-    cfg_all: float = 1.25
+    cfg_all: float = 1.25  # the authors' demo defaults
     cfg_text: float = 2.5
     variations: int = 1
     sample_rate: int | None = None
@@ -107,23 +112,33 @@ class RenderSettings:
             "variations": _whole("variations", self.variations, 1, MAX_VARIATIONS),
         }
         if self.seed is not None:
-            hint = "; -1 means a new random seed per render"
+            hint = f"; {RANDOM_SEED} means a new random seed per render"
             checked["seed"] = _whole("seed", self.seed, 0, MAX_SEED, hint)
         if self.sample_rate is not None:
             hint = "; 0 means the engine's rate"
-            checked["sample_rate"] = _whole("sample_rate", self.sample_rate, 8000, 192_000, hint)
+            checked["sample_rate"] = _whole(
+                "sample_rate", self.sample_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, hint
+            )
         if self.target_lufs is not None:
             hint = "; 0 switches loudness off"
-            checked["target_lufs"] = _number("target_lufs", self.target_lufs, -70.0, -1.0, hint)
+            checked["target_lufs"] = _number(
+                "target_lufs", self.target_lufs, MIN_LUFS, MAX_LUFS, hint
+            )
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain JSON values for a clip's sidecar (and `RenderSettings(**described)`)."""
+        return {name: getattr(self, name) for name in SETTING_NAMES}
 
 
 SETTING_NAMES = tuple(f for f in RenderSettings.__dataclass_fields__)
 
 
-def _setting_value(name: str, value: object) -> object:
-    """An OSC value for setting `name` -> the RenderSettings field value (validated later)."""
+def setting_value(name: str, value: object) -> object:
+    """A value for setting `name` as a DAW or a command line sends it -> the RenderSettings
+    field value: `seed` -1 (or "random") is None, `sample_rate` and `target_lufs` 0 (or "off")
+    are None; RenderSettings checks the rest."""
     if name == "sampler":
         if not isinstance(value, str):
             raise SessionError(
@@ -140,11 +155,11 @@ def _setting_value(name: str, value: object) -> object:
             value = float(text)
         except ValueError:
             raise SessionError(f"{name} must be a number, got {value!r}") from None
-    if _is_number(value):
-        if name == "seed" and value < 0:
-            return None
-        if name in ("sample_rate", "target_lufs") and value == 0:
-            return None
+    # Only -1 means random: any other negative seed is a mistake to report, not a wish.
+    if name == "seed" and value == RANDOM_SEED:
+        return None
+    if name in ("sample_rate", "target_lufs") and value == 0:
+        return None
     return value
 
 
@@ -160,10 +175,20 @@ class ChordSymbol:
     label: str
     chord: Chord | None  # None = N.C.
 
+    def __post_init__(self) -> None:
+        if not (is_finite_number(self.start_beat) and self.start_beat >= 0):
+            raise SessionError(
+                f"chord symbol start_beat must be a number >= 0, got {self.start_beat!r}"
+            )
+        object.__setattr__(self, "start_beat", float(self.start_beat))
+
 
 @dataclass(frozen=True)
 class SessionSnapshot:
-    """Everything a render needs from a session, frozen at the moment the render was asked for."""
+    """Everything a render needs from a session, frozen at the moment the render was asked for.
+
+    `tempo_given` is False while the tempo map is the 120 bpm default nobody chose.
+    """
 
     name: str
     tempo_map: TempoMap
@@ -174,6 +199,7 @@ class SessionSnapshot:
     chord_file: ChordFile | None = None
     drums: Drums | None = None
     melody_notes: tuple[Note, ...] = field(default=(), repr=False)
+    tempo_given: bool = True
 
     @property
     def chord_source(self) -> str:
@@ -193,19 +219,25 @@ class SessionSnapshot:
         one it lasts one bar.
         """
         source = self.chord_source
-        try:
-            if source == "symbols":
-                return self._symbol_timeline(until_beat)
-            if source == "notes":
-                track = NoteTrack("OSC chord notes", self.chord_notes)
-                return list(recognize_chords(track, self.tempo_map))
-            if source == "file" and self.chord_file is not None:
-                return list(recognize_chords(self.chord_file.track, self.tempo_map))
-        except MidiError as error:
-            raise SessionError(
-                f"the {source} of session {self.name!r} give no chords: {error}"
-            ) from error
+        if source == "symbols":
+            return self._symbol_timeline(until_beat)
+        if source == "notes":
+            track = NoteTrack("OSC chord notes", self.chord_notes)
+            return list(recognize_chords(track, self.tempo_map))
+        if source == "file" and self.chord_file is not None:
+            return list(recognize_chords(self.chord_file.track, self.tempo_map))
         return []
+
+    def last_beat(self) -> float:
+        """Where the last chord note, melody note or drum hit ends (0 when there is none).
+
+        Chord symbols do not count: the last one lasts to the end of whatever is rendered."""
+        ends = [n.end_beat for n in self.chord_notes + self.melody_notes]
+        if self.chord_file is not None:
+            ends.append(self.chord_file.track.end_beat)
+        if isinstance(self.drums, MidiDrums):
+            ends += [hit.start_beat for hit in self.drums.hits]
+        return max(ends, default=0.0)
 
     def _symbol_timeline(self, until_beat: float | None) -> list[TimedChord]:
         symbols = self.chord_symbols
@@ -221,7 +253,8 @@ class SessionSnapshot:
         return timeline
 
     def describe(self) -> dict[str, Any]:
-        """The session as plain JSON values, for a clip's sidecar."""
+        """The session as plain JSON values, for a clip's sidecar (`session_from_sidecar`
+        reads it back)."""
         return {
             "session": self.name,
             "prompt": self.prompt,
@@ -240,30 +273,38 @@ class SessionSnapshot:
             "melody_notes": [
                 [n.start_beat, n.duration_beats, n.pitch, n.velocity] for n in self.melody_notes
             ],
-            "settings": {name: getattr(self.settings, name) for name in SETTING_NAMES},
+            "settings": self.settings.describe(),
         }
 
 
-def _note(start_beat: object, length_beats: object, pitch: object, velocity: object) -> Note:
-    start = _number("note start_beat", start_beat, 0.0, 1e7)
-    length = _number("note length_beats", length_beats, 0.0, 1e6)
-    if length <= 0:
-        raise SessionError(f"note length_beats must be above 0, got {length_beats!r}")
-    return Note(
-        pitch=_whole("note pitch", pitch, 0, 127),
-        start_beat=start,
-        end_beat=start + length,
-        velocity=_whole("note velocity", velocity, 1, 127),
-    )
+NoteGroup = Sequence[object]  # (start_beat, length_beats, pitch, velocity)
+SymbolGroup = Sequence[object]  # (start_beat, label)
 
 
-def _notes_from_flat(values: Sequence[object], what: str) -> list[Note]:
-    if len(values) % 4:
-        raise SessionError(
-            f"{what} come as a flat list of start_beat, length_beats, pitch, velocity; "
-            f"got {len(values)} values, which is not a multiple of 4"
-        )
-    return [_note(*values[i : i + 4]) for i in range(0, len(values), 4)]
+@contextlib.contextmanager
+def _user_input(what: str) -> Iterator[None]:
+    """The one place where a `midi` value object's refusal becomes the session's error."""
+    try:
+        yield
+    except MidiError as error:
+        raise SessionError(f"{what}: {error}") from error
+
+
+def _notes(groups: Sequence[NoteGroup], what: str) -> list[Note]:
+    notes = []
+    for number, group in enumerate(groups, start=1):
+        if len(group) != 4:
+            raise SessionError(
+                f"{what} come in groups of 4 (start_beat, length_beats, pitch, velocity); "
+                f"group {number} has {len(group)} values"
+            )
+        start, length, pitch, velocity = group
+        # The DAW sends a length; a Note knows only its end, so the length is checked here.
+        if not (is_finite_number(length) and length > 0):
+            raise SessionError(f"{what}: length_beats must be above 0, got {length!r}")
+        with _user_input(what):
+            notes.append(Note(pitch, start, start + length, velocity))  # type: ignore[operator]
+    return notes
 
 
 class Session:
@@ -276,6 +317,7 @@ class Session:
     def reset(self) -> None:
         """Back to 120 bpm 4/4, no chords, drums or melody, an empty prompt, default settings."""
         self.tempo_map = TempoMap.constant(120.0)
+        self._tempo_given = False
         self.prompt = ""
         self.settings = RenderSettings()
         self._chord_symbols: dict[float, ChordSymbol] = {}
@@ -288,22 +330,21 @@ class Session:
 
     def set_tempo(self, bpm: float, numerator: int = 4, denominator: int = 4) -> None:
         """One tempo and meter for the whole song; earlier tempo and meter changes are dropped."""
-        self.tempo_map = self._tempo(lambda: TempoMap.constant(bpm, numerator, denominator))
+        with _user_input("tempo"):
+            self.set_tempo_map(TempoMap.constant(bpm, numerator, denominator))
+
+    def set_tempo_map(self, tempo_map: TempoMap) -> None:
+        """A whole tempo map at once (a MIDI file's)."""
+        self.tempo_map = tempo_map
+        self._tempo_given = True
 
     def add_tempo_change(self, at_beat: float, bpm: float) -> None:
-        self.tempo_map = self._tempo(lambda: self.tempo_map.with_tempo_change(at_beat, bpm))
+        with _user_input("tempo change"):
+            self.set_tempo_map(self.tempo_map.with_tempo_change(at_beat, bpm))
 
     def add_meter_change(self, at_beat: float, numerator: int, denominator: int) -> None:
-        self.tempo_map = self._tempo(
-            lambda: self.tempo_map.with_time_signature(at_beat, numerator, denominator)
-        )
-
-    @staticmethod
-    def _tempo(build) -> TempoMap:
-        try:
-            return build()
-        except MidiError as error:
-            raise SessionError(str(error)) from error
+        with _user_input("meter change"):
+            self.set_tempo_map(self.tempo_map.with_time_signature(at_beat, numerator, denominator))
 
     # -- chords
 
@@ -316,35 +357,34 @@ class Session:
     def add_chord_note(
         self, start_beat: float, length_beats: float, pitch: int, velocity: int = 100
     ) -> None:
-        self.add_chord_notes([start_beat, length_beats, pitch, velocity])
+        self.add_chord_notes([(start_beat, length_beats, pitch, velocity)])
 
-    def add_chord_notes(self, flat_values: Sequence[object]) -> None:
-        """Add (start_beat, length_beats, pitch, velocity) quadruples given as one flat list."""
-        notes = _notes_from_flat(flat_values, "chord notes")
-        self._add_notes(self._chord_notes, notes, "chord notes")
+    def add_chord_notes(self, groups: Sequence[NoteGroup]) -> None:
+        """Add (start_beat, length_beats, pitch, velocity) groups; all or nothing."""
+        self._add_notes(self._chord_notes, _notes(groups, "chord notes"), "chord notes")
 
     def add_chord_symbol(self, start_beat: float, label: str) -> None:
         """A chord symbol (`Cmaj7`, `F#m7b5`, `C/E`, `N.C.`); one at the same beat is replaced."""
-        self.add_chord_symbols([start_beat, label])
+        self.add_chord_symbols([(start_beat, label)])
 
-    def add_chord_symbols(self, flat_values: Sequence[object]) -> None:
-        """Add (start_beat, label) pairs given as one flat list; all or nothing."""
-        if len(flat_values) % 2:
-            raise SessionError(
-                "chord symbols come as a flat list of start_beat, label pairs; "
-                f"got {len(flat_values)} values"
-            )
+    def add_chord_symbols(self, groups: Sequence[SymbolGroup]) -> None:
+        """Add (start_beat, label) groups; all or nothing."""
         parsed = []
-        for i in range(0, len(flat_values), 2):
-            start = _number("chord symbol start_beat", flat_values[i], 0.0, 1e7)
-            label = flat_values[i + 1]
+        for number, group in enumerate(groups, start=1):
+            if len(group) != 2:
+                raise SessionError(
+                    "chord symbols come in pairs (start_beat, label); "
+                    f"group {number} has {len(group)} values"
+                )
+            start, label = group
+            placed = ChordSymbol(start, "", None)  # type: ignore[arg-type]  # checks the beat
             if not isinstance(label, str):
-                raise SessionError(f"chord symbol at beat {start:g} must be text, got {label!r}")
-            try:
+                raise SessionError(
+                    f"chord symbol at beat {placed.start_beat:g} must be text, got {label!r}"
+                )
+            with _user_input(f"chord symbol {label!r} at beat {placed.start_beat:g}"):
                 chord = parse_chord_symbol(label)
-            except MidiError as error:
-                raise SessionError(f"chord symbol {label!r} at beat {start:g}: {error}") from error
-            parsed.append(ChordSymbol(start, label.strip(), chord))
+            parsed.append(replace(placed, label=label.strip(), chord=chord))
         merged = dict(self._chord_symbols)
         merged.update((symbol.start_beat, symbol) for symbol in parsed)
         if len(merged) > MAX_CHORD_SYMBOLS:
@@ -365,8 +405,11 @@ class Session:
     def set_drums_file(self, path: str | os.PathLike[str], start_beat: float = 0.0) -> None:
         """A drum stem (wav/flac/aiff/ogg) or a drum MIDI file whose start sits at `start_beat`
         on the DAW timeline (0 = the file was exported from the song's start)."""
-        start = _number("drums start_beat", start_beat, 0.0, 1e7)
-        self._drums = open_drums(path, start)
+        self._drums = open_drums(path, start_beat)
+
+    def set_drums(self, drums: Drums | None) -> None:
+        """Drums already opened (a MIDI file's own drum track)."""
+        self._drums = drums
 
     def clear_drums(self) -> None:
         self._drums = None
@@ -374,11 +417,16 @@ class Session:
     def add_melody_note(
         self, start_beat: float, length_beats: float, pitch: int, velocity: int = 100
     ) -> None:
-        self.add_melody_notes([start_beat, length_beats, pitch, velocity])
+        self.add_melody_notes([(start_beat, length_beats, pitch, velocity)])
 
-    def add_melody_notes(self, flat_values: Sequence[object]) -> None:
-        notes = _notes_from_flat(flat_values, "melody notes")
-        self._add_notes(self._melody_notes, notes, "melody notes")
+    def add_melody_notes(self, groups: Sequence[NoteGroup]) -> None:
+        """Add (start_beat, length_beats, pitch, velocity) groups; all or nothing."""
+        self._add_notes(self._melody_notes, _notes(groups, "melody notes"), "melody notes")
+
+    def set_melody_track(self, track: NoteTrack) -> None:
+        """The melody from a MIDI file's track, replacing the melody notes."""
+        self._melody_notes = []
+        self._add_notes(self._melody_notes, list(track.notes), "melody notes")
 
     def clear_melody(self) -> None:
         self._melody_notes.clear()
@@ -415,7 +463,7 @@ class Session:
             raise SessionError(
                 f"unknown setting {name!r}; {hint}settings are {', '.join(SETTING_NAMES)}"
             )
-        self.settings = replace(self.settings, **{key: _setting_value(key, value)})
+        self.settings = replace(self.settings, **{key: setting_value(key, value)})
 
     # -- reading
 
@@ -433,7 +481,41 @@ class Session:
             chord_file=self._chord_file,
             drums=self._drums,
             melody_notes=tuple(self._melody_notes),
+            tempo_given=self._tempo_given,
         )
+
+
+def session_from_sidecar(document: Mapping[str, Any]) -> Session:
+    """The session a clip was rendered from, read back from its sidecar (`describe()` plus the
+    `seed` it rendered with): files named in it are opened again, checked as on the first time."""
+    try:
+        session = Session(document["session"])
+        tempo = document["tempo_map"]
+        with _user_input("the sidecar's tempo map"):
+            session.set_tempo_map(
+                TempoMap(
+                    tuple(TempoChange(beat, bpm) for beat, bpm in tempo["tempos"]),
+                    tuple(TimeSignature(b, n, d) for b, n, d in tempo["meters"]),
+                )
+            )
+        session.set_prompt(document["prompt"])
+        session.add_chord_symbols(document["chord_symbols"])
+        session.add_chord_notes(document["chord_notes"])
+        chord_file = document["chord_file"]
+        if chord_file is not None:
+            session.set_chord_file(chord_file["path"], chord_file["requested_track"])
+        drums = document["drums"]
+        if drums is not None:
+            session.set_drums_file(drums["path"], drums["start_beat"])
+        session.add_melody_notes(document["melody_notes"])
+        settings = {**document["settings"], "seed": document["seed"], "variations": 1}
+        session.settings = RenderSettings(**settings)
+    except (KeyError, TypeError, ValueError) as error:
+        raise SessionError(
+            f"the sidecar does not describe a session ({type(error).__name__}: {error}); "
+            "was it written by jasco-bridge?"
+        ) from error
+    return session
 
 
 def check_session_name(name: object) -> str:

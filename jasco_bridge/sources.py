@@ -7,17 +7,17 @@ expected extension, stay under a size limit and actually open as its kind. Anyth
 
     chords = open_chord_file("/songs/verse.mid", track="Keys")   # ChordFile, notes in beats
     drums = open_drums("/songs/drums.wav", start_beat=16.0)      # AudioDrums or MidiDrums
-    stem, rate = drums.timeline_audio(tempo_map, 8.0, 18.0)      # AudioDrums
-    stem, rate = drums.timeline_audio(tempo_map, 8.0, 18.0, 32000)  # MidiDrums: synthesised
+    stem, rate = drums.window_audio(tempo_map, 8.0, 10.0, 32000)  # 10 s from 8 s
 
 The values returned are frozen, so a session snapshot can hold them while the daemon goes on
 taking messages. A drum stem is read from disk again for each render window, and only the part
-that window needs.
+that window needs; drum MIDI is synthesised for that window only.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +25,9 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from jasco_bridge.clips import fit_length
 from jasco_bridge.errors import SessionError
+from midi.checks import is_finite_number
 from midi.drums import DrumHit, drum_hits
 from midi.errors import MidiError
 from midi.notes import NoteTrack
@@ -37,6 +39,7 @@ MAX_AUDIO_BYTES = 200 * 1024 * 1024
 MAX_MIDI_BYTES = 16 * 1024 * 1024
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg")
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
+_DRUM_NAME = re.compile(r"drum|beat|kit|perc", re.IGNORECASE)
 
 
 def checked_file(path: object, suffixes: Sequence[str], max_bytes: int, kind: str) -> Path:
@@ -93,7 +96,12 @@ class ChordFile:
 
     def describe(self) -> dict[str, Any]:
         """Plain JSON values for a clip's sidecar."""
-        return {"path": str(self.path), "track": self.track.label, "reason": self.reason}
+        return {
+            "path": str(self.path),
+            "requested_track": self.requested_track,
+            "track": self.track.label,
+            "reason": self.reason,
+        }
 
 
 def open_chord_file(path: object, track: str | int | None = None) -> ChordFile:
@@ -122,22 +130,22 @@ class AudioDrums:
     channels: int
     start_beat: float = 0.0
 
-    def timeline_audio(
-        self, tempo_map: TempoMap, from_seconds: float, to_seconds: float
+    def window_audio(
+        self, tempo_map: TempoMap, start_seconds: float, seconds: float, sample_rate: int
     ) -> tuple[np.ndarray, int]:
-        """`[channels, samples]` at the file's rate, sample 0 = beat 0 of the song, holding the
-        stem between `from_seconds` and `to_seconds` and silence everywhere else.
-
-        Only that span is read from disk; the silence before it is never written to, so the
-        operating system does not even back it with memory.
+        """`([channels, samples], rate)` at the file's own rate (the engine resamples, as the
+        reference does): the stem from `start_seconds` (a song time) for `seconds`, sample 0 =
+        `start_seconds`, silence where the stem does not play. `sample_rate` is not used: a
+        stem is never synthesised. Only that span is read from disk.
         """
         import soundfile
 
         rate = self.sample_rate
         stem_first = round(tempo_map.seconds_at(self.start_beat) * rate)
-        first, last = round(from_seconds * rate), round(to_seconds * rate)
-        out = np.zeros((self.channels, last), dtype=np.float32)
-        begin, end = max(first - stem_first, 0), min(last - stem_first, self.frames)
+        first = round(start_seconds * rate)
+        length = round(seconds * rate)
+        out = np.zeros((self.channels, length), dtype=np.float32)
+        begin, end = max(first - stem_first, 0), min(first + length - stem_first, self.frames)
         if begin < end:
             try:
                 data, _ = soundfile.read(
@@ -145,7 +153,8 @@ class AudioDrums:
                 )
             except (OSError, RuntimeError) as error:
                 raise SessionError(f"drum stem {self.path} cannot be read now: {error}") from error
-            out[:, stem_first + begin : stem_first + begin + len(data)] = data.T
+            offset = stem_first + begin - first
+            out[:, offset : offset + len(data)] = data.T
         return out, rate
 
     def describe(self) -> dict[str, Any]:
@@ -157,31 +166,33 @@ class AudioDrums:
 class MidiDrums:
     """Drum hits from a MIDI file, in song beats; synthesised into a stem for each window."""
 
-    path: Path
+    path: Path | None  # None: a song built in memory
     hits: tuple[DrumHit, ...] = field(repr=False)
+    start_beat: float = 0.0
 
-    def timeline_audio(
-        self, tempo_map: TempoMap, from_seconds: float, to_seconds: float, sample_rate: int
+    def window_audio(
+        self, tempo_map: TempoMap, start_seconds: float, seconds: float, sample_rate: int
     ) -> tuple[np.ndarray, int]:
-        """Mono `[samples]`, sample 0 = beat 0 of the song, with the hits between `from_seconds`
-        and `to_seconds` synthesised and silence before."""
+        """`(mono [samples], sample_rate)`: the hits from `start_seconds` (a song time) for
+        `seconds` synthesised, sample 0 = `start_seconds`."""
         from engine.preview import synthesize_drums
 
-        first, last = round(from_seconds * sample_rate), round(to_seconds * sample_rate)
-        out = np.zeros(last, dtype=np.float32)
-        if last <= first:
-            return out, sample_rate
         hits = [
-            (tempo_map.seconds_at(hit.start_beat) - first / sample_rate, hit.pitch, hit.velocity)
+            (tempo_map.seconds_at(hit.start_beat) - start_seconds, hit.pitch, hit.velocity)
             for hit in self.hits
         ]
-        span = synthesize_drums(hits, (last - first) / sample_rate, sample_rate)
-        out[first : first + len(span)] = span[: last - first]
-        return out, sample_rate
+        audio = synthesize_drums(hits, seconds, sample_rate)
+        length = round(seconds * sample_rate)
+        return fit_length(np.asarray(audio, dtype=np.float32), length), sample_rate
 
     def describe(self) -> dict[str, Any]:
         """Plain JSON values for a clip's sidecar."""
-        return {"kind": "midi", "path": str(self.path), "hits": len(self.hits)}
+        return {
+            "kind": "midi",
+            "path": None if self.path is None else str(self.path),
+            "start_beat": self.start_beat,
+            "hits": len(self.hits),
+        }
 
 
 Drums: TypeAlias = AudioDrums | MidiDrums
@@ -190,6 +201,8 @@ Drums: TypeAlias = AudioDrums | MidiDrums
 def open_drums(path: object, start_beat: float = 0.0) -> Drums:
     """A drum stem (wav/flac/aiff/ogg) or a drum MIDI file, chosen by the file's extension,
     whose start sits at `start_beat` on the DAW timeline (0 = exported from the song's start)."""
+    if not (is_finite_number(start_beat) and start_beat >= 0):
+        raise SessionError(f"drums start_beat must be a number >= 0, got {start_beat!r}")
     if Path(str(path)).suffix.lower() in MIDI_SUFFIXES:
         checked = checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "drum MIDI")
         return _open_midi_drums(checked, start_beat)
@@ -213,10 +226,25 @@ def _open_audio_drums(path: Path, start_beat: float) -> AudioDrums:
 
 
 def _open_midi_drums(path: Path, start_beat: float) -> MidiDrums:
-    song = _read_song(path, "drum MIDI")
-    # DAWs often export a drum part on channel 1; when no track is marked as GM percussion,
-    # every note counts as a drum hit.
-    tracks = [t for t in song.tracks if t.is_drum] or list(song.tracks)
+    return midi_drums(_read_song(path, "drum MIDI"), start_beat)
+
+
+def midi_drums(song: MidiSong, start_beat: float = 0.0) -> MidiDrums:
+    """The drum tracks of a song as drum hits placed from `start_beat`; SessionError without one.
+
+    A drum track is GM percussion (channel 10) or a track named as drums ("Drums", "Beat",
+    "Kit", "Percussion"): DAWs often export a drum part on channel 1 under such a name. Pitched
+    tracks are never played as drums.
+    """
+    if not any(t.notes for t in song.tracks):
+        raise SessionError(f"drum MIDI file {song.name} has no notes; export the drum track again")
+    tracks = [t for t in song.tracks if is_drum_track(t)]
+    if not tracks:
+        names = ", ".join(repr(t.label) for t in song.tracks) or "none"
+        raise SessionError(
+            f"drum MIDI file {song.name} has no drum track (tracks: {names}); put the drums "
+            "on MIDI channel 10 or name their track 'Drums'"
+        )
     hits = sorted(
         (
             replace(hit, start_beat=start_beat + hit.start_beat)
@@ -226,8 +254,13 @@ def _open_midi_drums(path: Path, start_beat: float) -> MidiDrums:
         key=lambda hit: (hit.start_beat, hit.pitch),
     )
     if not hits:
-        raise SessionError(f"drum MIDI file {path} has no notes; export the drum track again")
-    return MidiDrums(path, tuple(hits))
+        raise SessionError(f"drum MIDI file {song.name}: its drum track has no notes")
+    return MidiDrums(song.path, tuple(hits), start_beat)
+
+
+def is_drum_track(track: NoteTrack) -> bool:
+    """GM percussion, or a track whose name says it holds drums."""
+    return track.is_drum or bool(_DRUM_NAME.search(track.name or ""))
 
 
 def _read_song(path: Path, kind: str) -> MidiSong:

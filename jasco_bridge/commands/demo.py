@@ -2,7 +2,8 @@
 
 The demo file holds four bars of C - Am - F - G at 100 bpm (a chord track and a melody). It is
 rendered exactly as `jasco-bridge render` would: chords are recognised from the notes, mapped
-to JASCO's chord vocabulary, rendered, and written as a WAV with a JSON sidecar.
+to JASCO's chord vocabulary, rendered, and written as a WAV with a JSON sidecar. A clip from an
+earlier run is never replaced: the new one takes the next free name.
 
 With JASCO weights installed this is a real JASCO render (a few seconds on a GPU, minutes on a
 CPU). Without them it is a PREVIEW from the built-in synth, ready in a second or two, and the
@@ -50,12 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from jasco_bridge.commands.render import add_render_options, render_file
 
-    # The sampler, steps and guidance are render's defaults, read from its own options.
+    # Everything else is render's defaults, read from its own options.
     render_parser = argparse.ArgumentParser()
     add_render_options(render_parser)
     render_args = render_parser.parse_args([])
     vars(render_args).update(
         file=demo_file(),
+        again=None,
         prompt=args.prompt,
         track="Chords",
         melody_track="Melody",
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         device=args.device,
         seed=args.seed,
+        out_dir=args.out_dir,
+        output=None,
     )
-    output = args.out_dir / f"demo_bars1-4_{args.seed}.wav"
-    return render_file(render_args, output, overwrite=True)
+    return render_file(render_args)

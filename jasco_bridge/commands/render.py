@@ -1,10 +1,15 @@
-"""Render bars of a MIDI file's chord track to a WAV clip, with JASCO or the preview synth.
+"""Render bars of a MIDI file to a WAV clip, with JASCO or the preview synth.
 
-The chords come from the notes of one track (chosen automatically, or with --track), are
-mapped to JASCO's chord vocabulary (the mapping is printed), and are rendered together with
-your text prompt. The clip starts on --start-bar and lasts exactly the requested bars at the
-file's tempo, to the sample, so it drops onto the bar line in your DAW. A JSON sidecar beside
-the WAV records everything needed to render it again.
+The file becomes a session exactly like the one a DAW builds over OSC: its tempo map, its chord
+track (chosen automatically, or with --track), its melody track (--melody-track), and its own drum
+track when it has one (or the stem or drum MIDI given with --drums). The chords are mapped to
+JASCO's chord vocabulary (the mapping is printed) and rendered with your text prompt through the
+daemon's own pipeline. The clip starts on --start-bar and lasts exactly the requested bars at the
+file's tempo, to the sample, so it drops onto the bar line in your DAW. A JSON sidecar beside the
+WAV records everything needed to render it again (--again CLIP.json).
+
+Clips are named like the daemon's, <out-dir>/<file>/bars002-003_<prompt>_<seed>.wav, and are
+never overwritten: when the name is taken, the next free one (..._0-2.wav) is used.
 
 One clip holds at most 10 s of music (JASCO's window). Without --bars you get as many whole
 bars as fit in 10 s, at most 4; asking for more than fits is refused with the number that does.
@@ -17,38 +22,57 @@ examples:
   jasco-bridge render song.mid --prompt "80s synth pop, gated drums"
   jasco-bridge render song.mid --prompt "jazz trio" --track piano --start-bar 9 --bars 4
   jasco-bridge render song.mid --prompt "lofi" --drums loop.wav --seed 7 -o lofi.wav
+  jasco-bridge render song.mid --prompt "lofi" --variations 3 --sample-rate 48000 --target-lufs -14
   jasco-bridge render song.mid --prompt "rock" --engine jasco --model ~/models/jasco-400M \\
       --sampler dopri5 --cfg-all 1.5 --cfg-text 3
+  jasco-bridge render --again jasco-clips/song/bars001-004_rock_0.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from engine.request import SAMPLER_NAMES
 from jasco_bridge.config import DEFAULT_OUT_DIR, ENGINE_KINDS
 
 HELP = "render bars of a MIDI file to a WAV clip (JASCO, or a preview without weights)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, metavar="FILE.mid", help="MIDI file with a chord track")
-    parser.add_argument("--prompt", required=True, help="text description of the music")
+    parser.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE.mid", help="MIDI file with a chord track"
+    )
+    parser.add_argument("--prompt", help="text description of the music (needed with FILE.mid)")
+    parser.add_argument(
+        "--again",
+        type=Path,
+        metavar="CLIP.json",
+        help="render a clip again from its sidecar: same session, bars, seed and settings",
+    )
     add_render_options(parser)
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="folder for clips")
     parser.add_argument(
         "-o",
         "--output",
         type=Path,
-        help="WAV to write; None = ./jasco-clips/<file>_bars<N>-<M>_<seed>.wav",
+        help="WAV to write instead of a name under --out-dir (never overwritten either)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
-    """Every option but the file, the prompt and the output; `demo` renders with their defaults."""
+    """Every option but the file, the prompt and where clips go; `demo` uses their defaults.
+
+    Render settings default to None here: unset means RenderSettings' own default, the one
+    the daemon uses too."""
+    from jasco_bridge.session import MAX_SEED, RenderSettings
+
+    defaults = RenderSettings()
     parser.add_argument(
         "--track", help="chord track by name or index; None = the most chord-like track"
     )
@@ -70,18 +94,42 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same clip")
-    parser.add_argument("--steps", type=int, default=10, help="sampler steps (euler, midpoint)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help=f"random seed 0..{MAX_SEED}, -1 = a new one per clip; same seed, same clip",
+    )
+    parser.add_argument(
+        "--steps", type=int, help=f"sampler steps (euler, midpoint); None = {defaults.steps}"
+    )
     parser.add_argument(
         "--sampler",
-        choices=("euler", "midpoint", "dopri5"),
-        default="euler",
-        help="ODE solver: euler (the authors' demo), midpoint (2 calls/step), dopri5 (adaptive)",
+        choices=SAMPLER_NAMES,
+        help="ODE solver: euler (the authors' demo), midpoint (2 calls/step), dopri5 (adaptive); "
+        f"None = {defaults.sampler}",
     )
-    parser.add_argument("--cfg-all", type=float, default=1.25, help="guidance on all conditions")
-    parser.add_argument("--cfg-text", type=float, default=2.5, help="extra guidance on the text")
     parser.add_argument(
-        "--drums", type=Path, metavar="STEM.wav", help="drum stem aligned to bar 1 of the file"
+        "--cfg-all", type=float, help=f"guidance on all conditions; None = {defaults.cfg_all}"
+    )
+    parser.add_argument(
+        "--cfg-text", type=float, help=f"extra guidance on the text; None = {defaults.cfg_text}"
+    )
+    parser.add_argument(
+        "--variations", type=int, help="clips to render, seeds counting up from --seed; None = 1"
+    )
+    parser.add_argument(
+        "--sample-rate", type=int, help="resample clips to this rate; None = the engine's rate"
+    )
+    parser.add_argument(
+        "--target-lufs", type=float, help="normalise loudness, e.g. -14; None = leave it alone"
+    )
+    parser.add_argument(
+        "--drums",
+        type=Path,
+        metavar="DRUMS",
+        help="drum stem (wav/flac/aiff/ogg) aligned to bar 1, or a MIDI file whose drum track "
+        "to use; None = FILE.mid's own drum track, if it has one",
     )
 
 
@@ -109,97 +157,125 @@ def _track_key(value: str | None) -> str | int | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
-def default_output(midi_path: Path, start_bar: int, bars: int, seed: int) -> Path:
-    return DEFAULT_OUT_DIR / f"{midi_path.stem}_bars{start_bar}-{start_bar + bars - 1}_{seed}.wav"
+def _settings(args: argparse.Namespace):
+    """The render settings the options ask for, checked by RenderSettings like OSC's."""
+    from dataclasses import replace
+
+    from jasco_bridge.session import RenderSettings, setting_value
+
+    given = {
+        "seed": args.seed,
+        "steps": args.steps,
+        "sampler": args.sampler,
+        "cfg_all": args.cfg_all,
+        "cfg_text": args.cfg_text,
+        "variations": args.variations,
+        "sample_rate": args.sample_rate,
+        "target_lufs": args.target_lufs,
+    }
+    return replace(
+        RenderSettings(),
+        **{name: setting_value(name, value) for name, value in given.items() if value is not None},
+    )
 
 
-def _read_drums(path: Path):
-    import soundfile
-
-    from jasco_bridge.errors import RenderError
-
-    try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError) as exc:
-        raise RenderError(f"cannot read drum stem {path}: {exc}") from exc
-    return audio.T, rate  # [channels, samples]
-
-
-def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) -> int:
-    """Everything `render` does; `demo` calls it with the bundled file."""
-    from jasco_bridge.clips import save_clip
-    from jasco_bridge.conditioning import build_request, plan_window
-    from jasco_bridge.engines import open_renderer
-    from jasco_bridge.errors import RenderError
-    from midi.recognize import recognize_chords
+def session_from_midi(args: argparse.Namespace):
+    """The session a DAW would send for this file: tempo map, chord track, melody, drums."""
+    from jasco_bridge.clips import slugify
+    from jasco_bridge.session import Session
+    from jasco_bridge.sources import is_drum_track, midi_drums
     from midi.smf import read_midi_file
     from midi.tracks import choose_chord_track
 
-    song = read_midi_file(args.file)
-    choice = choose_chord_track(song, _track_key(args.track))
-    melody = (
-        choose_chord_track(song, _track_key(args.melody_track)).track.notes
-        if args.melody_track is not None
-        else None
-    )
-    chords = recognize_chords(choice.track, song.tempo_map)
+    path = Path(args.file).expanduser().absolute()
+    song = read_midi_file(path)
+    session = Session(slugify(path.stem, 64, fallback="song"))
+    session.set_tempo_map(song.tempo_map)
+    session.set_chord_file(path, _track_key(args.track))
+    session.set_prompt(args.prompt)
+    if args.melody_track is not None:
+        session.set_melody_track(choose_chord_track(song, _track_key(args.melody_track)).track)
+    if args.drums is not None:
+        session.set_drums_file(Path(args.drums).expanduser().absolute())
+    elif any(is_drum_track(t) for t in song.tracks):
+        session.set_drums(midi_drums(song))
+    session.settings = _settings(args)
+    return session
+
+
+def render_file(args: argparse.Namespace) -> int:
+    """Everything `render` does; `demo` calls it with the bundled file."""
+    from jasco_bridge.clips import check_clip_folder
+    from jasco_bridge.conditioning import plan_window
+    from jasco_bridge.engines import open_renderer
+    from jasco_bridge.errors import UsageError
+    from jasco_bridge.pipeline import notices, render_clip, variation_seeds
+    from jasco_bridge.session import session_from_sidecar
+
+    if (args.file is None) == (args.again is None):
+        raise UsageError("give a MIDI file to render, or --again CLIP.json (not both)")
+    if args.again is not None:
+        session, start_bar, bars = _from_sidecar(args.again, session_from_sidecar)
+    else:
+        if args.prompt is None:
+            raise UsageError("--prompt is needed: describe the music, e.g. --prompt 'lofi, rhodes'")
+        session = session_from_midi(args)
+        start_bar, bars = args.start_bar, args.bars
+    if args.output is not None:
+        check_clip_folder(args.output.parent)
+    out_dir = check_clip_folder(args.out_dir)
+    snapshot = session.snapshot()
     opened = open_renderer(args.engine, args.model, args.device)
     renderer = opened.renderer
+    window = plan_window(snapshot.tempo_map, start_bar, bars, renderer.segment_seconds)
+    # Only now that every argument is known to work: what the user should know about the engine.
     if opened.notice:
         print(opened.notice, file=sys.stderr)
-    if melody is not None and not renderer.accepts_melody:
+    if snapshot.melody_notes and not renderer.accepts_melody:
         print(f"note: {renderer.model_id} has no melody input; the melody track is left out")
-        melody = None
-    window = plan_window(song.tempo_map, args.start_bar, args.bars, renderer.segment_seconds)
-    path = output or default_output(args.file, window.start_bar, window.bars, args.seed)
-    if path.exists() and not overwrite:
-        raise RenderError(f"{path} already exists: pass --overwrite or choose -o OTHER.wav")
-    drums, drums_rate = _read_drums(args.drums) if args.drums else (None, 32000)
-    conditioned = build_request(
-        window,
-        chords,
-        opened.vocabulary,
-        renderer,
-        prompt=args.prompt,
-        seed=args.seed,
-        steps=args.steps,
-        sampler=args.sampler,
-        cfg_all=args.cfg_all,
-        cfg_text=args.cfg_text,
-        drums_wav=drums,
-        drums_sample_rate=drums_rate,
-        melody_notes=melody,
-    )
-    print(f"chord track: {choice.reason}")
-    _print_chords(conditioned.chord_report, song.tempo_map)
+    for text in notices(snapshot, window):
+        print(f"warning: {text}", file=sys.stderr)
+    if snapshot.chord_file is not None:
+        print(f"chord track: {snapshot.chord_file.reason}")
     label = "PREVIEW" if renderer.is_preview else "JASCO"
-    result = renderer.generate(conditioned.request, progress=ProgressBar(f"{label} render"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if overwrite:  # only now that the new clip is ready, so a failed render loses nothing
-        path.unlink(missing_ok=True)
-        path.with_suffix(".json").unlink(missing_ok=True)
-    info = save_clip(
-        result.audio,
-        result.sample_rate,
-        path=path,
-        window=window,
-        sidecar={
-            **conditioned.describe_render(result),
-            "source_midi": str(args.file),
-            "chord_track": choice.track.label,
-            "tempo_map": str(song.tempo_map),
-            "drums": str(args.drums) if args.drums else None,
-            "timings": result.timings,
-        },
-        description=f"jasco-bridge {label} clip: {args.prompt}"[:256],
-    )
-    bars = f"bars {window.start_bar}-{window.end_bar}"
-    print(f"{label} clip ({bars}, {window.duration_seconds:.3f} s): {info.path.resolve()}")
+    printed: list[bool] = []
+
+    def show_chords(conditioned) -> None:
+        if not printed:  # the same for every variation
+            _print_chords(conditioned.chord_report, snapshot.tempo_map)
+            printed.append(True)
+
+    for seed in variation_seeds(snapshot.settings, random.Random()):
+        clip = render_clip(
+            snapshot,
+            window,
+            opened,
+            seed=seed,
+            out_dir=out_dir,
+            path=args.output,
+            progress=ProgressBar(f"{label} render"),
+            on_conditioned=show_chords,
+        )
+        bars_text = f"bars {window.start_bar}-{window.end_bar}"
+        print(f"{label} clip ({bars_text}, seed {seed}, {clip.duration_seconds:.3f} s): {clip.path}")
     if renderer.is_preview:
         print(
-            "this is a PREVIEW from the built-in synth, not JASCO: get JASCO with `jasco-bridge weights download`"
+            "this is a PREVIEW from the built-in synth, not JASCO: "
+            "get JASCO with `jasco-bridge weights download`"
         )
     return 0
+
+
+def _from_sidecar(path: Path, read):
+    from jasco_bridge.errors import UsageError
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read the sidecar {path}: {error}") from error
+    if not isinstance(document, dict) or "start_bar" not in document:
+        raise UsageError(f"{path} is not a jasco-bridge clip sidecar (no start_bar)")
+    return read(document), document["start_bar"], document["bars"]
 
 
 def _print_chords(report: Sequence, tempo_map) -> None:
@@ -214,4 +290,4 @@ def _print_chords(report: Sequence, tempo_map) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return render_file(args, args.output, args.overwrite)
+    return render_file(args)

@@ -1,5 +1,6 @@
-"""Helpers shared by the bridge tests: a daemon on free ports, an OSC peer, MIDI and WAV writers,
-and an independent RIFF reader.
+"""Helpers shared by the bridge tests: the fake renderer, a job-event collector, a daemon on free
+ports, an OSC peer, MIDI and WAV writers, and an independent RIFF reader. The fixtures built
+from them (a started queue, an OSC peer) are in conftest.py.
 
 Kept out of the test modules so that no test module imports another.
 """
@@ -14,17 +15,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from engine.errors import GenerationCancelled
+from engine.errors import EngineError, GenerationCancelled
 from engine.request import GenerationRequest, GenerationResult
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.daemon import BackgroundDaemon
 from jasco_bridge.engines import OpenedRenderer, open_preview
+from jasco_bridge.jobs import JobEvent
 from jasco_bridge.osc import OscMessage, encode_packet, message, parse_packet
 from midi.notes import Note, NoteTrack
 from midi.smf import MidiSong, write_midi_file
@@ -47,6 +49,83 @@ def run_cli(
         check=False,
         timeout=120,
     )
+
+
+# ---------------------------------------------------------------------------- renderers and queues
+
+
+class Events:
+    """Collects events from the worker thread and lets a test wait for a condition on them."""
+
+    def __init__(self) -> None:
+        self.items: list[JobEvent] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, event: JobEvent) -> None:
+        with self._changed:
+            self.items.append(event)
+            self._changed.notify_all()
+
+    def wait_for(self, condition: Callable[[list[JobEvent]], bool]) -> list[JobEvent]:
+        with self._changed:
+            if not self._changed.wait_for(lambda: condition(self.items), WAIT_SECONDS):
+                raise AssertionError(f"events never matched; got {self.items}")
+            return list(self.items)
+
+    def terminal(self, job_id: int) -> JobEvent:
+        final = ("done", "error", "cancelled")
+        events = self.wait_for(
+            lambda items: any(e.job_id == job_id and e.kind in final for e in items)
+        )
+        return next(e for e in events if e.job_id == job_id and e.kind in final)
+
+    def of(self, job_id: int) -> list[JobEvent]:
+        with self._changed:
+            return [e for e in self.items if e.job_id == job_id]
+
+
+class FakeRenderer:
+    """The one fake engine of the tests: `request.steps` steps of `step_seconds` each, honouring
+    the progress and cancel callbacks exactly as the Renderer protocol says; it keeps the
+    requests it got. `fail_on` text in the prompt makes it fail ("bug": an unexpected crash)."""
+
+    name = "stepper"
+    is_preview = False
+    sample_rate = 32000
+    frame_rate_hz = 50.0
+    segment_seconds = 10.0
+    model_id = "fake/stepper"
+
+    def __init__(
+        self, step_seconds: float = 0.0, fail_on: str | None = None, accepts_melody: bool = True
+    ) -> None:
+        self.step_seconds = step_seconds
+        self.fail_on = fail_on
+        self.accepts_melody = accepts_melody
+        self.steps_taken = 0
+        self.requests: list[GenerationRequest] = []
+
+    def generate(self, request, progress=None, should_cancel=None) -> GenerationResult:
+        self.requests.append(request)
+        if self.fail_on is not None and self.fail_on in request.text:
+            if self.fail_on == "bug":
+                raise ZeroDivisionError("division by zero")
+            raise EngineError("the GPU ran out of memory: render fewer bars")
+        for step in range(1, request.steps + 1):
+            if should_cancel is not None and should_cancel():
+                raise GenerationCancelled(f"cancelled before step {step}")
+            time.sleep(self.step_seconds)
+            self.steps_taken += 1
+            if progress is not None:
+                progress(step, request.steps)
+        n = round(request.duration_seconds * self.sample_rate)
+        return GenerationResult(
+            audio=np.full(n, 0.1, dtype=np.float32),
+            sample_rate=self.sample_rate,
+            engine="stepper",
+            model=self.model_id,
+        )
+
 
 
 # ---------------------------------------------------------------------------- a running daemon

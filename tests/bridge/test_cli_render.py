@@ -43,7 +43,7 @@ def test_preview_render_writes_an_exact_clip_and_says_it_is_a_preview(tmp_path, 
     code = main(["render", str(midi), "--prompt", "soft piano", "--bars", "2", "--start-bar", "2"])
     out = capsys.readouterr()
     assert code == 0, out.err
-    clip = tmp_path / "jasco-clips" / "song_bars2-3_0.wav"
+    clip = tmp_path / "jasco-clips" / "song" / "bars002-003_soft-piano_0.wav"
     audio, rate = soundfile.read(clip)
     assert rate == SR
     assert len(audio) == round(2 * 4 * 60 / 90 * SR)  # two bars at 90 bpm, to the sample
@@ -60,20 +60,20 @@ def test_preview_render_writes_an_exact_clip_and_says_it_is_a_preview(tmp_path, 
 def test_default_bars_fill_ten_seconds_at_most_four(tmp_path, capsys):
     midi = write_song(tmp_path / "slow.mid", bpm=60.0)  # 4 s bars: 2 fit
     assert main(["render", str(midi), "--prompt", "x", "--engine", "preview"]) == 0
-    audio, _ = soundfile.read(tmp_path / "jasco-clips" / "slow_bars1-2_0.wav")
+    audio, _ = soundfile.read(tmp_path / "jasco-clips" / "slow" / "bars001-002_x_0.wav")
     assert len(audio) == 8 * SR
 
 
 def test_an_existing_clip_is_not_overwritten_silently(tmp_path, capsys):
+    # One rule for the CLI and the daemon: the next free name, said out loud.
     midi = write_song(tmp_path / "song.mid")
     target = tmp_path / "out.wav"
     target.write_bytes(b"keep me")
     args = ["render", str(midi), "--prompt", "x", "--bars", "1", "-o", str(target)]
-    assert main(args) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert main(args) == 0
+    assert str(tmp_path / "out-2.wav") in capsys.readouterr().out
     assert target.read_bytes() == b"keep me"
-    assert main([*args, "--overwrite"]) == 0
-    assert soundfile.info(target).frames == round(4 * 60 / 90 * SR)
+    assert soundfile.info(tmp_path / "out-2.wav").frames == round(4 * 60 / 90 * SR)
 
 
 def test_too_many_bars_are_refused_with_advice(tmp_path, capsys):
@@ -121,7 +121,7 @@ def test_render_through_the_tiny_golden_checkpoint(tmp_path, capsys, golden_dir)
     )
     out = capsys.readouterr()
     assert code == 0, out.err
-    clip = tmp_path / "jasco-clips" / "song_bars1-2_0.wav"
+    clip = tmp_path / "jasco-clips" / "song" / "bars001-002_jazz_0.wav"
     assert soundfile.info(clip).frames == 4 * SR  # two bars at 120 bpm
     assert "JASCO clip" in out.out and "PREVIEW" not in out.out
     assert json.loads(clip.with_suffix(".json").read_text())["preview"] is False
@@ -155,7 +155,11 @@ def test_demo_runs_on_a_fresh_machine_as_a_preview(tmp_path):
     done = run_cli("demo", "--out-dir", str(tmp_path / "clips"), env=no_weights, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "PREVIEW" in done.stdout and "jasco-bridge weights download" in done.stderr
-    clip = tmp_path / "clips" / "demo_bars1-4_0.wav"
+    (clip,) = (tmp_path / "clips" / "demo").glob("bars001-004_*_0.wav")
+    assert soundfile.info(clip).frames == round(9.6 * SR)
+    again = run_cli("demo", "--out-dir", str(tmp_path / "clips"), env=no_weights, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert clip.with_name(f"{clip.stem}-2.wav").exists()  # the first clip is kept
     assert soundfile.info(clip).frames == round(9.6 * SR)
 
 

@@ -8,7 +8,6 @@ import json
 import math
 import struct
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -26,38 +25,17 @@ from jasco_bridge.clips import (
     slugify,
     write_clip,
 )
+from jasco_bridge.conditioning import BarWindow
 from jasco_bridge.errors import ClipError
+from midi.tempo import TempoMap
 from tests.bridge.support import bext_time_reference, read_riff_chunks
 
 RATE = 32000
 
 
-@dataclass(frozen=True)
-class Window:
-    """Stands in for conditioning.BarWindow: the fields a clip needs."""
-
-    start_bar: int
-    bars: int
-    start_beat: float
-    end_beat: float
-    start_seconds: float
-    duration_seconds: float
-
-
-def seven_eight_window(start_bar: int = 3, bars: int = 7, bpm: float = 133.7) -> Window:
-    # 7/8 = 3.5 quarter-note beats per bar, at a constant tempo.
-    beats_per_bar = 3.5
-    start_beat = (start_bar - 1) * beats_per_bar
-    end_beat = start_beat + bars * beats_per_bar
-    seconds_per_beat = 60.0 / bpm
-    return Window(
-        start_bar=start_bar,
-        bars=bars,
-        start_beat=start_beat,
-        end_beat=end_beat,
-        start_seconds=start_beat * seconds_per_beat,
-        duration_seconds=(end_beat - start_beat) * seconds_per_beat,
-    )
+def seven_eight_window(start_bar: int = 3, bars: int = 7, bpm: float = 133.7) -> BarWindow:
+    # 7/8 = 3.5 quarter-note beats per bar, at a constant tempo; no segment limit for clips.
+    return BarWindow.of_bars(TempoMap.constant(bpm, 7, 8), start_bar, bars, segment_seconds=60.0)
 
 
 def sine(seconds: float, amplitude: float = 0.5, rate: int = RATE) -> np.ndarray:

@@ -4,124 +4,29 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pyloudnorm
 import pytest
 import soundfile
 
-from engine.errors import EngineError, GenerationCancelled
-from engine.request import GenerationRequest, GenerationResult
-from jasco_bridge.engines import open_preview, open_renderer
+from jasco_bridge.engines import OpenedRenderer, open_renderer
 from jasco_bridge.errors import RenderError
 from jasco_bridge.jobs import JobEvent, JobQueue, JobState, QueueStatus
 from jasco_bridge.session import Session
-from tests.bridge.support import WAIT_SECONDS
-
-
-class Events:
-    """Collects events from the worker thread and lets a test wait for a condition on them."""
-
-    def __init__(self) -> None:
-        self.items: list[JobEvent] = []
-        self._changed = threading.Condition()
-
-    def __call__(self, event: JobEvent) -> None:
-        with self._changed:
-            self.items.append(event)
-            self._changed.notify_all()
-
-    def wait_for(self, condition: Callable[[list[JobEvent]], bool]) -> list[JobEvent]:
-        with self._changed:
-            if not self._changed.wait_for(lambda: condition(self.items), WAIT_SECONDS):
-                raise AssertionError(f"events never matched; got {self.items}")
-            return list(self.items)
-
-    def terminal(self, job_id: int) -> JobEvent:
-        final = ("done", "error", "cancelled")
-        events = self.wait_for(
-            lambda items: any(e.job_id == job_id and e.kind in final for e in items)
-        )
-        return next(e for e in events if e.job_id == job_id and e.kind in final)
-
-    def of(self, job_id: int) -> list[JobEvent]:
-        with self._changed:
-            return [e for e in self.items if e.job_id == job_id]
-
-
-class StepRenderer:
-    """A fake engine that takes `request.steps` steps of `step_seconds` each, honouring the
-    progress and cancel callbacks exactly as the Renderer protocol says."""
-
-    name = "stepper"
-    is_preview = False
-    sample_rate = 32000
-    frame_rate_hz = 50.0
-    segment_seconds = 10.0
-    model_id = "fake/stepper"
-
-    def __init__(
-        self, step_seconds: float = 0.0, fail_on: str | None = None, accepts_melody: bool = True
-    ) -> None:
-        self.step_seconds = step_seconds
-        self.fail_on = fail_on
-        self.accepts_melody = accepts_melody
-        self.steps_taken = 0
-        self.requests: list[GenerationRequest] = []
-
-    def generate(self, request, progress=None, should_cancel=None) -> GenerationResult:
-        self.requests.append(request)
-        if self.fail_on is not None and self.fail_on in request.text:
-            if self.fail_on == "bug":
-                raise ZeroDivisionError("division by zero")
-            raise EngineError("the GPU ran out of memory: render fewer bars")
-        for step in range(1, request.steps + 1):
-            if should_cancel is not None and should_cancel():
-                raise GenerationCancelled(f"cancelled before step {step}")
-            time.sleep(self.step_seconds)
-            self.steps_taken += 1
-            if progress is not None:
-                progress(step, request.steps)
-        n = round(request.duration_seconds * self.sample_rate)
-        return GenerationResult(
-            audio=np.full(n, 0.1, dtype=np.float32),
-            sample_rate=self.sample_rate,
-            engine="stepper",
-            model=self.model_id,
-            seed=request.seed,
-            steps=request.steps,
-            sampler=request.sampler,
-        )
-
-
-@pytest.fixture(scope="module")
-def preview():
-    return open_preview()
+from tests.bridge.support import WAIT_SECONDS, Events, FakeRenderer
 
 
 def make_queue(renderer, vocabulary, out_dir, events, **kwargs) -> JobQueue:
-    return JobQueue(renderer, vocabulary, out_dir, on_event=events, **kwargs)
+    return JobQueue(OpenedRenderer(renderer, vocabulary), out_dir, on_event=events, **kwargs)
 
 
 def c_major_session(name: str = "default", prompt: str = "warm rhodes") -> Session:
     session = Session(name)
     session.set_tempo(120)
-    session.add_chord_symbols([0.0, "C", 4.0, "Am", 8.0, "F", 12.0, "G"])
+    session.add_chord_symbols([(0.0, "C"), (4.0, "Am"), (8.0, "F"), (12.0, "G")])
     session.set_prompt(prompt)
     return session
-
-
-@pytest.fixture
-def running(request, preview, tmp_path):
-    """A started queue on the real PreviewEngine, shut down after the test."""
-    events = Events()
-    queue = make_queue(preview.renderer, preview.vocabulary, tmp_path, events, rng=random.Random(3))
-    queue.start()
-    yield queue, events
-    queue.shutdown(timeout=WAIT_SECONDS)
 
 
 def test_a_preview_job_reports_progress_then_a_clip_on_disk(running, tmp_path):
@@ -133,7 +38,7 @@ def test_a_preview_job_reports_progress_then_a_clip_on_disk(running, tmp_path):
 
     done = events.terminal(job.id)
     assert done.kind == "done", done.message
-    progress = [e.fraction for e in events.of(job.id) if e.kind == "progress"]
+    progress = [e.fraction for e in events.of(job.id) if e.kind is JobState.RUNNING]
     assert progress == sorted(progress) and progress[-1] == 1.0 and len(progress) >= 2
     assert all(e.reply_to == "client-A" for e in events.of(job.id))
     assert events.of(job.id)[-1] is done  # nothing after the terminal event
@@ -245,7 +150,7 @@ def test_cancel_a_queued_job_unknown_ids_and_finished_jobs(preview, tmp_path):
 
 
 def test_cancel_a_running_job_stops_it_within_one_step(tmp_path, preview):
-    renderer = StepRenderer(step_seconds=0.05)
+    renderer = FakeRenderer(step_seconds=0.05)
     events = Events()
     queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
     queue.start()
@@ -253,7 +158,7 @@ def test_cancel_a_running_job_stops_it_within_one_step(tmp_path, preview):
         session = c_major_session()
         session.set_setting("steps", 200)
         (job,) = queue.submit(session.snapshot(), 1, 1)
-        events.wait_for(lambda items: any(e.kind == "progress" for e in items))
+        events.wait_for(lambda items: any(e.kind is JobState.RUNNING for e in items))
         assert queue.status().running == job.id
         steps_at_cancel = renderer.steps_taken
         assert queue.cancel(job.id) is True
@@ -277,7 +182,7 @@ def test_cancel_a_running_job_stops_it_within_one_step(tmp_path, preview):
 def test_a_failing_job_reports_an_error_and_the_worker_carries_on(
     tmp_path, preview, prompt, message
 ):
-    renderer = StepRenderer(fail_on=prompt)
+    renderer = FakeRenderer(fail_on=prompt)
     events = Events()
     queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
     queue.start()
@@ -300,7 +205,7 @@ def test_a_broken_event_listener_does_not_stop_the_queue(tmp_path, preview):
         seen(event)
         raise RuntimeError("the OSC client went away")
 
-    queue = JobQueue(preview.renderer, preview.vocabulary, tmp_path, on_event=listener)
+    queue = make_queue(preview.renderer, preview.vocabulary, tmp_path, listener)
     queue.start()
     try:
         jobs = [queue.submit(c_major_session().snapshot(), 1, 1)[0] for _ in range(2)]
@@ -310,7 +215,7 @@ def test_a_broken_event_listener_does_not_stop_the_queue(tmp_path, preview):
 
 
 def test_shutdown_cancels_a_job_that_outlasts_the_timeout_and_everything_queued(tmp_path, preview):
-    renderer = StepRenderer(step_seconds=0.05)
+    renderer = FakeRenderer(step_seconds=0.05)
     events = Events()
     queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
     queue.start()
@@ -318,7 +223,7 @@ def test_shutdown_cancels_a_job_that_outlasts_the_timeout_and_everything_queued(
     session.set_setting("steps", 200)
     session.set_setting("variations", 3)
     jobs = queue.submit(session.snapshot(), 1, 1)
-    events.wait_for(lambda items: any(e.kind == "progress" for e in items))
+    events.wait_for(lambda items: any(e.kind is JobState.RUNNING for e in items))
     queue.shutdown(timeout=0.05)
     assert [events.terminal(j.id).kind for j in jobs] == ["cancelled"] * 3
     assert [queue.job(j.id).state for j in jobs] == [JobState.CANCELLED] * 3
@@ -327,14 +232,14 @@ def test_shutdown_cancels_a_job_that_outlasts_the_timeout_and_everything_queued(
 
 
 def test_shutdown_lets_the_running_job_finish_within_the_timeout(tmp_path, preview):
-    renderer = StepRenderer(step_seconds=0.002)
+    renderer = FakeRenderer(step_seconds=0.002)
     events = Events()
     queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
     queue.start()
     session = c_major_session()
     session.set_setting("steps", 20)
     (job,) = queue.submit(session.snapshot(), 1, 1)
-    events.wait_for(lambda items: any(e.kind == "progress" for e in items))
+    events.wait_for(lambda items: any(e.kind is JobState.RUNNING for e in items))
     queue.shutdown(timeout=WAIT_SECONDS)
     assert events.terminal(job.id).kind == "done"
     assert renderer.steps_taken == 20
@@ -343,7 +248,7 @@ def test_shutdown_lets_the_running_job_finish_within_the_timeout(tmp_path, previ
 def test_the_injected_clock_times_the_job(tmp_path, preview):
     ticks = iter(range(100, 1000, 5))
     queue = make_queue(
-        StepRenderer(), preview.vocabulary, tmp_path, events := Events(), clock=lambda: next(ticks)
+        FakeRenderer(), preview.vocabulary, tmp_path, events := Events(), clock=lambda: next(ticks)
     )
     queue.start()
     try:
@@ -364,7 +269,7 @@ def test_session_drums_and_melody_reach_the_engine(tmp_path, preview):
     stem[rate * 12] = 0.9  # a hit at 12 s on the DAW timeline (bar 7 at 120 bpm)
     stem_path = tmp_path / "drums.wav"
     soundfile.write(stem_path, stem, rate)
-    renderer = StepRenderer()
+    renderer = FakeRenderer()
     events = Events()
     queue = make_queue(renderer, preview.vocabulary, tmp_path / "clips", events)
     queue.start()
@@ -385,7 +290,7 @@ def test_session_drums_and_melody_reach_the_engine(tmp_path, preview):
 
 
 def test_status_follows_the_queue(tmp_path, preview):
-    renderer = StepRenderer(step_seconds=0.05)
+    renderer = FakeRenderer(step_seconds=0.05)
     events = Events()
     queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
     assert queue.status() == QueueStatus("idle", 0, None, "stepper")
@@ -395,7 +300,7 @@ def test_status_follows_the_queue(tmp_path, preview):
     second = queue.submit(session.snapshot(), 1, 1)[0]
     queue.start()
     try:
-        events.wait_for(lambda items: any(e.kind == "progress" for e in items))
+        events.wait_for(lambda items: any(e.kind is JobState.RUNNING for e in items))
         assert queue.status() == QueueStatus("rendering", 1, first.id, "stepper")
     finally:
         queue.shutdown(timeout=0.0)
@@ -417,7 +322,7 @@ def test_a_round_trip_through_the_tiny_golden_jasco_checkpoint(tmp_path, golden_
     finally:
         queue.shutdown(timeout=WAIT_SECONDS)
     assert final.kind == "done", final.message
-    assert [e.fraction for e in events.of(job.id) if e.kind == "progress"] == [0.5, 1.0]
+    assert [e.fraction for e in events.of(job.id) if e.kind is JobState.RUNNING] == [0.5, 1.0]
     audio, rate = soundfile.read(final.clip.path)
     assert rate == 32000 and len(audio) == 4 * 32000  # two bars of 4/4 at 120 bpm
     assert np.isfinite(audio).all() and np.abs(audio).max() > 0
@@ -428,7 +333,7 @@ def test_a_round_trip_through_the_tiny_golden_jasco_checkpoint(tmp_path, golden_
 
 
 def test_a_model_without_melody_input_renders_without_the_melody_and_says_so(tmp_path, preview):
-    renderer = StepRenderer(accepts_melody=False)
+    renderer = FakeRenderer(accepts_melody=False)
     events = Events()
     queue = make_queue(renderer, preview.vocabulary, tmp_path, events)
     queue.start()
@@ -445,7 +350,7 @@ def test_a_model_without_melody_input_renders_without_the_melody_and_says_so(tmp
 
 
 def test_without_a_bar_count_a_job_takes_the_whole_bars_that_fit(tmp_path, preview):
-    queue = make_queue(StepRenderer(), preview.vocabulary, tmp_path, Events())
+    queue = make_queue(FakeRenderer(), preview.vocabulary, tmp_path, Events())
     session = c_major_session()
     session.set_tempo(100)  # 2.4 s a bar: four bars (9.6 s) fit in 10 s
     (job,) = queue.submit(session.snapshot(), start_bar=3)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from jasco_bridge import protocol
+from jasco_bridge.clips import ClipInfo
 from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import Impulse, OscMessage, encode_packet, message, parse_packet
 from jasco_bridge.session import Session
@@ -39,7 +40,7 @@ def test_integers_are_accepted_where_floats_are_needed():
         (message("/jasco/tempo", 120.0, 3.5), r"numerator must be a whole number, got 3.5"),
         (message("/jasco/tempo", float("nan")), r"bpm must be a finite number"),
         (message("/jasco/tempo", 0.0), r"bpm must be at least 1"),
-        (message("/jasco/tempo"), r"expected bpm f \(1..999\), \[numerator"),
+        (message("/jasco/tempo"), r"expected bpm f \(1..1000\), \[numerator"),
         (message("/jasco/tempo", 1.0, 4, 4, 4), r"got 4 argument"),
         (message("/jasco/chords/note", 0.0, 1.0, 128), r"pitch must be at most 127, got 128"),
         (message("/jasco/prompt", 5), r"/jasco/prompt: text must be a string, got number 5"),
@@ -107,7 +108,20 @@ def test_every_reply_builder_matches_its_table_row():
         "pong": protocol.pong(7),
         "ack": protocol.ack(3, 1234, 0),
         "progress": protocol.progress(3, 0.5),
-        "done": protocol.done(3, "/c/a.wav", 16.0, 16.0, 9.6, 9.6, "/c/a.json"),
+        "done": protocol.done(
+            3,
+            ClipInfo(
+                path=Path("/c/a.wav"),
+                sidecar_path=Path("/c/a.json"),
+                start_beat=16.0,
+                length_beats=16.0,
+                start_seconds=9.6,
+                duration_seconds=9.6,
+                sample_rate=32000,
+                time_reference_samples=307200,
+            ),
+        ),
+        "notice": protocol.notice(3, "no prompt was set"),
         "error": protocol.error(-1, "nope"),
         "cancelled": protocol.cancelled(3),
         "status": protocol.status("idle", 0, "preview", None),
@@ -119,6 +133,7 @@ def test_every_reply_builder_matches_its_table_row():
         assert len(sent.args) == len(reply.args), reply.name
     assert built["status"].args == ("idle", 0, "preview", -1)
     assert built["done"].type_tags == "isffffs"
+    assert built["done"].args[1] == "/c/a.wav" and built["done"].args[-1] == "/c/a.json"
 
 
 def test_error_replies_stay_small_enough_for_one_datagram():

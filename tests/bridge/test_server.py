@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,14 +44,6 @@ from tests.bridge.support import (
     running_daemon,
     set_up_four_bars,
 )
-
-
-@pytest.fixture
-def peer() -> Iterator[OscPeer]:
-    client = OscPeer()
-    yield client
-    client.close()
-
 
 # ---------------------------------------------------------------------------- tests
 

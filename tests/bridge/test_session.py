@@ -16,12 +16,9 @@ from midi.tempo import TempoMap
 from tests.bridge.support import chord_track, write_song, write_wav
 
 
-def triad(root: int, start: float, length: float = 4.0) -> list[float]:
-    """Flat (start, length, pitch, velocity) values of a root-position major triad."""
-    flat: list[float] = []
-    for interval in (0, 4, 7):
-        flat += [start, length, 48 + root + interval, 90]
-    return flat
+def triad(root: int, start: float, length: float = 4.0) -> list[tuple[float, float, int, int]]:
+    """(start, length, pitch, velocity) groups of a root-position major triad."""
+    return [(start, length, 48 + root + interval, 90) for interval in (0, 4, 7)]
 
 
 def roots(timeline) -> list[int | None]:
@@ -68,7 +65,7 @@ def test_bad_tempo_input_is_a_session_error_naming_the_problem():
 
 def test_chord_symbols_run_until_the_next_one_and_the_last_until_asked():
     session = Session()
-    session.add_chord_symbols([0.0, "C", 4.0, "Am7", 8.0, "N.C.", 10.0, "F/A"])
+    session.add_chord_symbols([(0.0, "C"), (4.0, "Am7"), (8.0, "N.C."), (10.0, "F/A")])
     timeline = session.chord_timeline(until_beat=16.0)
     assert [(t.start_beat, t.end_beat) for t in timeline] == [
         (0.0, 4.0),
@@ -95,10 +92,10 @@ def test_a_bad_chord_symbol_names_itself_and_changes_nothing():
     session = Session()
     session.add_chord_symbol(0.0, "C")
     with pytest.raises(SessionError, match="'Hmaj7' at beat 4"):
-        session.add_chord_symbols([2.0, "D", 4.0, "Hmaj7"])
+        session.add_chord_symbols([(2.0, "D"), (4.0, "Hmaj7")])
     assert roots(session.chord_timeline(8.0)) == [0]
     with pytest.raises(SessionError, match="pairs"):
-        session.add_chord_symbols([0.0, "C", 4.0])
+        session.add_chord_symbols([(0.0, "C"), (4.0,)])
 
 
 def test_chord_notes_are_recognised_with_the_session_tempo_map():
@@ -120,7 +117,7 @@ def test_symbols_win_over_notes_which_win_over_a_file(tmp_path):
     assert session.snapshot().chord_source == "file"
     assert roots(session.chord_timeline())[0] == 9
     session.add_chord_note(0.0, 4.0, 55)
-    session.add_chord_notes(triad(7, 0.0)[4:])  # G B D with the first G already there
+    session.add_chord_notes(triad(7, 0.0)[1:])  # G B D with the first G already there
     assert session.snapshot().chord_source == "notes"
     assert roots(session.chord_timeline())[0] == 7
     session.add_chord_symbol(0.0, "Eb")
@@ -151,15 +148,15 @@ def test_notes_with_bad_values_name_the_field():
         session.add_chord_note(0.0, 0.0, 60)
     with pytest.raises(SessionError, match="start_beat"):
         session.add_melody_note(-1.0, 1.0, 60)
-    with pytest.raises(SessionError, match="multiple of 4"):
-        session.add_chord_notes([0.0, 1.0, 60])
+    with pytest.raises(SessionError, match="groups of 4"):
+        session.add_chord_notes([(0.0, 1.0, 60)])
     assert session.snapshot().chord_notes == ()
 
 
 def test_melody_notes_are_kept_in_beats_and_cleared():
     session = Session()
     session.add_melody_note(1.0, 0.5, 72, 80)
-    session.add_melody_notes([2.0, 1.0, 74, 100, 3.0, 1.0, 76, 100])
+    session.add_melody_notes([(2.0, 1.0, 74, 100), (3.0, 1.0, 76, 100)])
     notes = session.snapshot().melody_notes
     assert [(n.start_beat, n.end_beat, n.pitch) for n in notes] == [
         (1.0, 1.5, 72),
@@ -281,7 +278,7 @@ def test_a_snapshot_does_not_change_when_the_session_does():
 def test_describe_is_plain_json_for_the_sidecar(tmp_path):
     session = Session("chorus")
     session.set_tempo(133.7, 7, 8)
-    session.add_chord_symbols([0.0, "Dm7", 3.5, "G7"])
+    session.add_chord_symbols([(0.0, "Dm7"), (3.5, "G7")])
     session.set_drums_file(str(write_wav(tmp_path / "d.wav")))
     session.set_prompt("odd-meter funk")
     session.add_melody_note(1.0, 0.5, 72, 80)

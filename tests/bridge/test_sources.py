@@ -140,6 +140,7 @@ def test_a_chord_file_describes_itself_in_plain_json(tmp_path):
     document = json.loads(json.dumps(chord_file.describe()))
     assert document == {
         "path": str(path),
+        "requested_track": 1,
         "track": chord_file.track.label,
         "reason": chord_file.reason,
     }
@@ -157,11 +158,12 @@ def test_a_drum_stem_is_placed_on_the_timeline_from_its_start_beat(tmp_path):
     drums = open_drums(str(path), start_beat=4.0)  # bar 2 at 120 bpm = 2.0 s
     assert isinstance(drums, AudioDrums)
     assert (drums.sample_rate, drums.frames, drums.channels) == (rate, rate, 1)
-    audio, got_rate = drums.timeline_audio(AT_120_BPM, 1.5, 3.0)
-    assert got_rate == rate and audio.shape == (1, 3 * rate)
-    assert np.flatnonzero(audio[0]).tolist() == [2 * rate]
+    # Only the window comes back: 1.5 s from 1.5 s, the click 0.5 s in.
+    audio, got_rate = drums.window_audio(AT_120_BPM, 1.5, 1.5, 32000)
+    assert got_rate == rate and audio.shape == (1, round(1.5 * rate))
+    assert np.flatnonzero(audio[0]).tolist() == [round(0.5 * rate)]
     # A window after the stem has ended is silence.
-    later, _ = drums.timeline_audio(AT_120_BPM, 4.0, 5.0)
+    later, _ = drums.window_audio(AT_120_BPM, 4.0, 1.0, 32000)
     assert not later.any()
     assert drums.describe() == {"kind": "audio", "path": str(path), "start_beat": 4.0}
 
@@ -171,7 +173,7 @@ def test_a_drum_stem_that_vanishes_after_it_was_opened_is_a_session_error(tmp_pa
     drums = open_drums(str(path))
     path.unlink()
     with pytest.raises(SessionError, match="cannot be read now"):
-        drums.timeline_audio(AT_120_BPM, 0.0, 0.5)
+        drums.window_audio(AT_120_BPM, 0.0, 0.5, 32000)
 
 
 def test_an_empty_drum_stem_is_refused(tmp_path):
@@ -187,13 +189,13 @@ def test_a_drum_midi_file_becomes_a_synthesised_stem(tmp_path):
     drums = open_drums(str(path))
     assert isinstance(drums, MidiDrums)
     assert drums.hits == (DrumHit(2.0, 36, 120),)
-    audio, rate = drums.timeline_audio(AT_120_BPM, 0.5, 2.0, 16000)
-    assert rate == 16000 and audio.shape == (32000,)
+    audio, rate = drums.window_audio(AT_120_BPM, 0.5, 1.5, 16000)  # 0.5 s .. 2.0 s
+    assert rate == 16000 and audio.shape == (24000,)
     onset = int(np.flatnonzero(np.abs(audio) > 1e-3)[0])
-    assert abs(onset - 16000) < 16  # beat 2 at 120 bpm = 1.0 s
-    assert not audio[:8000].any()
+    assert abs(onset - 8000) < 16  # beat 2 at 120 bpm = 1.0 s, 0.5 s into the window
+    assert not audio[:4000].any()
     assert open_drums(str(path), start_beat=8.0).hits == (DrumHit(10.0, 36, 120),)
-    assert drums.describe() == {"kind": "midi", "path": str(path), "hits": 1}
+    assert drums.describe() == {"kind": "midi", "path": str(path), "start_beat": 0.0, "hits": 1}
 
 
 def test_drum_midi_on_an_ordinary_channel_still_counts_as_drums(tmp_path):
@@ -201,6 +203,12 @@ def test_drum_midi_on_an_ordinary_channel_still_counts_as_drums(tmp_path):
     notes = [Note(38, 1.0, 1.1, 100, 0), Note(36, 0.0, 0.1, 110, 0)]
     path = write_song(tmp_path / "ch1.mid", [NoteTrack("Beat", notes, channel=0)])
     assert open_drums(str(path)).hits == (DrumHit(0.0, 36, 110), DrumHit(1.0, 38, 100))
+
+
+def test_a_midi_file_without_a_drum_track_is_refused_not_played_as_drums(tmp_path):
+    path = write_song(tmp_path / "keys.mid", [NoteTrack("Piano", [Note(60, 0.0, 1.0)])])
+    with pytest.raises(SessionError, match="no drum track .*'Piano'.*channel 10"):
+        open_drums(str(path))
 
 
 def test_a_drum_midi_file_without_notes_is_refused(tmp_path):

@@ -1,0 +1,163 @@
+"""One render, for the daemon's worker and the `render` command alike:
+
+    session snapshot + bar window -> condition -> engine -> trim, resample, loudness -> WAV + sidecar
+
+    window = plan_window(snapshot.tempo_map, start_bar, bars, opened.renderer.segment_seconds)
+    clip = render_clip(snapshot, window, opened, seed=7, out_dir="jasco-clips")
+
+The sidecar beside each WAV has one schema (docs/architecture.md lists its keys): the session as
+`SessionSnapshot.describe()` gives it, the window, what rendered it and how long it took.
+`session_from_sidecar` reads one back, so `render --again CLIP.json` renders the clip again.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import GenerationCancelled
+from engine.request import CancelFn, GenerationResult, ProgressFn
+from jasco_bridge import __version__
+from jasco_bridge.clips import ClipInfo, clip_path, save_clip
+from jasco_bridge.conditioning import BarWindow, ConditionedRequest, condition
+from jasco_bridge.engines import OpenedRenderer
+from jasco_bridge.errors import RenderError
+from jasco_bridge.session import MAX_SEED, RenderSettings, SessionSnapshot
+
+SIDECAR_SCHEMA = 1
+
+
+def render_clip(
+    snapshot: SessionSnapshot,
+    window: BarWindow,
+    opened: OpenedRenderer,
+    *,
+    seed: int,
+    out_dir: str | Path | None = None,
+    path: str | Path | None = None,
+    job_id: int | None = None,
+    variation: int = 0,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+    on_conditioned: Callable[[ConditionedRequest], None] | None = None,
+    timings: Mapping[str, float] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> ClipInfo:
+    """Render `window` of `snapshot` with `seed` and write it as a clip that never replaces a file.
+
+    The clip goes to `path` when given, else to `clip_path(out_dir, ...)`. `on_conditioned` sees
+    the engine request (and the chord mapping) before the engine runs; `should_cancel` is polled
+    between sampler steps. `timings` (e.g. the time a job waited) are added to the sidecar's.
+    """
+    renderer = opened.renderer
+    conditioned = condition(snapshot, window, renderer, opened.vocabulary, seed=seed)
+    if on_conditioned is not None:
+        on_conditioned(conditioned)
+    began = clock()
+    result = renderer.generate(conditioned.request, progress=progress, should_cancel=should_cancel)
+    rendered = clock()
+    if should_cancel is not None and should_cancel():
+        raise GenerationCancelled("cancelled after the last sampler step; no clip was written")
+    if path is None:
+        if out_dir is None:
+            raise RenderError("render_clip needs out_dir= or path= to know where the clip goes")
+        path = clip_path(
+            out_dir, snapshot.name, window.start_bar, window.bars, snapshot.prompt, seed, job_id
+        )
+    settings = snapshot.settings
+    sidecar = {
+        "schema": SIDECAR_SCHEMA,
+        **snapshot.describe(),
+        "job": job_id,
+        "variation": variation,
+        **_render_facts(conditioned, result),
+        "timings": {
+            **(timings or {}),
+            "render_seconds": rendered - began,
+            **{f"engine_{k}": v for k, v in result.timings.items()},
+        },
+    }
+    label = "PREVIEW clip" if renderer.is_preview else "clip"
+    return save_clip(
+        result.audio,
+        result.sample_rate,
+        path=path,
+        window=window,
+        sidecar=sidecar,
+        output_sample_rate=settings.sample_rate,
+        target_lufs=settings.target_lufs,
+        description=f"jasco-bridge {label}: {snapshot.prompt}"[:256],
+    )
+
+
+def variation_seeds(settings: RenderSettings, rng: random.Random) -> list[int]:
+    """One seed per variation: a fixed seed renders variation 0 exactly as before and later
+    ones step from it; without one, distinct random seeds."""
+    count = settings.variations
+    if settings.seed is not None:
+        return [(settings.seed + i) % (MAX_SEED + 1) for i in range(count)]
+    seeds: list[int] = []
+    while len(seeds) < count:
+        seed = rng.randint(0, MAX_SEED)
+        if seed not in seeds:
+            seeds.append(seed)
+    return seeds
+
+
+def _render_facts(conditioned: ConditionedRequest, result: GenerationResult) -> dict[str, Any]:
+    request = conditioned.request
+    return {
+        "preview": result.engine == "preview",
+        "engine": result.engine,
+        "model": result.model,
+        "seed": request.seed,
+        "steps": request.steps,
+        "sampler": request.sampler,
+        "cfg_all": request.cfg_all,
+        "cfg_text": request.cfg_text,
+        "chords": [asdict(use) for use in conditioned.chord_report],
+        "melody_used": request.melody_salience is not None,
+        "drums_used": request.drums_wav is not None,
+        "versions": library_versions(),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    """The versions that decide what a clip sounds like, for its sidecar."""
+    versions = {
+        "jasco_bridge": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    torch = sys.modules.get("torch")  # only loaded (and only relevant) when JASCO rendered
+    if torch is not None:
+        versions["torch"] = str(torch.__version__)
+    return versions
+
+
+def notices(snapshot: SessionSnapshot, window: BarWindow) -> list[str]:
+    """What a producer should know before waiting for this render: nothing set that shapes it,
+    or bars past the end of the song."""
+    found = []
+    if not snapshot.tempo_given:
+        found.append("no tempo was set: rendering at 120 bpm 4/4 (send /jasco/tempo)")
+    if snapshot.chord_source == "none":
+        found.append("no chords were set: JASCO follows the prompt and drums alone")
+    if not snapshot.prompt:
+        found.append("no prompt was set: the text condition is empty (send /jasco/prompt)")
+    last = snapshot.last_beat()
+    if last > 0 and window.start_beat >= last:
+        found.append(
+            f"bars {window.start_bar}-{window.end_bar} start after the song's last note "
+            f"(bar {window.tempo_map.position_at(last).bar}): no chords, melody or drum MIDI "
+            "sound in them"
+        )
+    return found
