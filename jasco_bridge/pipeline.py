@@ -157,7 +157,7 @@ def notices(snapshot: SessionSnapshot, window: BarWindow) -> list[str]:
     if last > 0 and window.start_beat >= last:
         found.append(
             f"bars {window.start_bar}-{window.end_bar} start after the song's last note "
-            f"(bar {window.tempo_map.position_at(last).bar}): no chords, melody or drum MIDI "
+            f"ends ({window.tempo_map.position_at(last)}): no chords, melody or drum MIDI "
             "sound in them"
         )
     return found

@@ -222,3 +222,104 @@ def test_the_progress_bar_redraws_one_line_on_a_terminal_and_writes_lines_to_a_l
             bar(step, 2)
     assert terminal.getvalue() == "\rJASCO render [##..] 1/2\rJASCO render [####] 2/2\n"
     assert log.getvalue().splitlines() == ["JASCO render [##..] 1/2", "JASCO render [####] 2/2"]
+
+
+def write_song_with_drums(path: Path, bpm: float = 120.0) -> Path:
+    """Two bars of C then F on a piano, and a kick on every beat on GM channel 10."""
+    piano = [Note(p, 0.0, 4.0) for p in (48, 60, 64, 67)]
+    piano += [Note(p, 4.0, 8.0) for p in (41, 60, 65, 69)]
+    kicks = [Note(36, float(beat), beat + 0.25, 110, 9) for beat in range(8)]
+    song = MidiSong(
+        TempoMap.constant(bpm),
+        (NoteTrack("Piano", piano, channel=0), NoteTrack("Drums", kicks, channel=9, is_drum=True)),
+    )
+    return write_midi_file(song, path)
+
+
+def test_the_files_own_drum_track_is_used_and_drums_may_name_the_same_file(tmp_path, capsys):
+    midi = write_song_with_drums(tmp_path / "beat.mid")
+    args = ["render", str(midi), "--prompt", "x", "--bars", "2"]
+    assert main(args) == 0
+    assert main([*args, "--drums", str(midi)]) == 0
+    out = capsys.readouterr().out
+    first, second = sorted((tmp_path / "jasco-clips" / "beat").glob("*.json"))
+    for sidecar in (first, second):
+        document = json.loads(sidecar.read_text())
+        assert document["drums_used"] is True
+        assert document["drums"]["kind"] == "midi" and document["drums"]["hits"] == 8
+    assert str(first.with_suffix(".wav")) in out and str(second.with_suffix(".wav")) in out
+    a, _ = soundfile.read(first.with_suffix(".wav"))
+    b, _ = soundfile.read(second.with_suffix(".wav"))
+    assert np.array_equal(a, b)  # the same drums either way
+
+
+def test_again_renders_the_same_clip_from_its_sidecar(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid", bpm=120.0)
+    assert main(["render", str(midi), "--prompt", "soft", "--bars", "2", "--seed", "9"]) == 0
+    (first,) = (tmp_path / "jasco-clips" / "song").glob("*.wav")
+    (tmp_path / "moved").mkdir()
+    assert main(["render", "--again", str(first.with_suffix(".json")), "--out-dir", "moved"]) == 0
+    (second,) = (tmp_path / "moved" / "song").glob("*.wav")
+    assert second.name == first.name
+    a, rate_a = soundfile.read(first)
+    b, rate_b = soundfile.read(second)
+    assert rate_a == rate_b and np.array_equal(a, b)
+    again = json.loads(second.with_suffix(".json").read_text())
+    assert (again["seed"], again["start_bar"], again["bars"]) == (9, 1, 2)
+
+
+def test_render_takes_the_daemons_rate_loudness_and_variations_settings(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid", bpm=120.0)
+    args = ["render", str(midi), "--prompt", "x", "--bars", "1", "--seed", "4"]
+    assert main([*args, "--sample-rate", "48000", "--target-lufs", "-20", "--variations", "2"]) == 0
+    clips = sorted((tmp_path / "jasco-clips" / "song").glob("*.wav"))
+    assert [c.name for c in clips] == ["bars001-001_x_4.wav", "bars001-001_x_5.wav"]
+    for clip in clips:
+        assert soundfile.info(clip).samplerate == 48000
+        assert soundfile.info(clip).frames == 2 * 48000
+        assert json.loads(clip.with_suffix(".json").read_text())["target_lufs"] == -20.0
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--steps", "500"], "steps must be a whole number 1..200"),
+        (["--seed", "-5"], "seed must be a whole number 0..2147483647"),
+        (["--seed", str(2**31)], "seed must be a whole number 0..2147483647"),
+    ],
+)
+def test_render_limits_are_the_daemons(tmp_path, capsys, option, message):
+    midi = write_song(tmp_path / "song.mid")
+    assert main(["render", str(midi), "--prompt", "x", *option]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "no JASCO weights" not in err
+
+
+def test_an_unwritable_out_dir_is_refused_before_rendering(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid")
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["render", str(midi), "--prompt", "x", "--out-dir", "a-file/clips"]) == 2
+    captured = capsys.readouterr()
+    assert "cannot write clips in" in captured.err and "--out-dir" in captured.err
+    assert "render [" not in captured.err  # no progress: nothing was rendered
+
+
+def test_a_model_folder_that_does_not_exist_is_an_error_under_auto(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid")
+    missing = tmp_path / "modles" / "jasco-400M"
+    assert main(["render", str(midi), "--prompt", "x", "--model", str(missing)]) == 2
+    captured = capsys.readouterr()
+    assert str(missing) in captured.err and "PREVIEW" not in captured.out + captured.err
+
+
+def test_bars_past_the_last_note_give_a_warning(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid", bpm=120.0)  # four bars
+    assert main(["render", str(midi), "--prompt", "x", "--start-bar", "6", "--bars", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: bars 6-6 start after the song's last note ends (bar 5 beat 1)" in err
+
+
+def test_the_engine_notice_comes_only_after_the_arguments_are_checked(tmp_path, capsys):
+    midi = write_song(tmp_path / "song.mid", bpm=90.0)
+    assert main(["render", str(midi), "--prompt", "x", "--bars", "4"]) == 2
+    assert "no JASCO weights found" not in capsys.readouterr().err

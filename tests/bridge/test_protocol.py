@@ -170,3 +170,20 @@ def test_session_commands_bind_to_the_session_methods_by_argument_name():
             signature.bind(None, [])  # bulk: one flat list
         else:
             signature.bind(None, **{arg.name: arg.default for arg in command.args})
+
+
+def test_the_table_takes_its_limits_from_the_value_objects():
+    from midi.notes import MAX_VELOCITY, Note
+    from midi.tempo import MAX_BPM, MAX_NUMERATOR, TempoMap
+
+    # The largest values the table lets through are ones the session accepts, and no more.
+    request = protocol.parse_request(message("/jasco/tempo", MAX_BPM, MAX_NUMERATOR, 4))
+    Session().set_tempo(**request.values)
+    assert TempoMap.constant(MAX_BPM, MAX_NUMERATOR).bpm_at(0.0) == MAX_BPM
+    with pytest.raises(ProtocolError, match="at most 1000"):
+        protocol.parse_request(message("/jasco/tempo", MAX_BPM + 1))
+    with pytest.raises(ProtocolError, match="at most 255"):
+        protocol.parse_request(message("/jasco/tempo", 120.0, MAX_NUMERATOR + 1))
+    quiet = protocol.parse_request(message("/jasco/chords/notes", 0.0, 1.0, 60, 0))
+    Session().add_chord_notes(quiet.groups)
+    assert Note(60, 0.0, 1.0, 0).velocity == 0 and MAX_VELOCITY == 127

@@ -21,7 +21,7 @@ import soundfile as sf
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.daemon import BackgroundDaemon, Daemon
 from jasco_bridge.engines import OpenedRenderer, open_preview
-from jasco_bridge.errors import ConfigError
+from jasco_bridge.errors import ClipError, ConfigError
 from jasco_bridge.osc import (
     IMMEDIATELY,
     OscBundle,
@@ -35,6 +35,7 @@ from jasco_bridge.osc import (
 )
 from jasco_bridge.server import BridgeServer
 from jasco_bridge.session import SessionStore
+from midi.notes import Note, NoteTrack
 from tests.bridge.support import (
     WAIT_SECONDS,
     GatedRenderer,
@@ -43,6 +44,7 @@ from tests.bridge.support import (
     read_riff_chunks,
     running_daemon,
     set_up_four_bars,
+    write_song,
 )
 
 # ---------------------------------------------------------------------------- tests
@@ -487,3 +489,41 @@ def test_serve_help_teaches_with_examples_and_builds_the_config(tmp_path):
     config = DaemonConfig.from_args(args)
     assert (config.port, config.tcp_port, config.allow) == (9100, None, ("10.0.0.0/8",))
     assert DaemonConfig.from_args(parser.parse_args(["serve", "--port", "9100"])).tcp_port == 9100
+
+
+def test_a_render_with_nothing_set_is_noticed_and_still_done(tmp_path, peer, caplog):
+    caplog.set_level("INFO", logger="jasco_bridge.jobs")
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        peer.send(port, "/jasco/render", 1, 1)
+        job = peer.expect("/jasco/ack").args[0]
+        notices = [peer.expect("/jasco/notice").args for _ in range(3)]
+        done = peer.expect("/jasco/done", lambda m: m.args[0] == job)
+    assert {n[0] for n in notices} == {job}
+    text = " ".join(n[1] for n in notices)
+    assert "no tempo" in text and "no chords" in text and "no prompt" in text
+    finished = [r.getMessage() for r in caplog.records if "done:" in r.getMessage()]
+    assert finished == [f"job {job} done: {done.args[1]} (bars 1-1, 2.00 s)"]
+
+
+def test_osc_refuses_negative_seeds_but_minus_one_and_pitched_drum_midi(tmp_path, peer):
+    keys = write_song(tmp_path / "keys.mid", [NoteTrack("Piano", [Note(60, 0.0, 1.0)])])
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        peer.send(port, "/jasco/set", "seed", -5)
+        assert "seed must be a whole number 0..2147483647" in peer.expect("/jasco/error").args[1]
+        peer.send(port, "/jasco/drums/file", str(keys))
+        assert "no drum track" in peer.expect("/jasco/error").args[1]
+        peer.send(port, "/jasco/set", "seed", -1)
+        peer.send(port, "/jasco/ping", 1)
+        peer.expect("/jasco/pong")
+        settings = daemon.call_in_loop(lambda: daemon.server.sessions.get().settings)
+    assert settings.seed is None
+    assert peer.quiet_for(0.2) == []
+
+
+def test_an_unwritable_out_dir_stops_startup(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(ClipError, match="cannot write clips in"):
+        with running_daemon(tmp_path, out_dir=tmp_path / "a-file" / "clips"):
+            pass
