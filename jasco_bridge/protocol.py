@@ -191,7 +191,7 @@ COMMANDS: tuple[Command, ...] = (
                 high=256,
             ),
         ),
-        replies=("ack", "progress", "done", "error"),
+        replies=("ack", "notice", "progress", "done", "error"),
         runs_on="daemon",
     ),
 )
