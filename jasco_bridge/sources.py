@@ -25,7 +25,6 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from jasco_bridge.clips import fit_length
 from jasco_bridge.errors import SessionError
 from midi.checks import is_finite_number
 from midi.drums import DrumHit, drum_hits
@@ -181,9 +180,8 @@ class MidiDrums:
             (tempo_map.seconds_at(hit.start_beat) - start_seconds, hit.pitch, hit.velocity)
             for hit in self.hits
         ]
-        audio = synthesize_drums(hits, seconds, sample_rate)
-        length = round(seconds * sample_rate)
-        return fit_length(np.asarray(audio, dtype=np.float32), length), sample_rate
+        # synthesize_drums gives exactly round(seconds * sample_rate) samples.
+        return synthesize_drums(hits, seconds, sample_rate).astype(np.float32), sample_rate
 
     def describe(self) -> dict[str, Any]:
         """Plain JSON values for a clip's sidecar."""
