@@ -96,11 +96,8 @@ def slugify(text: str, max_chars: int, fallback: str) -> str:
 
 
 def bar_range_label(start_bar: int, bars: int) -> str:
-    """`bars005-008` for four bars from bar 5 (bars are 1-based and the range is inclusive)."""
-    if start_bar < 1 or bars < 1:
-        raise ClipError(
-            f"a clip needs start_bar >= 1 and bars >= 1, got start_bar={start_bar}, bars={bars}"
-        )
+    """`bars005-008` for four bars from bar 5 (bars are 1-based and the range is inclusive;
+    `BarWindow` has checked them)."""
     return f"bars{start_bar:03d}-{start_bar + bars - 1:03d}"
 
 

@@ -30,7 +30,8 @@ from jasco_bridge.clips import ClipInfo, clip_path, save_clip
 from jasco_bridge.conditioning import BarWindow, ConditionedRequest, condition
 from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import RenderError
-from jasco_bridge.session import MAX_SEED, RenderSettings, SessionSnapshot
+from jasco_bridge.session import SessionSnapshot
+from jasco_bridge.settings import MAX_SEED, RenderSettings
 
 SIDECAR_SCHEMA = 1
 

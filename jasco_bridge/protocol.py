@@ -28,11 +28,8 @@ from jasco_bridge.clips import ClipInfo
 from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX, Arg, Command, Reply, Request
-from jasco_bridge.session import (
-    DEFAULT_SESSION,
-    MAX_SEED,
-    RANDOM_SEED,
-)
+from jasco_bridge.session import DEFAULT_SESSION
+from jasco_bridge.settings import MAX_SEED, RANDOM_SEED
 from midi.notes import MAX_PITCH, MAX_VELOCITY
 from midi.tempo import MAX_BPM, MAX_DENOMINATOR, MAX_NUMERATOR, MIN_BPM
 

@@ -70,7 +70,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
 
     Render settings default to None here: unset means RenderSettings' own default, the one
     the daemon uses too."""
-    from jasco_bridge.session import MAX_SEED, RenderSettings
+    from jasco_bridge.settings import MAX_SEED, RenderSettings
 
     defaults = RenderSettings()
     parser.add_argument(
@@ -161,7 +161,7 @@ def _settings(args: argparse.Namespace):
     """The render settings the options ask for, checked by RenderSettings like OSC's."""
     from dataclasses import replace
 
-    from jasco_bridge.session import RenderSettings, setting_value
+    from jasco_bridge.settings import RenderSettings, setting_value
 
     given = {
         "seed": args.seed,

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from jasco_bridge.errors import SessionError
-from jasco_bridge.session import RenderSettings, Session, SessionStore
+from jasco_bridge.session import Session, SessionStore
+from jasco_bridge.settings import RenderSettings
 from jasco_bridge.sources import AudioDrums
 from midi.symbols import parse_chord_symbol
 from midi.tempo import TempoMap
