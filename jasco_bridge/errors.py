@@ -4,6 +4,13 @@ Each one carries the text that goes back to the user: over OSC as `/jasco/error`
 command line as a one-line message (never a traceback).
 """
 
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from midi.errors import MidiError
+
 
 class BridgeError(Exception):
     """Base class of every error raised by the daemon and the CLI."""
@@ -31,3 +38,13 @@ class ConfigError(BridgeError):
 
 class UsageError(BridgeError):
     """A command line that cannot be carried out: options that exclude each other, or none given."""
+
+
+@contextlib.contextmanager
+def session_input(what: str) -> Iterator[None]:
+    """The one place where a `midi` refusal of user input (a value object, a MIDI file) becomes
+    a `SessionError` saying which input it was."""
+    try:
+        yield
+    except MidiError as error:
+        raise SessionError(f"{what}: {error}") from error

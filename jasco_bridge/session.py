@@ -23,21 +23,19 @@ Chord and drum files named by path are checked and opened by `jasco_bridge.sourc
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jasco_bridge.errors import SessionError
+from jasco_bridge.errors import SessionError, session_input
 from jasco_bridge.settings import SETTING_NAMES, RenderSettings, setting_value
 from jasco_bridge.sources import ChordFile, Drums, MidiDrums, open_chord_file, open_drums
 from midi.checks import is_finite_number
 from midi.chords import Chord, TimedChord
-from midi.errors import MidiError
 from midi.notes import Note, NoteTrack
 from midi.recognize import recognize_chords
 from midi.symbols import parse_chord_symbol
@@ -172,15 +170,6 @@ NoteGroup = Sequence[object]  # (start_beat, length_beats, pitch, velocity)
 SymbolGroup = Sequence[object]  # (start_beat, label)
 
 
-@contextlib.contextmanager
-def _user_input(what: str) -> Iterator[None]:
-    """The one place where a `midi` value object's refusal becomes the session's error."""
-    try:
-        yield
-    except MidiError as error:
-        raise SessionError(f"{what}: {error}") from error
-
-
 def _notes(groups: Sequence[NoteGroup], what: str) -> list[Note]:
     notes = []
     for number, group in enumerate(groups, start=1):
@@ -193,7 +182,7 @@ def _notes(groups: Sequence[NoteGroup], what: str) -> list[Note]:
         # The DAW sends a length; a Note knows only its end, so the length is checked here.
         if not (is_finite_number(length) and length > 0):
             raise SessionError(f"{what}: length_beats must be above 0, got {length!r}")
-        with _user_input(what):
+        with session_input(what):
             notes.append(Note(pitch, start, start + length, velocity))  # type: ignore[operator]
     return notes
 
@@ -221,7 +210,7 @@ class Session:
 
     def set_tempo(self, bpm: float, numerator: int = 4, denominator: int = 4) -> None:
         """One tempo and meter for the whole song; earlier tempo and meter changes are dropped."""
-        with _user_input("tempo"):
+        with session_input("tempo"):
             self.set_tempo_map(TempoMap.constant(bpm, numerator, denominator))
 
     def set_tempo_map(self, tempo_map: TempoMap) -> None:
@@ -230,11 +219,11 @@ class Session:
         self._tempo_given = True
 
     def add_tempo_change(self, at_beat: float, bpm: float) -> None:
-        with _user_input("tempo change"):
+        with session_input("tempo change"):
             self.set_tempo_map(self.tempo_map.with_tempo_change(at_beat, bpm))
 
     def add_meter_change(self, at_beat: float, numerator: int, denominator: int) -> None:
-        with _user_input("meter change"):
+        with session_input("meter change"):
             self.set_tempo_map(self.tempo_map.with_time_signature(at_beat, numerator, denominator))
 
     # -- chords
@@ -273,7 +262,7 @@ class Session:
                 raise SessionError(
                     f"chord symbol at beat {placed.start_beat:g} must be text, got {label!r}"
                 )
-            with _user_input(f"chord symbol {label!r} at beat {placed.start_beat:g}"):
+            with session_input(f"chord symbol {label!r} at beat {placed.start_beat:g}"):
                 chord = parse_chord_symbol(label)
             parsed.append(replace(placed, label=label.strip(), chord=chord))
         merged = dict(self._chord_symbols)
@@ -382,7 +371,7 @@ def session_from_sidecar(document: Mapping[str, Any]) -> Session:
     try:
         session = Session(document["session"])
         tempo = document["tempo_map"]
-        with _user_input("the sidecar's tempo map"):
+        with session_input("the sidecar's tempo map"):
             session.set_tempo_map(
                 TempoMap(
                     tuple(TempoChange(beat, bpm) for beat, bpm in tempo["tempos"]),

@@ -25,10 +25,9 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from jasco_bridge.errors import SessionError
+from jasco_bridge.errors import SessionError, session_input
 from midi.checks import is_finite_number
 from midi.drums import DrumHit, drum_hits
-from midi.errors import MidiError
 from midi.notes import NoteTrack
 from midi.smf import MidiSong, read_midi_file
 from midi.tempo import TempoMap
@@ -108,10 +107,8 @@ def open_chord_file(path: object, track: str | int | None = None) -> ChordFile:
     automatically when `track` is None)."""
     checked = checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "chord MIDI")
     song = _read_song(checked, "chord MIDI")
-    try:
+    with session_input(f"chord MIDI file {checked}"):
         choice = choose_chord_track(song, track)
-    except MidiError as error:
-        raise SessionError(f"chord MIDI file {checked}: {error}") from error
     return ChordFile(checked, track, choice.track, choice.reason)
 
 
@@ -262,7 +259,5 @@ def is_drum_track(track: NoteTrack) -> bool:
 
 
 def _read_song(path: Path, kind: str) -> MidiSong:
-    try:
+    with session_input(f"{kind} file {path} cannot be used"):
         return read_midi_file(path)
-    except MidiError as error:
-        raise SessionError(f"{kind} file {path} cannot be used: {error}") from error

@@ -103,38 +103,28 @@ def test_the_codec_raises_only_protocol_errors():
     assert parsed > 1000  # some mutations stay valid: the generator is not only producing junk
 
 
-def test_the_daemon_survives_a_flood_and_finishes_queued_jobs(tmp_path):
-    peer = OscPeer()
-    try:
-        with running_daemon(tmp_path, gated=True) as daemon:
-            port = daemon.server.udp_port
-            set_up_four_bars(peer, port)
-            peer.send(port, "/jasco/render", 1, 1)
-            peer.send(port, "/jasco/render", 2, 1)
-            jobs = [peer.expect("/jasco/ack").args[0] for _ in range(2)]
-            assert daemon.renderer.started.wait(WAIT_SECONDS)
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
-                for data in hostile_datagrams(random.Random(2), 3000):
-                    attacker.sendto(data, ("127.0.0.1", port))
-            assert answers_ping(peer, port)
-            daemon.renderer.gate.set()
-            for job in jobs:
-                done = peer.expect("/jasco/done", lambda m, job=job: m.args[0] == job)
-                assert done.args[1].endswith(".wav")
-    finally:
-        peer.close()
+def test_the_daemon_survives_a_flood_and_finishes_queued_jobs(tmp_path, peer):
+    with running_daemon(tmp_path, gated=True) as daemon:
+        port = daemon.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/render", 1, 1)
+        peer.send(port, "/jasco/render", 2, 1)
+        jobs = [peer.expect("/jasco/ack").args[0] for _ in range(2)]
+        assert daemon.renderer.started.wait(WAIT_SECONDS)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
+            for data in hostile_datagrams(random.Random(2), 3000):
+                attacker.sendto(data, ("127.0.0.1", port))
+        assert answers_ping(peer, port)
+        daemon.renderer.gate.set()
+        for job in jobs:
+            done = peer.expect("/jasco/done", lambda m, job=job: m.args[0] == job)
+            assert done.args[1].endswith(".wav")
 
 
-def test_a_hostile_tcp_stream_does_not_take_the_daemon_down(tmp_path):
-    peer = OscPeer()
-    try:
-        with running_daemon(tmp_path) as daemon:
-            rng = random.Random(3)
-            for first_byte in (b"\xc0", b"\x00"):  # SLIP and size-prefixed framings
-                with socket.create_connection(
-                    ("127.0.0.1", daemon.server.tcp_port), timeout=5
-                ) as conn:
-                    conn.sendall(first_byte + rng.randbytes(200_000))
-            assert answers_ping(peer, daemon.server.udp_port)
-    finally:
-        peer.close()
+def test_a_hostile_tcp_stream_does_not_take_the_daemon_down(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        rng = random.Random(3)
+        for first_byte in (b"\xc0", b"\x00"):  # SLIP and size-prefixed framings
+            with socket.create_connection(("127.0.0.1", daemon.server.tcp_port), timeout=5) as conn:
+                conn.sendall(first_byte + rng.randbytes(200_000))
+        assert answers_ping(peer, daemon.server.udp_port)
