@@ -10,7 +10,8 @@ sidecar: conditioning reads the segment it spans, `clips.save_clip` trims to its
 sidecar records it. A long render will be a list of such windows, overlapping by a bar or two,
 each conditioned and rendered on its own; nothing here assumes a window is alone in its song.
 
-Every time handed to the engine is in seconds from the window's start; chord frames after the
+Chords and melody are placed on the song clock and framed from the window's start (the engine
+gets frames, and beat times in seconds from the window's start); chord frames after the
 window's end (up to the segment's end, the window's horizon) carry the song's next chords, so
 the music runs on through the bar line instead of stopping before the cut.
 """
@@ -197,9 +198,8 @@ def _chord_segments(
         if end <= start:
             continue
         match = vocabulary.map_chord(timed.chord)
-        segments.append(
-            (window.seconds_from_start(start), window.seconds_from_start(end), match.index)
-        )
+        tempo_map = window.tempo_map
+        segments.append((tempo_map.seconds_at(start), tempo_map.seconds_at(end), match.index))
         if start < window.end_beat:
             report.append(
                 ChordUse(
@@ -237,24 +237,24 @@ def build_request(
     segments, report = _chord_segments(window, chords, vocabulary)
     frames = chord_frames(
         segments,
-        0.0,
+        window.start_seconds,
         n_frames=n_frames,
         frame_rate_hz=renderer.frame_rate_hz,
         fill_index=vocabulary.no_chord_index,
     )
     salience = None
     if melody_notes:
+        seconds_at = window.tempo_map.seconds_at
         notes_in_seconds = [
-            (
-                window.seconds_from_start(n.start_beat),
-                window.seconds_from_start(n.end_beat),
-                n.pitch,
-            )
+            (seconds_at(n.start_beat), seconds_at(n.end_beat), n.pitch)
             for n in melody_notes
             if n.end_beat > window.start_beat and n.start_beat < window.horizon_beat
         ]
         salience = melody_salience(
-            notes_in_seconds, 0.0, n_frames=n_frames, frame_rate_hz=renderer.frame_rate_hz
+            notes_in_seconds,
+            window.start_seconds,
+            n_frames=n_frames,
+            frame_rate_hz=renderer.frame_rate_hz,
         )
     beats = window.tempo_map.beat_grid(window.start_beat, window.end_beat)
     downbeats = window.tempo_map.downbeats(window.start_beat, window.end_beat)

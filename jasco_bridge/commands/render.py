@@ -215,6 +215,22 @@ def render_file(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.again is None):
         raise UsageError("give a MIDI file to render, or --again CLIP.json (not both)")
     if args.again is not None:
+        given = [
+            option
+            for option, value in (
+                ("--prompt", args.prompt),
+                ("--track", args.track),
+                ("--melody-track", args.melody_track),
+                ("--drums", args.drums),
+                ("--bars", args.bars),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(
+                f"--again renders the sidecar's session and bars as they were; "
+                f"drop {', '.join(given)} (or render FILE.mid with them)"
+            )
         session, start_bar, bars = _from_sidecar(args.again, session_from_sidecar)
     else:
         if args.prompt is None:

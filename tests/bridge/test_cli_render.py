@@ -266,6 +266,8 @@ def test_again_renders_the_same_clip_from_its_sidecar(tmp_path, capsys):
     assert rate_a == rate_b and np.array_equal(a, b)
     again = json.loads(second.with_suffix(".json").read_text())
     assert (again["seed"], again["start_bar"], again["bars"]) == (9, 1, 2)
+    assert main(["render", "--again", str(first.with_suffix(".json")), "--bars", "1"]) == 2
+    assert "drop --bars" in capsys.readouterr().err
 
 
 def test_render_takes_the_daemons_rate_loudness_and_variations_settings(tmp_path, capsys):
