@@ -263,6 +263,18 @@ def set_up_four_bars(peer: OscPeer, port: int, prefix: str = "/jasco") -> None:
     peer.send(port, f"{prefix}/set", "seed", 1234)
 
 
+def one_running_one_queued(peer: OscPeer, daemon: BackgroundDaemon) -> tuple[int, int]:
+    """On a gated daemon: four bars set up, bar 1 rendering (held at the gate), bar 2 queued.
+    Returns the two job ids."""
+    port = daemon.server.udp_port
+    set_up_four_bars(peer, port)
+    peer.send(port, "/jasco/render", 1, 1)
+    peer.send(port, "/jasco/render", 2, 1)
+    running, queued = (peer.expect("/jasco/ack").args[0] for _ in range(2))
+    assert daemon.renderer.started.wait(WAIT_SECONDS)  # type: ignore[attr-defined]
+    return running, queued
+
+
 # ---------------------------------------------------------------------------- MIDI and WAV files
 
 

@@ -17,7 +17,7 @@ from jasco_bridge.osc import (
     message,
     parse_packet,
 )
-from tests.bridge.support import WAIT_SECONDS, OscPeer, running_daemon, set_up_four_bars
+from tests.bridge.support import OscPeer, one_running_one_queued, running_daemon
 
 VALID = [
     message("/jasco/tempo", 120.0, 4, 4),
@@ -106,11 +106,7 @@ def test_the_codec_raises_only_protocol_errors():
 def test_the_daemon_survives_a_flood_and_finishes_queued_jobs(tmp_path, peer):
     with running_daemon(tmp_path, gated=True) as daemon:
         port = daemon.server.udp_port
-        set_up_four_bars(peer, port)
-        peer.send(port, "/jasco/render", 1, 1)
-        peer.send(port, "/jasco/render", 2, 1)
-        jobs = [peer.expect("/jasco/ack").args[0] for _ in range(2)]
-        assert daemon.renderer.started.wait(WAIT_SECONDS)
+        jobs = one_running_one_queued(peer, daemon)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
             for data in hostile_datagrams(random.Random(2), 3000):
                 attacker.sendto(data, ("127.0.0.1", port))

@@ -41,6 +41,7 @@ from tests.bridge.support import (
     GatedRenderer,
     OscPeer,
     bext_time_reference,
+    one_running_one_queued,
     read_riff_chunks,
     running_daemon,
     set_up_four_bars,
@@ -177,12 +178,7 @@ def test_variations_get_one_ack_each_with_distinct_seeds(tmp_path, peer):
 def test_cancel_a_running_and_a_queued_job(tmp_path, peer):
     with running_daemon(tmp_path, gated=True) as daemon:
         port = daemon.server.udp_port
-        set_up_four_bars(peer, port)
-        peer.send(port, "/jasco/render", 1, 1)
-        peer.send(port, "/jasco/render", 2, 1)
-        first = peer.expect("/jasco/ack").args[0]
-        second = peer.expect("/jasco/ack").args[0]
-        assert daemon.renderer.started.wait(WAIT_SECONDS)
+        first, second = one_running_one_queued(peer, daemon)
         peer.send(port, "/jasco/status")
         assert peer.expect("/jasco/status").args == ("rendering", 1, "preview", first)
         peer.send(port, "/jasco/cancel", second)
