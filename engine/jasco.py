@@ -31,11 +31,12 @@ import torch
 from engine.checkpoint import load_compression_file, load_state_dict_file, load_strict
 from engine.codec import CompressionModel, encodec_config
 from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions, rows_for_terms
-from engine.config import DRUMS_CONDITION, MELODY_BINS, JascoConfig, parse_xp_cfg
+from engine.config import MELODY_BINS, JascoConfig, parse_xp_cfg
 from engine.drums import DrumSeparator, prepare_drum_stem
 from engine.errors import CheckpointError, ConditioningError, DeviceError, GenerationCancelled
-from engine.flow_model import FlowMatchingTransformer
+from engine.flow_model import FlowMatchingTransformer, use_reduced_weights
 from engine.guidance import CfgTerm, guided, plan_cfg_terms
+from engine.precision import Precision, resolve_precision
 from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
 from engine.samplers import SAMPLERS, VelocityFn
 from engine.text import T5Encoder
@@ -44,22 +45,40 @@ from engine.weights import COMPRESSION_FILE, STATE_DICT_FILE
 logger = logging.getLogger(__name__)
 
 
+def available_devices() -> list[str]:
+    """The torch devices this machine can run on, e.g. ['cpu', 'cuda:0', 'mps']."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """None -> CUDA when available, else CPU; an unavailable device raises DeviceError."""
+    """None -> CUDA when available, then MPS, else CPU; an unavailable device raises
+    DeviceError naming the devices that exist."""
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    here = ", ".join(available_devices())
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
-        raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from exc
+        raise DeviceError(f"unknown device {device!r}: this machine has {here}") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device {device!r} requested but no CUDA GPU is available; use 'cpu'")
+        raise DeviceError(f"device {device!r} requested but no CUDA GPU is available; use {here}")
     if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
         count = torch.cuda.device_count()
         raise DeviceError(
             f"device {device!r} requested but this machine has {count} CUDA GPU(s): "
             f"use 'cuda' or one of cuda:0..cuda:{count - 1}"
         )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"device {device!r} requested but torch has no MPS here; use {here}")
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"device {device!r} is not supported; use {here}")
     return resolved
 
 
@@ -80,17 +99,21 @@ class JascoEngine:
         network: FlowMatchingTransformer,
         provider: ConditionProvider,
         text_encoder: T5Encoder,
+        codec: CompressionModel,
         *,
         device: torch.device,
-        autocast_dtype: torch.dtype | None,
+        precision: Precision,
         model_id: str,
     ) -> None:
         self.config = config
-        self.network = network.to(device).eval()
-        self.provider = provider.to(device).eval()
+        self.network = network.to(device).eval().requires_grad_(False)
+        if precision.is_reduced:
+            use_reduced_weights(self.network, precision.dtype)
+        self.provider = provider.to(device).eval().requires_grad_(False)
+        self.codec = codec.to(device).eval().requires_grad_(False)
         self.text_encoder = text_encoder
         self.device = device
-        self.autocast_dtype = autocast_dtype
+        self.precision = precision
         self.model_id = model_id
         self.sample_rate = config.sample_rate
         self.frame_rate_hz = config.frame_rate_hz
@@ -104,14 +127,14 @@ class JascoEngine:
         *,
         t5: str | Path | None = None,
         device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        precision: str = "auto",
     ) -> JascoEngine:
         """Load `state_dict.bin` + `compression_state_dict.bin` from `model_dir`.
 
         t5: a folder or hub id (resolved in the local HF cache only); by default a folder named
         after the cfg's T5 model beside the checkpoint, else that id in the HF cache.
-        dtype: autocast dtype on CUDA (default float16, what the model was trained under);
-        CPU always runs float32.
+        precision: auto | fp32 | bf16 | fp16 (see engine.precision); auto is bf16 where the
+        device executes it natively, fp32 elsewhere.
         """
         model_dir = Path(model_dir).expanduser()
         if not model_dir.is_dir():
@@ -120,6 +143,7 @@ class JascoEngine:
                 "fetches a JASCO model"
             )
         resolved = resolve_device(device)
+        chosen = resolve_precision(precision, resolved)
         package = load_state_dict_file(model_dir / STATE_DICT_FILE)
         config = parse_xp_cfg(package.xp_cfg)
         pointer = load_compression_file(model_dir / COMPRESSION_FILE)
@@ -139,26 +163,27 @@ class JascoEngine:
                 f"text encoder {text_source} has hidden size {text_encoder.hidden_size} but the "
                 f"checkpoint expects {config.text_model} ({config.text_dim}); pass the right T5"
             )
-        autocast = None
-        if resolved.type == "cuda":
-            autocast = dtype or torch.float16
-        logger.info("loaded JASCO %s (%s) on %s", model_dir.name, package.version, resolved)
+        logger.info(
+            "loaded JASCO %s (%s) on %s in %s (%s)",
+            model_dir.name, package.version, resolved, chosen.name, chosen.reason,
+        )  # fmt: skip
         return cls(
             config,
             network,
             provider,
             text_encoder,
+            compression,
             device=resolved,
-            autocast_dtype=autocast,
+            precision=chosen,
             model_id=str(model_dir),
         )
 
     # -- lower-level API -------------------------------------------------------------------
 
     def _autocast(self) -> AbstractContextManager[object]:
-        if self.autocast_dtype is None:
+        if not self.precision.is_reduced:
             return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=self.precision.dtype)
 
     def condition_rows(
         self, inputs: Sequence[ConditionInputs], terms: Sequence[CfgTerm]
@@ -167,8 +192,9 @@ class JascoEngine:
         return rows_for_terms(inputs, terms, self.config)
 
     def prepare_conditions(self, rows: Sequence[ConditionInputs]) -> PreparedConditions:
-        """Run every conditioner once over the CFG batch."""
-        with torch.inference_mode(), self._autocast():
+        """Run every conditioner once over the CFG batch (float32 in every precision: it runs
+        once per render, and the drum codes are a nearest-neighbour choice)."""
+        with torch.inference_mode():
             return self.provider(rows, self.text_encoder)
 
     def model_velocity(self, prepared: PreparedConditions) -> VelocityFn:
@@ -210,9 +236,8 @@ class JascoEngine:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents [B, T, F] -> audio [B, samples] (float32, outside autocast)."""
-        codec = self.provider.conditioners[DRUMS_CONDITION].compression_model
         with torch.inference_mode():
-            return codec.decode(self.unnormalise(latents.float()))[:, 0]
+            return self.codec.decode(self.unnormalise(latents.float()))[:, 0]
 
     def initial_noise(self, seed: int, batch: int = 1) -> torch.Tensor:
         """z0 [batch, T, F] from a per-request CPU generator (same noise on every device).
