@@ -319,39 +319,66 @@ class JascoEngine:
         should_cancel: CancelFn | None = None,
     ) -> GenerationResult:
         """Render one window: mono float32 audio of request.duration_seconds at 32 kHz."""
+        return self.generate_variations(request, (request.seed,), progress, should_cancel)[0]
+
+    def generate_variations(
+        self,
+        request: GenerationRequest,
+        seeds: Sequence[int],
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> list[GenerationResult]:
+        """Render the request once per seed, all variations in one batch: every network call
+        evaluates B = len(seeds) rows per guidance term, and the conditions are computed once."""
+        if not seeds:
+            raise ConditioningError("generate_variations needs at least one seed")
         started = time.perf_counter()
         inputs = self.request_inputs(request)
         if should_cancel is not None and should_cancel():
             # before the conditioners: T5 and drum encoding cost as much as a few steps
             raise GenerationCancelled("generation cancelled before it started")
         terms = plan_cfg_terms(request.cfg_all, request.cfg_text)
-        prepared = self.prepare_conditions(self.condition_rows([inputs], terms))
+        prepared = self.prepare_conditions(self.condition_rows([inputs] * len(seeds), terms))
         conditioned = time.perf_counter()
+        z0 = torch.cat([self.initial_noise(seed) for seed in seeds])  # [B, T, F]
         z1 = self.sample(
             self.velocity_field(prepared, terms),
-            self.initial_noise(request.seed),
+            z0,
             sampler=request.sampler,
             steps=request.steps,
             progress=progress,
             should_cancel=should_cancel,
         )
         sampled = time.perf_counter()
-        audio = self.decode(z1)[0]
         samples = round(request.duration_seconds * self.sample_rate)
-        audio_np = audio[:samples].cpu().numpy().astype(np.float32)
+        audio = self._to_host(self.decode(z1)[:, :samples])  # [B, samples]
         finished = time.perf_counter()
-        return GenerationResult(
-            audio=audio_np,
-            sample_rate=self.sample_rate,
-            engine=self.name,
-            model=self.model_id,
-            seed=request.seed,
-            steps=request.steps,
-            sampler=request.sampler,
-            timings={
-                "conditions_seconds": conditioned - started,
-                "sampling_seconds": sampled - conditioned,
-                "decoding_seconds": finished - sampled,
-                "total_seconds": finished - started,
-            },
-        )
+        timings = {
+            "conditions_seconds": conditioned - started,
+            "sampling_seconds": sampled - conditioned,
+            "decoding_seconds": finished - sampled,
+            "total_seconds": finished - started,
+        }
+        return [
+            GenerationResult(
+                audio=audio[row],
+                sample_rate=self.sample_rate,
+                engine=self.name,
+                model=self.model_id,
+                seed=seed,
+                steps=request.steps,
+                sampler=request.sampler,
+                timings=dict(timings),
+                precision=self.precision.name,
+            )
+            for row, seed in enumerate(seeds)
+        ]
+
+    def _to_host(self, audio: torch.Tensor) -> np.ndarray:
+        """[B, samples] on the device -> float32 numpy; from a GPU through pinned memory."""
+        if self.device.type != "cuda":
+            return audio.cpu().numpy().astype(np.float32, copy=False)
+        host = torch.empty(audio.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(audio, non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return host.numpy()

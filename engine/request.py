@@ -95,6 +95,7 @@ class GenerationResult:
     steps: int
     sampler: str
     timings: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"  # arithmetic of the network: fp32 | bf16 | fp16
 
     @property
     def duration_seconds(self) -> float:
