@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from engine.errors import DeviceError
+from engine.request import PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # /proc/cpuinfo flags of CPUs with bf16 dot-product instructions (x86 AVX512-BF16 / AMX, Arm).

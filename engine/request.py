@@ -25,6 +25,9 @@ CancelFn = Callable[[], bool]
 
 SAMPLER_NAMES = ("euler", "midpoint", "dopri5")
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""The network's arithmetic a renderer can be opened with (engine.precision resolves `auto`)."""
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
