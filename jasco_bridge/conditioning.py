@@ -177,6 +177,7 @@ class ConditionedRequest:
             "seed": result.seed,
             "steps": result.steps,
             "sampler": result.sampler,
+            "precision": result.precision,
             "cfg_all": request.cfg_all,
             "cfg_text": request.cfg_text,
             "chords": [asdict(use) for use in self.chord_report],

@@ -50,7 +50,9 @@ def open_preview(vocabulary: ChordVocabulary | None = None) -> OpenedRenderer:
     return OpenedRenderer(PreviewEngine(chord_tones), vocabulary)
 
 
-def open_jasco(model: str | Path | None = None, device: str | None = None) -> OpenedRenderer:
+def open_jasco(
+    model: str | Path | None = None, device: str | None = None, precision: str = "auto"
+) -> OpenedRenderer:
     """Load JASCO from disk; `CheckpointError` says what is missing and how to fetch it."""
     location = find_jasco_weights(model)
     notice = None
@@ -68,21 +70,27 @@ def open_jasco(model: str | Path | None = None, device: str | None = None) -> Op
     logger.info(
         "loading JASCO %s from %s (%s)", location.model_id, location.folder, location.source
     )
-    renderer = JascoEngine.from_pretrained(location.folder, t5=location.t5, device=device)
+    renderer = JascoEngine.from_pretrained(
+        location.folder, t5=location.t5, device=device, precision=precision
+    )
     return OpenedRenderer(renderer, vocabulary, notice)
 
 
 def open_renderer(
-    kind: str = "auto", model: str | Path | None = None, device: str | None = None
+    kind: str = "auto",
+    model: str | Path | None = None,
+    device: str | None = None,
+    precision: str = "auto",
 ) -> OpenedRenderer:
     """`auto`: JASCO when its weights are found, else the preview with a notice saying how to
-    get JASCO. `jasco`: JASCO or a `CheckpointError`. `preview`: the built-in synthesiser."""
+    get JASCO. `jasco`: JASCO or a `CheckpointError`. `preview`: the built-in synthesiser.
+    `precision` (auto | fp32 | bf16 | fp16) is JASCO's arithmetic; the preview ignores it."""
     if kind not in ENGINE_KINDS:
         raise RenderError(f"unknown engine {kind!r}: choose one of {', '.join(ENGINE_KINDS)}")
     if kind == "preview":
         return open_preview()
     if kind == "jasco":
-        return open_jasco(model, device)
+        return open_jasco(model, device, precision)
     try:
         find_jasco_weights(model)
     except CheckpointError as missing:
@@ -94,4 +102,4 @@ def open_renderer(
         )
         return OpenedRenderer(opened.renderer, opened.vocabulary, notice)
     # Weights that are present but fail to load are an error to fix, not a reason to fall back.
-    return open_jasco(model, device)
+    return open_jasco(model, device, precision)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from engine.request import PRECISIONS
 from jasco_bridge.config import DEFAULT_OUT_DIR, ENGINE_KINDS
 
 HELP = "render bars of a MIDI file to a WAV clip (JASCO, or a preview without weights)"
@@ -69,6 +70,12 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same clip")
     parser.add_argument("--steps", type=int, default=10, help="sampler steps (euler, midpoint)")
@@ -143,7 +150,7 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
         else None
     )
     chords = recognize_chords(choice.track, song.tempo_map)
-    opened = open_renderer(args.engine, args.model, args.device)
+    opened = open_renderer(args.engine, args.model, args.device, args.precision)
     renderer = opened.renderer
     if opened.notice:
         print(opened.notice, file=sys.stderr)
