@@ -201,7 +201,9 @@ class JascoEngine:
         """The raw batched field v(z [N, T, F], t) -> [N, T, F] under these conditions."""
 
         def velocity(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.network(z, t, prepared.temporal, prepared.text)
+            # The network's precision travels with the field, wherever it is called from.
+            with self._autocast():
+                return self.network(z, t, prepared.temporal, prepared.text)
 
         return velocity
 
@@ -224,7 +226,7 @@ class JascoEngine:
             raise ConditioningError(
                 f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}"
             )
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             z1 = SAMPLERS[sampler](
                 velocity_fn, z0, steps=steps, progress=progress, should_cancel=should_cancel
             )

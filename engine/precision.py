@@ -63,9 +63,7 @@ def resolve_precision(
     """`requested` (one of PRECISIONS) on `device` -> Precision; impossible choices raise
     DeviceError saying what works there."""
     if requested not in PRECISIONS:
-        raise DeviceError(
-            f"unknown precision {requested!r}: choose one of {', '.join(PRECISIONS)}"
-        )
+        raise DeviceError(f"unknown precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
     if device.type == "cpu":
         flags = native_bf16_flags() if cpu_bf16_flags is None else cpu_bf16_flags
         if requested == "fp16":
@@ -87,7 +85,9 @@ def resolve_precision(
         return Precision(requested, "asked for")
     if device.type == "mps":
         if requested in ("auto", "fp16"):
-            return Precision("fp16", "auto: fp16 on Apple GPUs" if requested == "auto" else "asked for")
+            return Precision(
+                "fp16", "auto: fp16 on Apple GPUs" if requested == "auto" else "asked for"
+            )
         return Precision(requested, "asked for")
     if requested in ("auto", "fp32"):
         return Precision("fp32", f"{requested} on {device.type}")
