@@ -123,3 +123,10 @@ def test_variations_in_one_batch_match_renders_one_by_one(fp32_engine):
         alone = fp32_engine.generate(request(seed=result.seed))
         np.testing.assert_allclose(result.audio, alone.audio, atol=1e-4, rtol=0)
     assert np.abs(batched[0].audio - batched[1].audio).max() > 1e-3
+
+
+def test_warm_up_renders_once_and_leaves_the_silence_encoded(golden_dir):
+    engine = JascoEngine.from_pretrained(golden_dir, device="cpu", precision="fp32")
+    assert engine.warm_up() > 0
+    silence = engine.provider.conditioners["self_wav"]._silence
+    assert list(silence) == [engine.config.segment_samples]
