@@ -51,9 +51,14 @@ def open_preview(vocabulary: ChordVocabulary | None = None) -> OpenedRenderer:
 
 
 def open_jasco(
-    model: str | Path | None = None, device: str | None = None, precision: str = "auto"
+    model: str | Path | None = None,
+    device: str | None = None,
+    precision: str = "auto",
+    warm_up: bool = False,
 ) -> OpenedRenderer:
-    """Load JASCO from disk; `CheckpointError` says what is missing and how to fetch it."""
+    """Load JASCO from disk; `CheckpointError` says what is missing and how to fetch it.
+    `warm_up` renders one short window first (a daemon's first trigger is then as fast as the
+    next)."""
     location = find_jasco_weights(model)
     notice = None
     if location.chord_table is not None:
@@ -73,6 +78,8 @@ def open_jasco(
     renderer = JascoEngine.from_pretrained(
         location.folder, t5=location.t5, device=device, precision=precision
     )
+    if warm_up:
+        logger.info("JASCO warmed up in %.1f s", renderer.warm_up())
     return OpenedRenderer(renderer, vocabulary, notice)
 
 
@@ -81,16 +88,18 @@ def open_renderer(
     model: str | Path | None = None,
     device: str | None = None,
     precision: str = "auto",
+    warm_up: bool = False,
 ) -> OpenedRenderer:
     """`auto`: JASCO when its weights are found, else the preview with a notice saying how to
     get JASCO. `jasco`: JASCO or a `CheckpointError`. `preview`: the built-in synthesiser.
-    `precision` (auto | fp32 | bf16 | fp16) is JASCO's arithmetic; the preview ignores it."""
+    `precision` (auto | fp32 | bf16 | fp16) is JASCO's arithmetic and `warm_up` asks JASCO for
+    one short render before it is handed out; the preview ignores both."""
     if kind not in ENGINE_KINDS:
         raise RenderError(f"unknown engine {kind!r}: choose one of {', '.join(ENGINE_KINDS)}")
     if kind == "preview":
         return open_preview()
     if kind == "jasco":
-        return open_jasco(model, device, precision)
+        return open_jasco(model, device, precision, warm_up)
     try:
         find_jasco_weights(model)
     except CheckpointError as missing:
@@ -102,4 +111,4 @@ def open_renderer(
         )
         return OpenedRenderer(opened.renderer, opened.vocabulary, notice)
     # Weights that are present but fail to load are an error to fix, not a reason to fall back.
-    return open_jasco(model, device, precision)
+    return open_jasco(model, device, precision, warm_up)
