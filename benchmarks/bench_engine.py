@@ -50,6 +50,7 @@ from engine.precision import PRECISIONS, resolve_precision
 from engine.preview import synthesize_drums
 from engine.request import SAMPLER_NAMES, GenerationRequest
 from engine.text import T5Encoder
+from jasco_bridge.wav import encode_bwf_wav
 
 SHAPES = {
     "tiny": {"dim": 64, "num_heads": 4, "num_layers": 4},
@@ -190,6 +191,7 @@ class RenderFigures:
     stages: dict[str, float] = field(default_factory=dict)  # T5, chords, drums seconds
     steps: list[float] = field(default_factory=list)
     decode_seconds: float = 0.0
+    wav_bytes: int = 0
 
 
 def bench_request(index: int, sampler: str, steps: int) -> GenerationRequest:
@@ -245,6 +247,11 @@ def render_once(
         with measured(figures.total, engine.device):
             seeds = [request.seed + k for k in range(variations)]
             results = engine.generate_variations(request, seeds, progress=progress)
+            # trigger to WAV bytes: the 24-bit BWF file the daemon writes
+            wavs = [
+                encode_bwf_wav(r.audio, r.sample_rate, time_reference_samples=0) for r in results
+            ]
+            figures.wav_bytes = sum(len(wav) for wav in wavs)
     finally:
         for handle in handles:
             handle.remove()
@@ -268,7 +275,7 @@ def report(label: str, figures: RenderFigures, engine: JascoEngine) -> None:
     total = figures.total
     stages = "  ".join(f"{name} {seconds:6.3f} s" for name, seconds in figures.stages.items())
     steps = " ".join(f"{s:.3f}" for s in figures.steps)
-    print(f"  {label}: render {total.seconds:7.3f} s  RTF {total.seconds / SEGMENT_SECONDS:6.3f}  "
+    print(f"  {label}: trigger to WAV bytes {total.seconds:7.3f} s  RTF {total.seconds / SEGMENT_SECONDS:6.3f}  "
           f"{total.load()}  minor faults {total.minor_faults}")  # fmt: skip
     print(f"    conditions: {stages}")
     print(f"    steps (s): {steps}  (median {np.median(figures.steps):.3f})")
@@ -283,11 +290,14 @@ def run_shape(shape: str, args: argparse.Namespace, device: torch.device) -> Non
     torch.manual_seed(0)
     built = time.perf_counter()
     engine = random_engine(shape, device, args.precision)
+    if args.compile:
+        engine.compile_network()
     params = sum(p.numel() for p in engine.network.parameters()) / 1e6
     print(
         f"\n{shape}: transformer {params:.1f} M parameters, built in "
         f"{time.perf_counter() - built:.1f} s; device {device}, precision "
         f"{engine.precision.name} ({engine.precision.reason}), {args.sampler} {args.steps} steps"
+        + (", torch.compile" if args.compile else "")
     )
     warm = time.perf_counter()
     engine.generate(bench_request(0, args.sampler, 1))  # warm-up: kernels, caches, silence
@@ -327,6 +337,9 @@ def main() -> None:
         "--variations", type=int, default=1, help="also time N seeds in one batch (and --cached)"
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the flow model (CUDA graphs on GPU)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
