@@ -47,7 +47,7 @@ from engine.config import CHORDS_CONDITION, DRUMS_CONDITION, TEXT_CONDITION, Jas
 from engine.flow_model import FlowMatchingTransformer
 from engine.jasco import JascoEngine, resolve_device
 from engine.precision import PRECISIONS, resolve_precision
-from engine.preview import synthesize_drums
+from engine.preview import PreviewEngine, synthesize_drums
 from engine.request import SAMPLER_NAMES, GenerationRequest
 from engine.text import T5Encoder
 from jasco_bridge.wav import encode_bwf_wav
@@ -315,6 +315,21 @@ def run_shape(shape: str, args: argparse.Namespace, device: torch.device) -> Non
               f"{batch.total.seconds / again.total.seconds:.2f}x")  # fmt: skip
 
 
+def bench_preview() -> None:
+    """The preview synth on the same window, for scale (CPU, numpy)."""
+    tones = {2: (0, 4, 7), 8: (9, 0, 4), 1: (5, 9, 0), 14: (7, 11, 2)}
+    request = bench_request(0, "euler", 10)
+    preview = PreviewEngine(tones)
+    preview.generate(request)
+    runs = 5
+    span = Span()
+    with measured(span, torch.device("cpu")):
+        for _ in range(runs):
+            preview.generate(request)
+    print(f"preview synth: {span.seconds / runs * 1000:.0f} ms per {SEGMENT_SECONDS:g} s render "
+          f"(RTF {span.seconds / runs / SEGMENT_SECONDS:.3f}), {span.load()}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -347,6 +362,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type.upper()
     print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} CPU threads, "
           f"{os.cpu_count()} cores")  # fmt: skip
+    bench_preview()
     for shape in args.shape:
         run_shape(shape, args, device)
 
