@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.allocator import keep_freed_memory
 from engine.codec import ENCODEC_32KHZ, CompressionModel, encodec_config
 from engine.conditions import ConditionProvider
 from engine.config import CHORDS_CONDITION, DRUMS_CONDITION, TEXT_CONDITION, JascoConfig
@@ -353,15 +354,22 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument(
+        "--release-memory",
+        action="store_true",
+        help="leave malloc's defaults (freed activations go back to the OS and fault in again); "
+        "by default the bench keeps them, as the CLI and the daemon do",
+    )
+    parser.add_argument(
         "--compile", action="store_true", help="torch.compile the flow model (CUDA graphs on GPU)"
     )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = False if args.release_memory else keep_freed_memory()
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type.upper()
     print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} CPU threads, "
-          f"{os.cpu_count()} cores")  # fmt: skip
+          f"{os.cpu_count()} cores, malloc keeps freed memory: {kept}")  # fmt: skip
     bench_preview()
     for shape in args.shape:
         run_shape(shape, args, device)
