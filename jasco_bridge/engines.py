@@ -70,7 +70,11 @@ def open_jasco(
             f"no {CHORD_TABLE_FILE} beside the weights in {location.folder}: "
             "using the bundled copy of the released chord table"
         )
+    from engine.allocator import keep_freed_memory
     from engine.jasco import JascoEngine  # torch-heavy; only when JASCO is really wanted
+
+    # This process exists to render: let it reuse its activation memory (see engine.allocator).
+    keep_freed_memory()
 
     logger.info(
         "loading JASCO %s from %s (%s)", location.model_id, location.folder, location.source
