@@ -5,9 +5,9 @@
 
 `fp32` is the reference's CPU arithmetic (the parity checks run in it). `bf16` keeps the weights
 of the transformer's matrix multiplications in bfloat16 and runs them, and attention, under
-autocast; layer norms, the residual stream, the conditioners, the sampler state and the EnCodec
-decoder stay float32. `fp16` does the same in float16 (what the model was trained under; GPUs
-only). `auto` picks bf16 where the hardware executes it natively and fp32 elsewhere: a CPU
+autocast, and EnCodec decodes under bf16 autocast; layer norms, the residual stream, the
+conditioners and the sampler state stay float32. `fp16` does the same in float16 (what the model
+was trained under; GPUs only) except the decoder, which stays float32. `auto` picks bf16 where the hardware executes it natively and fp32 elsewhere: a CPU
 without bf16 instructions emulates it and gets slower, not faster.
 """
 
