@@ -1,61 +1,66 @@
-"""How fast does JASCO render here? Per-step time, 10 s render time, real-time factor, memory.
+"""How fast does JASCO render here? One whole render, stage by stage, with the machine's load.
 
 Builds the JASCO pipeline with RANDOM weights in a given shape (no download, no checkpoint):
 the flow-matching transformer through `engine.config.JascoConfig`, the real EnCodec 32 kHz
-architecture (decoder and drum encoder, random weights) and a small random T5 text encoder
-(T5 runs once per render, so its size barely moves the figures). Speed does not depend on the
-weights' values, so the figures are those of the released model of the same shape.
+architecture (decoder and drum encoder, random weights) and a small random T5 text encoder of
+t5-base's width. Speed does not depend on the weights' values, so the figures are those of a
+released model of the same shape.
 
 Shapes:
-  tiny   width 64, 4 heads, 4 layers (the golden-fixture shape): measures the overhead around
-         the network (conditions, sampler loop, EnCodec decoding)
+  tiny   width 64, 4 heads, 4 layers (the golden-fixture shape): the overhead around the network
   400M   width 1024, 16 heads, 24 layers, FFN 4096: the released chords-drums-400M
+  1B     width 1536, 24 heads, 24 layers (the released 1B shape is not published: a guess)
 
-For each sampler it renders one 10 s window with chords, a drum stem and a prompt (CFG 1.25 /
-2.5, i.e. three guidance rows per network call, as the authors' demo), after a warm-up render,
-and prints: network calls (NFE), time per sampler step, time per network call, the full render
-time, the real-time factor (render seconds per second of audio; below 1 is faster than real
-time) and peak memory (CUDA: peak allocated; CPU: process peak RSS so far), then where the
-render time went (conditions, sampling, EnCodec decoding). CPU figures are only meaningful on
-an otherwise idle machine; on a busy one, try --threads 1.
-
-On a CPU the 400M shape is slow (seconds per network call), so by default it runs 2 Euler and
-2 midpoint steps and prints the 10-step render time as an estimate from the measured per-step
-time; dopri5 runs there only when named with --samplers. On CUDA everything is measured.
+Each render is a 10 s window with chords, a drum stem and a prompt, guidance 1.25 / 2.5 (three
+rows per network call, as the authors' demo), timed whole: trigger to audio in memory. Every
+timed render uses a new prompt and a new drum stem, so T5 and the drum encoder really run (what
+a cached prompt saves is printed apart). Printed per render: T5, chords, drums, each sampler
+step, EnCodec decoding, the full render, the real-time factor (render seconds per second of
+audio; below 1 is faster than real time), minor page faults, peak memory, precision and device,
+and the CPU that OTHER processes used meanwhile (from /proc/stat, in cores), with a warning when
+the machine was busy: then the figure says little about the engine.
 
 examples:
-  python benchmarks/bench_engine.py                      # tiny and 400M, on the best device
-  python benchmarks/bench_engine.py --shape tiny --samplers euler dopri5
-  python benchmarks/bench_engine.py --shape 400M --device cuda --dtype bfloat16
-  python benchmarks/bench_engine.py --shape 400M --steps 10 --threads 16
+  python benchmarks/bench_engine.py --shape 400M                 # auto precision, best device
+  python benchmarks/bench_engine.py --shape 400M --precision fp32 --renders 2
+  python benchmarks/bench_engine.py --shape tiny --sampler midpoint
+  python benchmarks/bench_engine.py --shape 400M --device cuda --variations 8
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.allocator import keep_freed_memory
 from engine.codec import ENCODEC_32KHZ, CompressionModel, encodec_config
 from engine.conditions import ConditionProvider
-from engine.config import JascoConfig
+from engine.config import CHORDS_CONDITION, DRUMS_CONDITION, TEXT_CONDITION, JascoConfig
 from engine.flow_model import FlowMatchingTransformer
 from engine.jasco import JascoEngine, resolve_device
+from engine.precision import PRECISIONS, resolve_precision
 from engine.preview import PreviewEngine, synthesize_drums
 from engine.request import SAMPLER_NAMES, GenerationRequest
 from engine.text import T5Encoder
+from jasco_bridge.wav import encode_bwf_wav
 
 SHAPES = {
     "tiny": {"dim": 64, "num_heads": 4, "num_layers": 4},
     "400M": {"dim": 1024, "num_heads": 16, "num_layers": 24},
+    "1B": {"dim": 1536, "num_heads": 24, "num_layers": 24},
 }
-CPU_400M_STEPS = 2
 SEGMENT_SECONDS = 10.0
+BUSY_OTHER_CORES = 0.1
+"""Other processes' CPU (in cores) above which a figure is flagged as measured on a busy machine."""
 
 
 class ByteTokenizer:
@@ -102,10 +107,15 @@ def jasco_config(shape: str) -> JascoConfig:
         frame_rate_hz=50.0,
         segment_seconds=SEGMENT_SECONDS,
         sample_rate=32000,
+        bias_ff=False,
+        bias_attn=False,
+        bias_proj=False,
+        norm_first=True,
+        text_cfg_drops=(CHORDS_CONDITION, DRUMS_CONDITION),
     )
 
 
-def random_engine(shape: str, device: torch.device, dtype: torch.dtype | None) -> JascoEngine:
+def random_engine(shape: str, device: torch.device, precision: str) -> JascoEngine:
     config = jasco_config(shape)
     compression = CompressionModel(encodec_config(ENCODEC_32KHZ, Path("/nonexistent")))
     return JascoEngine(
@@ -113,30 +123,11 @@ def random_engine(shape: str, device: torch.device, dtype: torch.dtype | None) -
         FlowMatchingTransformer(config),
         ConditionProvider(config, compression),
         random_text_encoder(device),
+        compression,
         device=device,
-        autocast_dtype=dtype if device.type == "cuda" else None,
+        precision=resolve_precision(precision, device),
         model_id=f"random-{shape}",
     )
-
-
-class CountingNetwork(torch.nn.Module):
-    """Wraps the transformer to count calls and time each one, synchronised on CUDA."""
-
-    def __init__(self, network: torch.nn.Module, device: torch.device) -> None:
-        super().__init__()
-        self.network = network
-        self.device = device
-        self.calls = 0
-        self.seconds = 0.0
-
-    def forward(self, *args, **kwargs):
-        _synchronize(self.device)
-        began = time.perf_counter()
-        out = self.network(*args, **kwargs)
-        _synchronize(self.device)
-        self.seconds += time.perf_counter() - began
-        self.calls += 1
-        return out
 
 
 def _synchronize(device: torch.device) -> None:
@@ -144,140 +135,200 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_request(sampler: str, steps: int) -> GenerationRequest:
+# -- machine load ------------------------------------------------------------------------------
+
+
+def _busy_cpu_seconds() -> float | None:
+    """CPU-seconds every process on the machine has used since boot (from /proc/stat)."""
+    try:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:8]]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = values
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Span:
+    """Wall time of a stretch of work, the CPU others used meanwhile, and our page faults."""
+
+    seconds: float = 0.0
+    other_cores: float | None = None  # None where /proc/stat is not readable
+    minor_faults: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.other_cores is not None and self.other_cores > BUSY_OTHER_CORES
+
+    def load(self) -> str:
+        if self.other_cores is None:
+            return "load unknown"
+        return f"others {self.other_cores:4.2f} cores" + ("  BUSY" if self.busy else "")
+
+
+@contextmanager
+def measured(span: Span, device: torch.device) -> Iterator[Span]:
+    _synchronize(device)
+    busy, own = _busy_cpu_seconds(), time.process_time()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    began = time.perf_counter()
+    yield span
+    _synchronize(device)
+    span.seconds = time.perf_counter() - began
+    span.minor_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    after = _busy_cpu_seconds()
+    if busy is not None and after is not None and span.seconds > 0:
+        others = (after - busy) - (time.process_time() - own)
+        span.other_cores = max(0.0, others / span.seconds)
+
+
+# -- one render, stage by stage ----------------------------------------------------------------
+
+
+@dataclass
+class RenderFigures:
+    total: Span = field(default_factory=Span)
+    stages: dict[str, float] = field(default_factory=dict)  # T5, chords, drums seconds
+    steps: list[float] = field(default_factory=list)
+    decode_seconds: float = 0.0
+    wav_bytes: int = 0
+
+
+def bench_request(index: int, sampler: str, steps: int) -> GenerationRequest:
+    """The bench's window; `index` makes the prompt and the drum stem new (no cache hits)."""
     beats = [k * 0.5 for k in range(20)]  # 120 bpm
     drums = synthesize_drums(
         [(b, 36 if k % 2 == 0 else 38, 110) for k, b in enumerate(beats)], SEGMENT_SECONDS, 32000
     )
     chords = tuple(i for i in (2, 8, 1, 14) for _ in range(125))  # C Am F G, 2.5 s each
     return GenerationRequest(
-        text="upbeat funk, slap bass, clavinet",
+        text=f"upbeat funk, slap bass, clavinet, take {index}",
         chord_indices=chords,
-        drums_wav=drums,
+        drums_wav=drums * (1.0 - 1e-3 * index),
         duration_seconds=SEGMENT_SECONDS,
         steps=steps,
         sampler=sampler,
-        seed=0,
+        seed=index,
     )
 
 
-@dataclass(frozen=True)
-class Figures:
-    shape: str
-    sampler: str
-    steps: int | None  # None: adaptive (dopri5), only network calls count
-    calls: int
-    render_seconds: float
-    conditions_seconds: float
-    sampling_seconds: float
-    decoding_seconds: float
-    network_seconds: float
-    peak_memory_gib: float
+def timed_stages(engine: JascoEngine, figures: RenderFigures) -> list:
+    """Forward hooks that time each conditioner (synchronised on CUDA)."""
+    names = {TEXT_CONDITION: "T5", CHORDS_CONDITION: "chords", DRUMS_CONDITION: "drums"}
+    handles = []
+    for key, label in names.items():
+        module = engine.provider.conditioners[key]
+        began: list[float] = []
 
-    @property
-    def step_seconds(self) -> float | None:
-        return self.sampling_seconds / self.steps if self.steps else None
+        def before(module, args, began=began):
+            _synchronize(engine.device)
+            began.append(time.perf_counter())
 
-    @property
-    def call_seconds(self) -> float:
-        return self.network_seconds / max(self.calls, 1)
+        def after(module, args, output, began=began, label=label):
+            _synchronize(engine.device)
+            figures.stages[label] = time.perf_counter() - began.pop()
+
+        handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    return handles
 
 
-def measure(
-    engine: JascoEngine, counter: CountingNetwork, sampler: str, steps: int, shape: str
-) -> Figures:
-    device = engine.device
+def render_once(
+    engine: JascoEngine, request: GenerationRequest, variations: int = 1
+) -> RenderFigures:
+    figures = RenderFigures()
+    handles = timed_stages(engine, figures)
+    marks: list[float] = []
+
+    def progress(step: int, total: int) -> None:
+        _synchronize(engine.device)
+        marks.append(time.perf_counter())
+
+    try:
+        with measured(figures.total, engine.device):
+            seeds = [request.seed + k for k in range(variations)]
+            results = engine.generate_variations(request, seeds, progress=progress)
+            # trigger to WAV bytes: the 24-bit BWF file the daemon writes
+            wavs = [
+                encode_bwf_wav(r.audio, r.sample_rate, time_reference_samples=0) for r in results
+            ]
+            figures.wav_bytes = sum(len(wav) for wav in wavs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    timings = results[0].timings
+    # the last progress call ends the sampling, so its start is that mark minus its duration
+    sampling_began = marks[-1] - timings["sampling_seconds"]
+    figures.steps = np.diff([sampling_began, *marks]).tolist()
+    figures.decode_seconds = timings["decoding_seconds"]
+    if not all(np.isfinite(result.audio).all() for result in results):
+        raise RuntimeError("the render produced NaN or infinite samples")
+    return figures
+
+
+def peak_memory_gib(device: torch.device) -> float:
     if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    counter.calls, counter.seconds = 0, 0.0
-    request = bench_request(sampler, steps)
-    _synchronize(device)
-    began = time.perf_counter()
-    result = engine.generate(request)
-    _synchronize(device)
-    render_seconds = time.perf_counter() - began
-    if not np.isfinite(result.audio).all():
-        raise RuntimeError(f"{shape} {sampler}: the render produced NaN or infinite samples")
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(device) / 2**30
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    return Figures(
-        shape=shape,
-        sampler=sampler,
-        steps=None if sampler == "dopri5" else steps,
-        calls=counter.calls,
-        render_seconds=render_seconds,
-        conditions_seconds=result.timings["conditions_seconds"],
-        sampling_seconds=result.timings["sampling_seconds"],
-        decoding_seconds=result.timings["decoding_seconds"],
-        network_seconds=counter.seconds,
-        peak_memory_gib=peak,
-    )
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
-def report(figures: Figures, estimate_steps: int | None) -> None:
-    steps = f"{figures.steps:>5}" if figures.steps else "adapt"
-    per_step = f"{figures.step_seconds * 1000:9.1f}" if figures.step_seconds else f"{'-':>9}"
-    line = (
-        f"{figures.shape:>5} {figures.sampler:>8} steps {steps}  NFE {figures.calls:>3}  "
-        f"{per_step} ms/step  {figures.call_seconds * 1000:9.1f} ms/NFE  "
-        f"render {figures.render_seconds:7.2f} s  RTF {figures.render_seconds / SEGMENT_SECONDS:6.3f}  "
-        f"peak {figures.peak_memory_gib:5.2f} GiB"
-    )
-    print(line)
-    print(
-        f"{'':>15}conditions (T5, chords, drum encoding) {figures.conditions_seconds:6.2f} s, "
-        f"sampling {figures.sampling_seconds:6.2f} s, EnCodec decoding {figures.decoding_seconds:6.2f} s"
-    )
-    if figures.step_seconds and estimate_steps and estimate_steps != figures.steps:
-        other = figures.render_seconds - figures.sampling_seconds
-        estimated = other + estimate_steps * figures.step_seconds
-        print(
-            f"{'':>15}estimate for {estimate_steps} steps: render {estimated:7.2f} s  "
-            f"RTF {estimated / SEGMENT_SECONDS:6.3f}"
-        )
+def report(label: str, figures: RenderFigures, engine: JascoEngine) -> None:
+    total = figures.total
+    stages = "  ".join(f"{name} {seconds:6.3f} s" for name, seconds in figures.stages.items())
+    steps = " ".join(f"{s:.3f}" for s in figures.steps)
+    print(f"  {label}: trigger to WAV bytes {total.seconds:7.3f} s  RTF {total.seconds / SEGMENT_SECONDS:6.3f}  "
+          f"{total.load()}  minor faults {total.minor_faults}")  # fmt: skip
+    print(f"    conditions: {stages}")
+    print(f"    steps (s): {steps}  (median {np.median(figures.steps):.3f})")
+    print(f"    decode {figures.decode_seconds:6.3f} s  peak memory "
+          f"{peak_memory_gib(engine.device):5.2f} GiB")  # fmt: skip
+    if total.busy:
+        print(f"    WARNING: other processes used {total.other_cores:.2f} cores during this "
+              "render: the machine was busy and the figure is slower than the engine")  # fmt: skip
 
 
 def run_shape(shape: str, args: argparse.Namespace, device: torch.device) -> None:
-    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
     torch.manual_seed(0)
     built = time.perf_counter()
-    engine = random_engine(shape, device, dtype)
-    counter = CountingNetwork(engine.network, device)
-    engine.network = counter
-    params = sum(p.numel() for p in counter.network.parameters()) / 1e6
+    engine = random_engine(shape, device, args.precision)
+    if args.compile:
+        engine.compile_network()
+    params = sum(p.numel() for p in engine.network.parameters()) / 1e6
     print(
         f"\n{shape}: transformer {params:.1f} M parameters, built in "
-        f"{time.perf_counter() - built:.1f} s on {device}"
-        + (f" ({args.dtype} autocast)" if device.type == "cuda" else " (float32)")
+        f"{time.perf_counter() - built:.1f} s; device {device}, precision "
+        f"{engine.precision.name} ({engine.precision.reason}), {args.sampler} {args.steps} steps"
+        + (", torch.compile" if args.compile else "")
     )
-    slow = shape == "400M" and device.type == "cpu"
-    steps = args.steps or (CPU_400M_STEPS if slow else 10)
-    samplers = args.samplers or [s for s in SAMPLER_NAMES if not (slow and s == "dopri5")]
-    if slow and not args.samplers:
-        print("  dopri5 skipped on CPU for 400M (tens of network calls); name it to run it")
-    engine.generate(bench_request("euler", 1))  # warm-up: allocations, kernels, caches
-    for sampler in samplers:
-        figures = measure(engine, counter, sampler, steps, shape)
-        report(figures, 10 if slow and sampler != "dopri5" else None)
+    warm = time.perf_counter()
+    engine.generate(bench_request(0, args.sampler, 1))  # warm-up: kernels, caches, silence
+    print(f"  warm-up render (1 step) {time.perf_counter() - warm:.2f} s")
+    for index in range(1, args.renders + 1):
+        figures = render_once(engine, bench_request(index, args.sampler, args.steps))
+        report(f"render {index} (new prompt and stem)", figures, engine)
+    if args.cached or args.variations > 1:
+        again = render_once(engine, bench_request(args.renders, args.sampler, args.steps))
+        report("same prompt and stem again (cached conditions)", again, engine)
+    if args.variations > 1:
+        batch = render_once(engine, bench_request(99, args.sampler, args.steps), args.variations)
+        report(f"{args.variations} variations in one batch", batch, engine)
+        print(f"    {args.variations} variations / 1 render: "
+              f"{batch.total.seconds / again.total.seconds:.2f}x")  # fmt: skip
 
 
 def bench_preview() -> None:
-    """The preview synth on the same request, for scale (CPU, numpy)."""
+    """The preview synth on the same window, for scale (CPU, numpy)."""
     tones = {2: (0, 4, 7), 8: (9, 0, 4), 1: (5, 9, 0), 14: (7, 11, 2)}
-    request = bench_request("euler", 10)
+    request = bench_request(0, "euler", 10)
     preview = PreviewEngine(tones)
     preview.generate(request)
     runs = 5
-    began = time.perf_counter()
-    for _ in range(runs):
-        preview.generate(request)
-    seconds = (time.perf_counter() - began) / runs
-    print(
-        f"preview synth: {seconds * 1000:.0f} ms per {SEGMENT_SECONDS:g} s render "
-        f"(RTF {seconds / SEGMENT_SECONDS:.3f})"
-    )
+    span = Span()
+    with measured(span, torch.device("cpu")):
+        for _ in range(runs):
+            preview.generate(request)
+    print(f"preview synth: {span.seconds / runs * 1000:.0f} ms per {SEGMENT_SECONDS:g} s render "
+          f"(RTF {span.seconds / runs / SEGMENT_SECONDS:.3f}), {span.load()}")  # fmt: skip
 
 
 def main() -> None:
@@ -289,29 +340,38 @@ def main() -> None:
             {},
         ),
     )
-    parser.add_argument("--shape", choices=("tiny", "400M", "both"), default="both")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when present)")
-    parser.add_argument("--samplers", nargs="+", choices=SAMPLER_NAMES, help="default: all")
+    parser.add_argument("--shape", nargs="+", choices=tuple(SHAPES), default=["tiny", "400M"])
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best present)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--sampler", choices=SAMPLER_NAMES, default="euler")
+    parser.add_argument("--steps", type=int, default=10, help="sampler steps per render")
+    parser.add_argument("--renders", type=int, default=1, help="timed renders per shape")
     parser.add_argument(
-        "--steps",
-        type=int,
-        help=f"euler/midpoint steps (default 10; {CPU_400M_STEPS} for 400M on CPU)",
+        "--cached", action="store_true", help="also time a render whose prompt and stem are cached"
     )
     parser.add_argument(
-        "--dtype",
-        choices=("float16", "bfloat16"),
-        default="float16",
-        help="CUDA autocast dtype (CPU always runs float32)",
+        "--variations", type=int, default=1, help="also time N seeds in one batch (and --cached)"
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--release-memory",
+        action="store_true",
+        help="leave malloc's defaults (freed activations go back to the OS and fault in again); "
+        "by default the bench keeps them, as the CLI and the daemon do",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the flow model (CUDA graphs on GPU)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = False if args.release_memory else keep_freed_memory()
     device = resolve_device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} CPU threads")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type.upper()
+    print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} CPU threads, "
+          f"{os.cpu_count()} cores, malloc keeps freed memory: {kept}")  # fmt: skip
     bench_preview()
-    for shape in ("tiny", "400M") if args.shape == "both" else (args.shape,):
+    for shape in args.shape:
         run_shape(shape, args, device)
 
 

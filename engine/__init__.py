@@ -33,6 +33,7 @@ from engine.errors import (
 )
 from engine.preview import PreviewEngine, synthesize_drums
 from engine.request import (
+    PRECISIONS,
     SAMPLER_NAMES,
     CancelFn,
     GenerationRequest,
@@ -42,6 +43,7 @@ from engine.request import (
 )
 
 __all__ = [
+    "PRECISIONS",
     "SAMPLER_NAMES",
     "CancelFn",
     "CheckpointError",

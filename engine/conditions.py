@@ -8,13 +8,17 @@ Null values, as the model was trained on them:
 * drums  -> no stem (projection bias, or encoded silence when other rows have drums);
 * melody -> all-zero salience (projection bias).
 
-Quirk reproduced from the reference: when a row has *no chords at all* the symbolic nulling does
+Reference quirk (reproduced): when a row has *no chords at all* the symbolic nulling does
 nothing, so a melody given without chords is kept in the text and null terms.
+
+The provider computes only what the flow model consumes. Intermediate tensors (chord frames,
+drum codes, ...) are for inspection: register forward hooks on `provider.conditioners[name]`
+(`engine.parity` does) instead of asking the render path to keep them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -69,8 +73,6 @@ class PreparedConditions:
 
     text: torch.Tensor  # [N, S, D]
     temporal: tuple[torch.Tensor, ...]  # chords [N, T, 16], drums [N, T, 2], (melody [N, T, 16])
-    details: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
-    """Intermediate tensors by name (tokens, masks, chord frames, drum codes ...) for inspection."""
 
 
 def null_conditions(
@@ -82,8 +84,8 @@ def null_conditions(
         changes["text"] = ""
     if DRUMS_CONDITION in names:
         changes["drums"] = None
-    # The reference's symbolic nulling looks at the chords first and does nothing when the row
-    # has none — melody included.
+    # Reference quirk (reproduced): the symbolic nulling looks at the chords first and does
+    # nothing when the row has none — melody included.
     if row.chords is not None:
         if CHORDS_CONDITION in names:
             changes["chords"] = torch.full_like(row.chords, null_chord_index)
@@ -156,38 +158,18 @@ class ConditionProvider(nn.Module):
         """Run every conditioner once on the whole CFG batch."""
         frames = self.config.frames
         device = next(self.parameters()).device
-        details: dict[str, torch.Tensor] = {}
         text = self.conditioners[TEXT_CONDITION]([row.text for row in rows], text_encoder)
-        details["tokenized.description.input_ids"] = text.input_ids
-        details["tokenized.description.attention_mask"] = text.mask
-        details["cond.description.embeds"] = text.embeds
-        details["cond.description.mask"] = text.mask
         temporal: list[torch.Tensor] = []
-        ones = torch.ones(len(rows), frames, device=device)
         if CHORDS_CONDITION in self.conditioners:
             frame_chords = _collate_chords(rows, frames, self.config.null_chord_index, device)
-            chords = self.conditioners[CHORDS_CONDITION](frame_chords)
-            details["tokenized.chords.frame_chords"] = frame_chords
-            details["cond.chords.embeds"] = chords
-            details["cond.chords.mask"] = ones
-            temporal.append(chords)
+            temporal.append(self.conditioners[CHORDS_CONDITION](frame_chords))
         if DRUMS_CONDITION in self.conditioners:
             drums = self.conditioners[DRUMS_CONDITION]([row.drums for row in rows], frames)
-            details["tokenized.self_wav.length"] = drums.lengths
-            details["cond.self_wav.embeds"] = drums.embeds
-            details["cond.self_wav.mask"] = ones
-            if drums.codes is not None:
-                details["drums.codes_first_codebook"] = drums.codes.to(torch.int16)
-                details["drums.latents"] = drums.latents
-                details["drums.blurred"] = drums.blurred
-            temporal.append(drums.embeds)
+            temporal.append(drums.row_embeds())
         if MELODY_CONDITION in self.conditioners:
             salience = _collate_melody(rows, frames, device)
-            melody = self.conditioners[MELODY_CONDITION](salience)
-            details["cond.melody.embeds"] = melody
-            details["cond.melody.mask"] = ones
-            temporal.append(melody)
-        return PreparedConditions(text=text.embeds, temporal=tuple(temporal), details=details)
+            temporal.append(self.conditioners[MELODY_CONDITION](salience))
+        return PreparedConditions(text=text, temporal=tuple(temporal))
 
 
 def _collate_chords(
@@ -206,7 +188,7 @@ def _collate_melody(
     rows: Sequence[ConditionInputs], frames: int, device: torch.device
 ) -> torch.Tensor:
     """[N, 53, T] salience; rows without melody get zeros [53, frames], and so do rows whose
-    melody has at most one frame (the reference's collation replaces those the same way)."""
+    melody has at most one frame (reference quirk, reproduced: its collation replaces those)."""
     return torch.stack(
         [
             torch.zeros(MELODY_BINS, frames, device=device)

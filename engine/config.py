@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from engine.errors import CheckpointError
@@ -132,10 +132,15 @@ class JascoConfig:
     frame_rate_hz: float
     segment_seconds: float
     sample_rate: int
-    bias_ff: bool = False
-    bias_attn: bool = False
-    bias_proj: bool = False
-    norm_first: bool = True
+    bias_ff: bool
+    bias_attn: bool
+    bias_proj: bool
+    norm_first: bool
+    text_cfg_drops: tuple[str, ...]
+    """Conditions the Text CFG term nulls (cfg `attribute_dropout.symbolic` + `.wav` keys)."""
+    # The defaults below are the reference constructor's, used by the parser for a key xp.cfg
+    # leaves out. The four flags above have none on purpose: the released models set them
+    # opposite to the constructor's defaults, so a config built by hand must say them.
     skip_connections: bool = False
     layer_scale: float | None = None
     qk_layer_norm: bool = False
@@ -144,8 +149,6 @@ class JascoConfig:
     time_embedding_dim: int = 128
     max_period: float = 10000.0
     positional_scale: float = 1.0
-    text_cfg_drops: tuple[str, ...] = (CHORDS_CONDITION, DRUMS_CONDITION)
-    """Conditions the Text CFG term nulls (cfg `attribute_dropout.symbolic` + `.wav` keys)."""
 
     def __post_init__(self) -> None:
         for name in ("dim", "num_heads", "num_layers", "flow_dim", "text_dim", "chords_card"):
@@ -214,6 +217,10 @@ class JascoConfig:
     def input_dim(self) -> int:
         """Feature width entering `emb`: latents, then chords, drums, melody."""
         return self.flow_dim + self.chords_dim + self.drums_dim + self.melody_dim
+
+
+# The parser takes a missing key's value from the dataclass, so the two cannot disagree.
+_DEFAULTS = {f.name: f.default for f in fields(JascoConfig) if f.default is not MISSING}
 
 
 def parse_xp_cfg(yaml_text: str) -> JascoConfig:
@@ -292,19 +299,22 @@ def parse_xp_cfg(yaml_text: str) -> JascoConfig:
         frame_rate_hz=float(read("compression_model_framerate")),
         segment_seconds=float(read("dataset.segment_duration")),
         sample_rate=int(read("sample_rate")),
+        # The reference constructor's defaults for the flags the config dataclass leaves open.
         bias_ff=bool(lm.get("bias_ff", True)),
         bias_attn=bool(lm.get("bias_attn", True)),
         bias_proj=bool(lm.get("bias_proj", True)),
         norm_first=bool(lm.get("norm_first", False)),
-        skip_connections=bool(lm.get("skip_connections", False)),
-        layer_scale=None if lm.get("layer_scale") is None else float(lm["layer_scale"]),
-        qk_layer_norm=bool(lm.get("qk_layer_norm", False)),
-        qk_layer_norm_cross=bool(lm.get("qk_layer_norm_cross", False)),
-        attention_as_float32=bool(lm.get("attention_as_float32", False)),
-        time_embedding_dim=int(lm.get("time_embedding_dim", 128)),
-        max_period=float(lm.get("max_period", 10000.0)),
-        positional_scale=float(lm.get("positional_scale", 1.0)),
         text_cfg_drops=drops,
+        skip_connections=bool(lm.get("skip_connections", _DEFAULTS["skip_connections"])),
+        layer_scale=None if lm.get("layer_scale") is None else float(lm["layer_scale"]),
+        qk_layer_norm=bool(lm.get("qk_layer_norm", _DEFAULTS["qk_layer_norm"])),
+        qk_layer_norm_cross=bool(lm.get("qk_layer_norm_cross", _DEFAULTS["qk_layer_norm_cross"])),
+        attention_as_float32=bool(
+            lm.get("attention_as_float32", _DEFAULTS["attention_as_float32"])
+        ),
+        time_embedding_dim=int(lm.get("time_embedding_dim", _DEFAULTS["time_embedding_dim"])),
+        max_period=float(lm.get("max_period", _DEFAULTS["max_period"])),
+        positional_scale=float(lm.get("positional_scale", _DEFAULTS["positional_scale"])),
     )
 
 
@@ -326,7 +336,7 @@ def _check_transformer_keys(lm: Mapping[str, Any]) -> None:
     for key in ("dim", "num_heads", "num_layers"):
         if key not in lm:
             raise CheckpointError(f"xp.cfg: transformer_lm.{key} is missing")
-    if lm.get("time_embedding_dim", 128) % 2:
+    if lm.get("time_embedding_dim", _DEFAULTS["time_embedding_dim"]) % 2:
         raise CheckpointError("xp.cfg: transformer_lm.time_embedding_dim must be even")
 
 

@@ -5,15 +5,19 @@ Keeping only the first codebook and blurring over 60 ms leaves the groove (onset
 timbre) and throws away detail the model should invent. Example::
 
     stem = prepare_drum_stem(wav, 44100, sample_rate=32000, samples=320000)   # [320000]
-    encoding = drums_conditioner([stem, None], frames=500)                    # embeds [2, 500, 2]
+    encoding = drums_conditioner([stem, None], frames=500)    # stem + silence: embeds [2, 500, 2]
 
-Batch quirk reproduced from the reference: the "no drums" decision is taken for the whole CFG
-batch. If any row has drums, the rows without are encoded as digital silence (not a zero
-condition); only when no row has drums does every row get the projection bias.
+Reference quirk (reproduced): the "no drums" decision is taken for the whole CFG batch. If any
+row has drums, the rows without are encoded as digital silence (not a zero condition); only when
+no row has drums does every row get the projection bias.
+
+Each distinct stem is encoded once: the conditioner keeps the encoded silence for the model's
+life and the last few stems by content (a session renders variations of one drum take).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.cache import LruCache
 from engine.codec import CompressionModel
 from engine.errors import ConditioningError
 from engine.resample import resample
@@ -29,14 +34,29 @@ DEMUCS_RATE = 44100
 
 
 @dataclass(frozen=True)
-class DrumEncoding:
-    """Drum condition of N rows. Codes and latents are None when no row had drums."""
+class EncodedStem:
+    """One stem through the drum path (T frames, C codebook channels)."""
 
-    embeds: torch.Tensor  # [N, T, drums_dim]
-    lengths: torch.Tensor  # [N] samples of real drums per row (0 = none)
-    codes: torch.Tensor | None = None  # [N, T] first-codebook indices
-    latents: torch.Tensor | None = None  # [N, T, C] codebook vectors before the blur
-    blurred: torch.Tensor | None = None  # [N, T, C] after the blur
+    codes: torch.Tensor  # [T] first-codebook indices
+    latents: torch.Tensor  # [T, C] their codebook vectors, before the blur
+    blurred: torch.Tensor  # [T, C] after the blur
+    embeds: torch.Tensor  # [T, drums_dim] projected
+
+
+@dataclass(frozen=True)
+class DrumEncoding:
+    """The drum condition of N rows, made from U distinct sources.
+
+    `stems` is empty when no row had drums (then `embeds` is the projection bias, U = 1).
+    """
+
+    embeds: torch.Tensor  # [U, T, drums_dim]
+    rows: torch.Tensor  # [N] int64: which source each row uses
+    stems: tuple[EncodedStem, ...] = ()
+
+    def row_embeds(self) -> torch.Tensor:
+        """[N, T, drums_dim], the tensor the flow model consumes."""
+        return self.embeds[self.rows]
 
 
 def prepare_drum_stem(
@@ -129,42 +149,64 @@ def temporal_blur(latents: torch.Tensor, factor: int) -> torch.Tensor:
 class DrumsConditioner(nn.Module):
     """`self_wav` in the checkpoint: `output_proj` and the embedded EnCodec (`compression_model`)."""
 
-    def __init__(self, compression_model: CompressionModel, out_dim: int, blur_factor: int) -> None:
+    def __init__(
+        self,
+        compression_model: CompressionModel,
+        out_dim: int,
+        blur_factor: int,
+        *,
+        cached_stems: int = 4,
+    ) -> None:
         super().__init__()
         self.output_proj = nn.Linear(compression_model.latent_dim, out_dim)
         self.compression_model = compression_model
         self.blur_factor = blur_factor
+        self._silence: dict[int, EncodedStem] = {}  # by length in samples
+        self._stems: LruCache[tuple[int, bytes], EncodedStem] = LruCache(cached_stems)
 
     def forward(self, stems: list[torch.Tensor | None], frames: int) -> DrumEncoding:
         """One prepared stem (mono, segment length) or None per row -> DrumEncoding."""
-        weight = self.output_proj.weight
-        lengths = torch.tensor([0 if s is None else s.shape[-1] for s in stems])
         if all(stem is None for stem in stems):
-            zeros = weight.new_zeros(len(stems), frames, self.compression_model.latent_dim)
-            return DrumEncoding(embeds=self.output_proj(zeros), lengths=lengths)
-        samples = int(lengths.max())
-        # Encode each distinct stem once (the CFG batch repeats the same one); None rows are
-        # digital silence at the batch length, as the reference's zero-padding collation makes them.
-        distinct: list[torch.Tensor] = []
-        slot_of: dict[object, int] = {}  # "silence" or id(stem) -> its index in `distinct`
-        row_source: list[int] = []
+            weight = self.output_proj.weight
+            zeros = weight.new_zeros(1, frames, self.compression_model.latent_dim)
+            rows = torch.zeros(len(stems), dtype=torch.long, device=weight.device)
+            return DrumEncoding(embeds=self.output_proj(zeros), rows=rows)
+        # None rows are digital silence at the batch length, as the reference's zero-padding
+        # collation makes them.
+        samples = max(stem.shape[-1] for stem in stems if stem is not None)
+        encoded: list[EncodedStem] = []
+        slot_of: dict[object, int] = {}  # "silence" or id(stem) -> index in `encoded`
+        rows: list[int] = []
         for stem in stems:
             key = "silence" if stem is None else id(stem)
             if key not in slot_of:
-                slot_of[key] = len(distinct)
-                distinct.append(torch.zeros(samples) if stem is None else stem)
-            row_source.append(slot_of[key])
-        batch = torch.stack([F.pad(s, (0, samples - s.shape[-1])) for s in distinct])
-        batch = batch.to(weight.device)[:, None, :]  # [U, 1, samples]
-        codes = self.compression_model.first_codebook_codes(batch)  # [U, T]
-        vectors = self.compression_model.codebook_vectors(codes).transpose(1, 2)  # [U, T, C]
-        blurred = temporal_blur(vectors, self.blur_factor)
-        embeds = self.output_proj(blurred.to(weight.dtype))  # [U, T, drums_dim]
-        index = torch.tensor(row_source, device=weight.device)
-        return DrumEncoding(
-            embeds=embeds[index],
-            lengths=lengths,
-            codes=codes[index],
-            latents=vectors[index],
-            blurred=blurred[index],
-        )
+                slot_of[key] = len(encoded)
+                encoded.append(self._silent(samples) if stem is None else self._stem(stem, samples))
+            rows.append(slot_of[key])
+        embeds = torch.stack([e.embeds for e in encoded])  # [U, T, drums_dim]
+        index = torch.tensor(rows, device=embeds.device)
+        return DrumEncoding(embeds=embeds, rows=index, stems=tuple(encoded))
+
+    def _silent(self, samples: int) -> EncodedStem:
+        if samples not in self._silence:
+            self._silence[samples] = self.encode(torch.zeros(samples))
+        return self._silence[samples]
+
+    def _stem(self, stem: torch.Tensor, samples: int) -> EncodedStem:
+        padded = F.pad(stem.float(), (0, samples - stem.shape[-1]))
+        key = (samples, hashlib.blake2b(padded.cpu().numpy().tobytes(), digest_size=16).digest())
+        cached = self._stems.get(key)
+        if cached is None:
+            cached = self.encode(padded)
+            self._stems.put(key, cached)
+        return cached
+
+    def encode(self, stem: torch.Tensor) -> EncodedStem:
+        """Mono [samples] at the model rate -> codes, codebook vectors, blur and projection."""
+        weight = self.output_proj.weight
+        wav = stem.to(weight.device)[None, None, :]  # [1, 1, samples]
+        codes = self.compression_model.first_codebook_codes(wav)  # [1, T]
+        latents = self.compression_model.codebook_vectors(codes).transpose(1, 2)  # [1, T, C]
+        blurred = temporal_blur(latents, self.blur_factor)
+        embeds = self.output_proj(blurred.to(weight.dtype))  # [1, T, drums_dim]
+        return EncodedStem(codes[0], latents[0], blurred[0], embeds[0])

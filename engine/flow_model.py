@@ -53,7 +53,8 @@ class FlowMatchingTransformer(nn.Module):
         """
         frames = z.shape[1]
         features = [z] + [_fit_frames(c, frames) for c in temporal]
-        x = self.emb(torch.cat(features, dim=-1))  # [N, T, D]
+        # The residual stream stays float32 under reduced precision (a no-op in fp32).
+        x = self.emb(torch.cat(features, dim=-1)).float()  # [N, T, D]
         memory = text + self.time_embedding(t)[:, None, :]  # [N, S, D]
         x = self.transformer(x, memory)
         if self.out_norm is not None:
@@ -69,3 +70,19 @@ def _fit_frames(condition: torch.Tensor, frames: int) -> torch.Tensor:
         pad = condition.new_zeros(condition.shape[0], missing, condition.shape[2])
         condition = torch.cat([condition, pad], dim=1)
     return condition
+
+
+def use_reduced_weights(network: FlowMatchingTransformer, dtype: torch.dtype) -> None:
+    """Store the weights of the layers' matrix multiplications in `dtype` (bf16 / fp16), in place.
+
+    Under autocast they would be cast on every call otherwise; layer norms, the embeddings in
+    and out and the time MLP stay float32 (they are small, and precision matters there).
+    """
+    for layer in network.transformer.layers:
+        for attention in (layer.self_attn, layer.cross_attention):
+            for param in (attention.in_proj_weight, attention.in_proj_bias):
+                if param is not None:
+                    param.data = param.data.to(dtype)
+            attention.out_proj.to(dtype)
+        layer.linear1.to(dtype)
+        layer.linear2.to(dtype)

@@ -21,21 +21,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from engine.checkpoint import load_compression_file, load_state_dict_file, load_strict
 from engine.codec import CompressionModel, encodec_config
 from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions, rows_for_terms
-from engine.config import DRUMS_CONDITION, MELODY_BINS, JascoConfig, parse_xp_cfg
+from engine.config import MELODY_BINS, JascoConfig, parse_xp_cfg
 from engine.drums import DrumSeparator, prepare_drum_stem
 from engine.errors import CheckpointError, ConditioningError, DeviceError, GenerationCancelled
-from engine.flow_model import FlowMatchingTransformer
+from engine.flow_model import FlowMatchingTransformer, use_reduced_weights
 from engine.guidance import CfgTerm, guided, plan_cfg_terms
+from engine.precision import Precision, resolve_precision
 from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
 from engine.samplers import SAMPLERS, VelocityFn
 from engine.text import T5Encoder
@@ -44,22 +46,40 @@ from engine.weights import COMPRESSION_FILE, STATE_DICT_FILE
 logger = logging.getLogger(__name__)
 
 
+def available_devices() -> list[str]:
+    """The torch devices this machine can run on, e.g. ['cpu', 'cuda:0', 'mps']."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """None -> CUDA when available, else CPU; an unavailable device raises DeviceError."""
+    """None -> CUDA when available, then MPS, else CPU; an unavailable device raises
+    DeviceError naming the devices that exist."""
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    here = ", ".join(available_devices())
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
-        raise DeviceError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from exc
+        raise DeviceError(f"unknown device {device!r}: this machine has {here}") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device {device!r} requested but no CUDA GPU is available; use 'cpu'")
+        raise DeviceError(f"device {device!r} requested but no CUDA GPU is available; use {here}")
     if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
         count = torch.cuda.device_count()
         raise DeviceError(
             f"device {device!r} requested but this machine has {count} CUDA GPU(s): "
             f"use 'cuda' or one of cuda:0..cuda:{count - 1}"
         )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"device {device!r} requested but torch has no MPS here; use {here}")
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"device {device!r} is not supported; use {here}")
     return resolved
 
 
@@ -80,22 +100,27 @@ class JascoEngine:
         network: FlowMatchingTransformer,
         provider: ConditionProvider,
         text_encoder: T5Encoder,
+        codec: CompressionModel,
         *,
         device: torch.device,
-        autocast_dtype: torch.dtype | None,
+        precision: Precision,
         model_id: str,
     ) -> None:
         self.config = config
-        self.network = network.to(device).eval()
-        self.provider = provider.to(device).eval()
+        self.network = network.to(device).eval().requires_grad_(False)
+        if precision.is_reduced:
+            use_reduced_weights(self.network, precision.dtype)
+        self.provider = provider.to(device).eval().requires_grad_(False)
+        self.codec = codec.to(device).eval().requires_grad_(False)
         self.text_encoder = text_encoder
         self.device = device
-        self.autocast_dtype = autocast_dtype
+        self.precision = precision
         self.model_id = model_id
         self.sample_rate = config.sample_rate
         self.frame_rate_hz = config.frame_rate_hz
         self.segment_seconds = config.segment_seconds
         self.separator = DrumSeparator(device)  # loads demucs on first use only
+        self._forward: nn.Module | Callable[..., torch.Tensor] = self.network
 
     @classmethod
     def from_pretrained(
@@ -104,14 +129,14 @@ class JascoEngine:
         *,
         t5: str | Path | None = None,
         device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        precision: str = "auto",
     ) -> JascoEngine:
         """Load `state_dict.bin` + `compression_state_dict.bin` from `model_dir`.
 
         t5: a folder or hub id (resolved in the local HF cache only); by default a folder named
         after the cfg's T5 model beside the checkpoint, else that id in the HF cache.
-        dtype: autocast dtype on CUDA (default float16, what the model was trained under);
-        CPU always runs float32.
+        precision: auto | fp32 | bf16 | fp16 (see engine.precision); auto is bf16 where the
+        device executes it natively, fp32 elsewhere.
         """
         model_dir = Path(model_dir).expanduser()
         if not model_dir.is_dir():
@@ -120,6 +145,7 @@ class JascoEngine:
                 "fetches a JASCO model"
             )
         resolved = resolve_device(device)
+        chosen = resolve_precision(precision, resolved)
         package = load_state_dict_file(model_dir / STATE_DICT_FILE)
         config = parse_xp_cfg(package.xp_cfg)
         pointer = load_compression_file(model_dir / COMPRESSION_FILE)
@@ -139,26 +165,55 @@ class JascoEngine:
                 f"text encoder {text_source} has hidden size {text_encoder.hidden_size} but the "
                 f"checkpoint expects {config.text_model} ({config.text_dim}); pass the right T5"
             )
-        autocast = None
-        if resolved.type == "cuda":
-            autocast = dtype or torch.float16
-        logger.info("loaded JASCO %s (%s) on %s", model_dir.name, package.version, resolved)
+        logger.info(
+            "loaded JASCO %s (%s) on %s in %s (%s)",
+            model_dir.name, package.version, resolved, chosen.name, chosen.reason,
+        )  # fmt: skip
         return cls(
             config,
             network,
             provider,
             text_encoder,
+            compression,
             device=resolved,
-            autocast_dtype=autocast,
+            precision=chosen,
             model_id=str(model_dir),
         )
+
+    def compile_network(self) -> None:
+        """Run the flow model through `torch.compile` from now on (on CUDA with CUDA graphs).
+
+        Shapes are static within a render (rows x frames x prompt tokens), so every new
+        combination of guidance rows and prompt length compiles once: call `warm_up` after, and
+        expect the first render with a prompt of a new length to pay for one compilation.
+        """
+        mode = "reduce-overhead" if self.device.type == "cuda" else None
+        self._forward = torch.compile(self.network, mode=mode, dynamic=False)
+
+    def warm_up(self) -> float:
+        """Render one 1-step window shaped like the authors' demo (prompt, chords, drums, three
+        guidance rows), so the first real trigger does not pay for kernel choice, compilation,
+        the encoded silence or first-touch memory. Returns the seconds it took."""
+        began = time.perf_counter()
+        frames = self.config.frames
+        self.generate(
+            GenerationRequest(
+                text="warm-up",
+                chord_indices=(0,) * frames,
+                drums_wav=np.zeros(self.config.segment_samples, dtype=np.float32),
+                drums_sample_rate=self.sample_rate,
+                duration_seconds=self.segment_seconds,
+                steps=1,
+            )
+        )
+        return time.perf_counter() - began
 
     # -- lower-level API -------------------------------------------------------------------
 
     def _autocast(self) -> AbstractContextManager[object]:
-        if self.autocast_dtype is None:
+        if not self.precision.is_reduced:
             return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=self.precision.dtype)
 
     def condition_rows(
         self, inputs: Sequence[ConditionInputs], terms: Sequence[CfgTerm]
@@ -167,15 +222,18 @@ class JascoEngine:
         return rows_for_terms(inputs, terms, self.config)
 
     def prepare_conditions(self, rows: Sequence[ConditionInputs]) -> PreparedConditions:
-        """Run every conditioner once over the CFG batch."""
-        with torch.inference_mode(), self._autocast():
+        """Run every conditioner once over the CFG batch (float32 in every precision: it runs
+        once per render, and the drum codes are a nearest-neighbour choice)."""
+        with torch.inference_mode():
             return self.provider(rows, self.text_encoder)
 
     def model_velocity(self, prepared: PreparedConditions) -> VelocityFn:
         """The raw batched field v(z [N, T, F], t) -> [N, T, F] under these conditions."""
 
         def velocity(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.network(z, t, prepared.temporal, prepared.text)
+            # The network's precision travels with the field, wherever it is called from.
+            with self._autocast():
+                return self._forward(z, t, prepared.temporal, prepared.text)
 
         return velocity
 
@@ -198,7 +256,7 @@ class JascoEngine:
             raise ConditioningError(
                 f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}"
             )
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             z1 = SAMPLERS[sampler](
                 velocity_fn, z0, steps=steps, progress=progress, should_cancel=should_cancel
             )
@@ -209,10 +267,16 @@ class JascoEngine:
         return latents * self.config.latent_std + self.config.latent_mean
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Normalised latents [B, T, F] -> audio [B, samples] (float32, outside autocast)."""
-        codec = self.provider.conditioners[DRUMS_CONDITION].compression_model
-        with torch.inference_mode():
-            return codec.decode(self.unnormalise(latents.float()))[:, 0]
+        """Normalised latents [B, T, F] -> audio [B, samples], float32.
+
+        Under bf16 the decoder's convolutions run in bf16 too (0.64x the fp32 time on a CPU with
+        native bf16, 49 dB SNR: benchmarks/bench_decode.py); fp16 keeps it in fp32, where its
+        narrow range could overflow the decoder's activations.
+        """
+        bf16 = self.precision.name == "bf16"
+        autocast = self._autocast() if bf16 else nullcontext()
+        with torch.inference_mode(), autocast:
+            return self.codec.decode(self.unnormalise(latents.float()))[:, 0].float()
 
     def initial_noise(self, seed: int, batch: int = 1) -> torch.Tensor:
         """z0 [batch, T, F] from a per-request CPU generator (same noise on every device).
@@ -294,36 +358,63 @@ class JascoEngine:
         should_cancel: CancelFn | None = None,
     ) -> GenerationResult:
         """Render one window: mono float32 audio of request.duration_seconds at 32 kHz."""
+        return self.generate_variations(request, (request.seed,), progress, should_cancel)[0]
+
+    def generate_variations(
+        self,
+        request: GenerationRequest,
+        seeds: Sequence[int],
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> list[GenerationResult]:
+        """Render the request once per seed, all variations in one batch: every network call
+        evaluates B = len(seeds) rows per guidance term, and the conditions are computed once."""
+        if not seeds:
+            raise ConditioningError("generate_variations needs at least one seed")
         started = time.perf_counter()
         inputs = self.request_inputs(request)
         if should_cancel is not None and should_cancel():
             # before the conditioners: T5 and drum encoding cost as much as a few steps
             raise GenerationCancelled("generation cancelled before it started")
         terms = plan_cfg_terms(request.cfg_all, request.cfg_text)
-        prepared = self.prepare_conditions(self.condition_rows([inputs], terms))
+        prepared = self.prepare_conditions(self.condition_rows([inputs] * len(seeds), terms))
         conditioned = time.perf_counter()
+        z0 = torch.cat([self.initial_noise(seed) for seed in seeds])  # [B, T, F]
         z1 = self.sample(
             self.velocity_field(prepared, terms),
-            self.initial_noise(request.seed),
+            z0,
             sampler=request.sampler,
             steps=request.steps,
             progress=progress,
             should_cancel=should_cancel,
         )
         sampled = time.perf_counter()
-        audio = self.decode(z1)[0]
         samples = round(request.duration_seconds * self.sample_rate)
-        audio_np = audio[:samples].cpu().numpy().astype(np.float32)
+        audio = self._to_host(self.decode(z1)[:, :samples])  # [B, samples]
         finished = time.perf_counter()
-        return GenerationResult(
-            audio=audio_np,
-            sample_rate=self.sample_rate,
-            engine=self.name,
-            model=self.model_id,
-            timings={
-                "conditions_seconds": conditioned - started,
-                "sampling_seconds": sampled - conditioned,
-                "decoding_seconds": finished - sampled,
-                "total_seconds": finished - started,
-            },
-        )
+        timings = {
+            "conditions_seconds": conditioned - started,
+            "sampling_seconds": sampled - conditioned,
+            "decoding_seconds": finished - sampled,
+            "total_seconds": finished - started,
+        }
+        return [
+            GenerationResult(
+                audio=audio[row],
+                sample_rate=self.sample_rate,
+                engine=self.name,
+                model=self.model_id,
+                timings=dict(timings),
+                precision=self.precision.name,
+            )
+            for row, seed in enumerate(seeds)
+        ]
+
+    def _to_host(self, audio: torch.Tensor) -> np.ndarray:
+        """[B, samples] on the device -> float32 numpy; from a GPU through pinned memory."""
+        if self.device.type != "cuda":
+            return audio.cpu().numpy().astype(np.float32, copy=False)
+        host = torch.empty(audio.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(audio, non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return host.numpy()

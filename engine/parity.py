@@ -9,6 +9,10 @@ their tolerances — is read from the manifest, so any width, depth, head count,
 included) works. Every tensor the manifest lists is recomputed through the engine's public
 lower-level API and compared; a tensor this module cannot recompute counts as a failure.
 Prints a table and exits 1 on any mismatch.
+
+The intermediate condition tensors are collected from outside the render path, by forward hooks
+on the engine's conditioners (`collect_conditions`); the engine itself keeps none of them.
+Everything runs in fp32, the reference's CPU arithmetic.
 """
 
 from __future__ import annotations
@@ -24,8 +28,14 @@ import torch
 
 from engine.checkpoint import load_state_dict_file
 from engine.conditions import ConditionInputs, PreparedConditions
-from engine.config import MELODY_BINS
-from engine.drums import prepare_drum_stem
+from engine.config import (
+    CHORDS_CONDITION,
+    DRUMS_CONDITION,
+    MELODY_BINS,
+    MELODY_CONDITION,
+    TEXT_CONDITION,
+)
+from engine.drums import DrumEncoding, prepare_drum_stem
 from engine.errors import EngineError
 from engine.guidance import CfgTerm, plan_cfg_terms
 from engine.jasco import JascoEngine
@@ -134,11 +144,78 @@ def _representative_rows(spec: dict, count: int) -> list[int]:
     return rows[:count]
 
 
+def collect_conditions(
+    engine: JascoEngine, rows: Sequence[ConditionInputs]
+) -> tuple[PreparedConditions, dict[str, torch.Tensor]]:
+    """Prepare `rows` through the engine, and the intermediate tensors under the names the
+    reference's golden files use (tokens, masks, chord frames, drum codes and latents ...).
+
+    The conditioners' inputs and outputs are caught by forward hooks; tokens, masks and
+    lengths are what the engine's tokenizer and collation give for the same rows.
+    """
+    collected: dict[str, torch.Tensor] = {}
+
+    def text(args: tuple, embeds: torch.Tensor) -> None:
+        collected["cond.description.embeds"] = embeds
+
+    def chords(args: tuple, embeds: torch.Tensor) -> None:
+        collected["tokenized.chords.frame_chords"] = args[0]
+        collected["cond.chords.embeds"] = embeds
+
+    def drums(args: tuple, encoding: DrumEncoding) -> None:
+        collected["cond.self_wav.embeds"] = encoding.row_embeds()
+        if encoding.stems:
+            rows = encoding.rows.tolist()
+            for name, part in (
+                ("drums.codes_first_codebook", "codes"),
+                ("drums.latents", "latents"),
+                ("drums.blurred", "blurred"),
+            ):
+                collected[name] = torch.stack([getattr(encoding.stems[r], part) for r in rows])
+
+    def melody(args: tuple, embeds: torch.Tensor) -> None:
+        collected["cond.melody.embeds"] = embeds
+
+    catchers = {
+        TEXT_CONDITION: text,
+        CHORDS_CONDITION: chords,
+        DRUMS_CONDITION: drums,
+        MELODY_CONDITION: melody,
+    }
+    conditioners = engine.provider.conditioners
+    handles = [
+        conditioners[name].register_forward_hook(
+            lambda module, args, output, catch=catch: catch(args, output)
+        )
+        for name, catch in catchers.items()
+        if name in conditioners
+    ]
+    try:
+        prepared = engine.prepare_conditions(rows)
+    finally:
+        for handle in handles:
+            handle.remove()
+    ids, mask = engine.text_encoder.tokenize([row.text for row in rows], torch.device("cpu"))
+    collected["tokenized.description.input_ids"] = ids
+    collected["tokenized.description.attention_mask"] = mask
+    collected["cond.description.mask"] = mask
+    # Every frame of a temporal condition is valid: the engine has no mask for them.
+    valid = torch.ones(len(rows), engine.config.frames)
+    for name in conditioners:
+        if name != TEXT_CONDITION:
+            collected[f"cond.{name}.mask"] = valid
+    if DRUMS_CONDITION in conditioners:
+        collected["tokenized.self_wav.length"] = torch.tensor(
+            [0 if row.drums is None else row.drums.shape[-1] for row in rows]
+        )
+    return prepared, collected
+
+
 def compare_folder(folder: str | Path, *, device: str = "cpu") -> list[ParityRow]:
     """Recompute every tensor `manifest.json` lists and compare; one row per tensor."""
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    engine = JascoEngine.from_pretrained(folder, device=device)
+    engine = JascoEngine.from_pretrained(folder, device=device, precision="fp32")
     inputs = _load_safetensors(folder / "inputs.safetensors")
     base = _base_inputs(engine, manifest, inputs)
     rows: list[ParityRow] = [_weights_row(engine, folder)]
@@ -199,8 +276,8 @@ def _setting_rows(
             "" if terms == expected_terms else f"planned {terms}, reference {expected_terms}",
         )
     ]
-    prepared = engine.prepare_conditions(engine.condition_rows(base, terms))
-    lazy = _Recomputed(engine, prepared, terms, inputs, euler_steps)
+    prepared, collected = collect_conditions(engine, engine.condition_rows(base, terms))
+    lazy = _Recomputed(engine, prepared, collected, terms, inputs, euler_steps)
     for name in spec["tensors"]:
         reference = golden.get(name)
         if reference is None:
@@ -224,12 +301,14 @@ class _Recomputed:
         self,
         engine: JascoEngine,
         prepared: PreparedConditions,
+        collected: dict[str, torch.Tensor],
         terms: list[CfgTerm],
         inputs: dict,
         euler_steps: int,
     ) -> None:
         self.engine = engine
         self.prepared = prepared
+        self.collected = collected
         self.terms = terms
         self.inputs = inputs
         self.euler_steps = euler_steps
@@ -243,7 +322,7 @@ class _Recomputed:
         return self._latents
 
     def tensor(self, name: str, spec: dict, reference: torch.Tensor) -> torch.Tensor | None:
-        details = self.prepared.details
+        details = self.collected
         if name in details:
             return details[name]
         computations: dict[str, Callable[[], torch.Tensor]] = {

@@ -25,6 +25,9 @@ CancelFn = Callable[[], bool]
 
 SAMPLER_NAMES = ("euler", "midpoint", "dopri5")
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""The network's arithmetic a renderer can be opened with (engine.precision resolves `auto`)."""
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -93,6 +96,7 @@ class GenerationResult:
     engine: str  # "jasco" or "preview"
     model: str
     timings: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"  # arithmetic of the network: fp32 | bf16 | fp16
 
     @property
     def duration_seconds(self) -> float:

@@ -4,32 +4,23 @@
 Batch semantics follow the reference exactly, because they change the numbers: all rows of the
 CFG batch are tokenised together (pad to the longest row, `</s>` appended), rows with an empty
 description get an all-zero mask, and the projected states are multiplied by the mask, so padded
-positions and empty rows are exactly zero. The model later adds the time embedding to *every*
-position, padding included, so the padded length S matters.
+positions and empty rows are exactly zero. Reference quirk (reproduced): the model later adds the
+time embedding to *every* position, padding included, so the padded length S matters.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from engine.cache import LruCache
 from engine.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TextEncoding:
-    """Projected text states for N rows: embeds [N, S, D], and the tokens that produced them."""
-
-    embeds: torch.Tensor
-    input_ids: torch.Tensor  # [N, S] int64
-    mask: torch.Tensor  # [N, S] int64, all-zero rows for empty descriptions
 
 
 class T5Encoder:
@@ -84,31 +75,37 @@ class T5Encoder:
 
 
 class TextConditioner(nn.Module):
-    """The checkpoint's `description.output_proj` (T5 hidden size -> D)."""
+    """The checkpoint's `description.output_proj` (T5 hidden size -> D), with the projected states
+    of recent prompts kept (T5 is the costliest condition and a session reuses its prompts)."""
 
-    def __init__(self, text_dim: int, dim: int) -> None:
+    def __init__(self, text_dim: int, dim: int, *, cached_prompts: int = 32) -> None:
         super().__init__()
         self.output_proj = nn.Linear(text_dim, dim)
+        self._prompts: LruCache[str, torch.Tensor] = LruCache(cached_prompts)
 
-    def forward(self, texts: list[str], encoder: T5Encoder) -> TextEncoding:
-        """Encode N descriptions ("" = no text) into [N, S, D].
+    def forward(self, texts: list[str], encoder: T5Encoder) -> torch.Tensor:
+        """Encode N descriptions ("" = no text) into [N, S, D], S = the longest row's tokens.
 
-        T5 runs once per distinct non-empty description (the CFG batch repeats them); empty rows
-        are zero by construction, which is exactly what the reference's mask product gives.
+        T5 runs once per new non-empty description, on that description alone: the mask makes
+        its padded positions irrelevant to the real ones, and the product with the mask makes
+        padding and empty rows exactly zero, which is what the reference's batch gives.
         """
         device = self.output_proj.weight.device
-        input_ids, mask = encoder.tokenize(texts, device)
-        rows, length = input_ids.shape
+        rows, length = encoder.tokenize(texts, device)[0].shape
         embeds = torch.zeros(
             rows, length, self.output_proj.out_features, device=device, dtype=torch.float32
         )
-        distinct = list(dict.fromkeys(text for text in texts if text))
-        if distinct:
-            first_row = [texts.index(text) for text in distinct]
-            states = encoder.hidden_states(input_ids[first_row], mask[first_row])
-            projected = self.output_proj(states.to(self.output_proj.weight.dtype))
-            projected = projected * mask[first_row].unsqueeze(-1)  # [U, S, D]
-            filled = [row for row, text in enumerate(texts) if text]
-            source = [distinct.index(texts[row]) for row in filled]
-            embeds[filled] = projected[source].to(embeds.dtype)
-        return TextEncoding(embeds=embeds, input_ids=input_ids, mask=mask)
+        for row, text in enumerate(texts):
+            if text:
+                states = self._projected(text, encoder)  # [S_text, D]
+                embeds[row, : states.shape[0]] = states
+        return embeds
+
+    def _projected(self, text: str, encoder: T5Encoder) -> torch.Tensor:
+        cached = self._prompts.get(text)
+        if cached is None:
+            input_ids, mask = encoder.tokenize([text], self.output_proj.weight.device)
+            states = encoder.hidden_states(input_ids, mask)
+            cached = self.output_proj(states.to(self.output_proj.weight.dtype))[0].float()
+            self._prompts.put(text, cached)
+        return cached

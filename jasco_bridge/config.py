@@ -54,6 +54,7 @@ class DaemonConfig:
     engine: str = "auto"
     model: str | None = None
     device: str | None = None
+    precision: str = "auto"
     max_queue: int = 64
     max_packet_bytes: int = UDP_PAYLOAD_LIMIT
     max_pending_bundles: int = 1024
@@ -127,6 +128,7 @@ class DaemonConfig:
             engine=args.engine,
             model=args.model,
             device=args.device,
+            precision=args.precision,
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
         )

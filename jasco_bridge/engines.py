@@ -50,8 +50,15 @@ def open_preview(vocabulary: ChordVocabulary | None = None) -> OpenedRenderer:
     return OpenedRenderer(PreviewEngine(chord_tones), vocabulary)
 
 
-def open_jasco(model: str | Path | None = None, device: str | None = None) -> OpenedRenderer:
-    """Load JASCO from disk; `CheckpointError` says what is missing and how to fetch it."""
+def open_jasco(
+    model: str | Path | None = None,
+    device: str | None = None,
+    precision: str = "auto",
+    warm_up: bool = False,
+) -> OpenedRenderer:
+    """Load JASCO from disk; `CheckpointError` says what is missing and how to fetch it.
+    `warm_up` renders one short window first (a daemon's first trigger is then as fast as the
+    next)."""
     location = find_jasco_weights(model)
     notice = None
     if location.chord_table is not None:
@@ -63,29 +70,43 @@ def open_jasco(model: str | Path | None = None, device: str | None = None) -> Op
             f"no {CHORD_TABLE_FILE} beside the weights in {location.folder}: "
             "using the bundled copy of the released chord table"
         )
+    from engine.allocator import keep_freed_memory
     from engine.jasco import JascoEngine  # torch-heavy; only when JASCO is really wanted
+
+    # This process exists to render: let it reuse its activation memory (see engine.allocator).
+    keep_freed_memory()
 
     logger.info(
         "loading JASCO %s from %s (%s)", location.model_id, location.folder, location.source
     )
-    renderer = JascoEngine.from_pretrained(location.folder, t5=location.t5, device=device)
+    renderer = JascoEngine.from_pretrained(
+        location.folder, t5=location.t5, device=device, precision=precision
+    )
+    if warm_up:
+        logger.info("JASCO warmed up in %.1f s", renderer.warm_up())
     return OpenedRenderer(renderer, vocabulary, notice)
 
 
 def open_renderer(
-    kind: str = "auto", model: str | Path | None = None, device: str | None = None
+    kind: str = "auto",
+    model: str | Path | None = None,
+    device: str | None = None,
+    precision: str = "auto",
+    warm_up: bool = False,
 ) -> OpenedRenderer:
     """`auto`: JASCO when its weights are found, else the preview with a notice saying how to
     get JASCO. `jasco`: JASCO or a `CheckpointError`. `preview`: the built-in synthesiser.
 
     A `model` that is named but not found is an error under `auto` too: a typo in a folder
-    name must not quietly turn into a preview."""
+    name must not quietly turn into a preview. `precision` (auto | fp32 | bf16 | fp16) is
+    JASCO's arithmetic and `warm_up` asks JASCO for one short render before it is handed out;
+    the preview ignores both."""
     if kind not in ENGINE_KINDS:
         raise RenderError(f"unknown engine {kind!r}: choose one of {', '.join(ENGINE_KINDS)}")
     if kind == "preview":
         return open_preview()
     if kind == "jasco" or model is not None:
-        return open_jasco(model, device)
+        return open_jasco(model, device, precision, warm_up)
     try:
         find_jasco_weights(model)
     except CheckpointError as missing:
@@ -97,4 +118,4 @@ def open_renderer(
         )
         return OpenedRenderer(opened.renderer, opened.vocabulary, notice)
     # Weights that are present but fail to load are an error to fix, not a reason to fall back.
-    return open_jasco(model, device)
+    return open_jasco(model, device, precision, warm_up)

@@ -122,6 +122,7 @@ def _render_facts(conditioned: ConditionedRequest, result: GenerationResult) -> 
         "seed": request.seed,
         "steps": request.steps,
         "sampler": request.sampler,
+        "precision": result.precision,
         "cfg_all": request.cfg_all,
         "cfg_text": request.cfg_text,
         "chords": [asdict(use) for use in conditioned.chord_report],

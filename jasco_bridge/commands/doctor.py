@@ -83,13 +83,22 @@ def _t5_check(folder, hint: str) -> Check:
 def _device_check() -> Check:
     import torch
 
-    if torch.cuda.is_available():
+    from engine.jasco import resolve_device
+    from engine.precision import resolve_precision
+
+    device = resolve_device(None)
+    precision = resolve_precision("auto", device)
+    arithmetic = f"precision auto = {precision.name} ({precision.reason.removeprefix('auto: ')})"
+    if device.type == "cuda":
         props = torch.cuda.get_device_properties(0)
-        return Check("OK", "device", f"cuda: {props.name}, {props.total_memory / 2**30:.1f} GiB")
+        memory = f"{props.total_memory / 2**30:.1f} GiB"
+        return Check("OK", "device", f"cuda: {props.name}, {memory}; {arithmetic}")
+    if device.type == "mps":
+        return Check("OK", "device", f"mps (Apple GPU); {arithmetic}")
     return Check(
         "NOTE",
         "device",
-        "no CUDA GPU: JASCO runs on the CPU (minutes per clip); the preview is unaffected",
+        f"no GPU: JASCO runs on the CPU; {arithmetic}; the preview is unaffected",
     )
 
 

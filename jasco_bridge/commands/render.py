@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from engine.request import SAMPLER_NAMES
+from engine.request import PRECISIONS, SAMPLER_NAMES
 from jasco_bridge.config import DEFAULT_OUT_DIR, ENGINE_KINDS
 
 HELP = "render bars of a MIDI file to a WAV clip (JASCO, or a preview without weights)"
@@ -93,6 +93,12 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
     )
     parser.add_argument(
         "--seed",
@@ -241,7 +247,7 @@ def render_file(args: argparse.Namespace) -> int:
         check_clip_folder(args.output.parent)
     out_dir = check_clip_folder(args.out_dir)
     snapshot = session.snapshot()
-    opened = open_renderer(args.engine, args.model, args.device)
+    opened = open_renderer(args.engine, args.model, args.device, args.precision)
     renderer = opened.renderer
     window = plan_window(snapshot.tempo_map, start_bar, bars, renderer.segment_seconds)
     # Only now that every argument is known to work: what the user should know about the engine.

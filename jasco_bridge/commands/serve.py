@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from engine.request import PRECISIONS
 from jasco_bridge.config import DEFAULT_OUT_DIR, DEFAULT_PORT, ENGINE_KINDS, DaemonConfig
 
 HELP = "run the OSC daemon for your DAW (UDP + TCP)"
@@ -77,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--device", default=None, help="torch device, e.g. cuda, cpu; %(default)s = the best one"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
     )
     parser.add_argument(
         "--max-queue", type=int, default=_DEFAULTS["max_queue"], help="render jobs that may wait"

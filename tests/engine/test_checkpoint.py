@@ -316,7 +316,7 @@ def test_legacy_weight_norm_names_load_the_same_weights(tmp_path, golden_dir, go
 
     model_dir = _corrupt(tmp_path, golden_dir, golden_state, legacy)
     engine = JascoEngine.from_pretrained(model_dir, device="cpu")
-    codec = engine.provider.conditioners["self_wav"].compression_model.state_dict()
+    codec = engine.codec.state_dict()
     key = "model.decoder.layers.0.conv.parametrizations.weight.original1"
     assert torch.equal(
         codec[key], golden_state["best_state"][ENCODEC_PREFIX + key[len("model.") :]]
@@ -396,7 +396,8 @@ def test_released_400m_layout_has_the_spec_key_and_parameter_counts(melody_dim, 
         dim=1024, num_heads=16, num_layers=24, hidden_scale=4.0, flow_dim=128, chords_dim=16,
         drums_dim=2, melody_dim=melody_dim, text_model="t5-base", text_dim=768, chords_card=194,
         drums_blur_factor=3, latent_mean=-0.0074, latent_std=4.0102,
-        frame_rate_hz=50.0, segment_seconds=10.0, sample_rate=32000,
+        frame_rate_hz=50.0, segment_seconds=10.0, sample_rate=32000, bias_ff=False,
+        bias_attn=False, bias_proj=False, norm_first=True, text_cfg_drops=("chords", "self_wav"),
     )  # fmt: skip
     with torch.device("meta"):
         codec = CompressionModel(encodec_config(ENCODEC_32KHZ, Path("/nonexistent")))

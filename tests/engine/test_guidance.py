@@ -82,6 +82,7 @@ def _config(melody: bool):
         melody_dim=16 if melody else 0, text_model="t5-base", text_dim=768, chords_card=194,
         drums_blur_factor=3, latent_mean=0.0, latent_std=1.0,
         frame_rate_hz=50.0, segment_seconds=1.0, sample_rate=32000, text_cfg_drops=drops,
+        bias_ff=False, bias_attn=False, bias_proj=False, norm_first=True,
     )  # fmt: skip
 
 

@@ -68,11 +68,12 @@ def write_golden_folder(folder, golden_dir, golden_state):
     from engine.drums import prepare_drum_stem
     from engine.guidance import plan_cfg_terms
     from engine.jasco import JascoEngine
+    from engine.parity import collect_conditions
     from tests.engine.test_checkpoint import Variant, make_model_dir, synthetic_state, xp_cfg
 
     variant = Variant(dim=48, num_heads=3, num_layers=2, hidden_scale=2.0, melody=True)
     make_model_dir(folder, golden_dir, synthetic_state(variant, golden_state), xp_cfg(variant))
-    engine = JascoEngine.from_pretrained(folder, device="cpu")
+    engine = JascoEngine.from_pretrained(folder, device="cpu", precision="fp32")
     frames, flow = engine.config.frames, engine.config.flow_dim
     generator = torch.Generator().manual_seed(3)
     descriptions = ["bright synth pop", "dark ambient drone with bells"]
@@ -100,11 +101,11 @@ def write_golden_folder(folder, golden_dir, golden_state):
     files = {}
     for cfg_all, cfg_text in [(3.0, 1.0), (0.0, 5.0)]:
         terms = plan_cfg_terms(cfg_all, cfg_text)
-        prepared = engine.prepare_conditions(engine.condition_rows(rows, terms))
+        prepared, collected = collect_conditions(engine, engine.condition_rows(rows, terms))
         with torch.inference_mode():
             z_test = inputs["z_test"]
             tensors = {
-                name: prepared.details[name]
+                name: collected[name]
                 for name in (
                     "cond.description.embeds",
                     "cond.chords.embeds",
@@ -113,7 +114,7 @@ def write_golden_folder(folder, golden_dir, golden_state):
                     "tokenized.chords.frame_chords",
                     "drums.codes_first_codebook",  # only when a row has drums
                 )
-                if name in prepared.details
+                if name in collected
             }
             tensors["v_theta_batched_at_z_test"] = engine.model_velocity(prepared)(
                 z_test.repeat(len(terms), 1, 1), inputs["t_test"]
