@@ -38,6 +38,9 @@ _PITCH = Arg("pitch", "int", "MIDI note number", low=0, high=127)
 _VELOCITY = Arg("velocity", "int", "MIDI velocity", default=100, low=1, high=127)
 _REQUIRED_VELOCITY = Arg("velocity", "int", "MIDI velocity", low=1, high=127)
 _JOB = Arg("job", "int", "job id from /jasco/ack", low=1)
+_TOKEN = Arg("token", "str", "the render's token, when it sent one", default=None)
+_START_BAR = Arg("start_bar", "int", "first bar of the clip (1-based)")
+_BARS = Arg("bars", "int", "how many bars the clip covers")
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -187,8 +190,14 @@ COMMANDS: tuple[Command, ...] = (
                 low=1,
                 high=256,
             ),
+            Arg(
+                "token",
+                "str",
+                "your name for this request; every reply about its jobs ends with it",
+                default=None,
+            ),
         ),
-        replies=("ack", "progress", "done", "error"),
+        replies=("ack", "progress", "done", "error", "cancelled"),
         runs_on="daemon",
     ),
 )
@@ -204,12 +213,15 @@ REPLIES: tuple[Reply, ...] = (
             _JOB,
             Arg("seed", "int", "the seed this job renders with"),
             Arg("variation", "int", "0-based variation index"),
+            _START_BAR,
+            _BARS,
+            _TOKEN,
         ),
     ),
     Reply(
         "progress",
         "A sampler step finished.",
-        (_JOB, Arg("fraction", "float", "0..1", low=0, high=1)),
+        (_JOB, Arg("fraction", "float", "0..1", low=0, high=1), _TOKEN),
     ),
     Reply(
         "done",
@@ -222,6 +234,9 @@ REPLIES: tuple[Reply, ...] = (
             Arg("start_seconds", "float", "where the clip starts, in seconds"),
             Arg("duration_seconds", "float", "clip length in seconds"),
             Arg("sidecar", "str", "absolute path of the JSON sidecar"),
+            _START_BAR,
+            _BARS,
+            _TOKEN,
         ),
     ),
     Reply(
@@ -230,9 +245,10 @@ REPLIES: tuple[Reply, ...] = (
         (
             Arg("job", "int", "job id or -1"),
             Arg("message", "str", "what went wrong and what to do"),
+            _TOKEN,
         ),
     ),
-    Reply("cancelled", "A job was cancelled.", (_JOB,)),
+    Reply("cancelled", "A job was cancelled.", (_JOB, _TOKEN)),
     Reply(
         "status",
         "Answer to /jasco/status.",
@@ -378,12 +394,19 @@ def pong(token: int | None = None) -> OscMessage:
     return _reply("pong") if token is None else _reply("pong", token)
 
 
-def ack(job_id: int, seed: int, variation: int) -> OscMessage:
-    return _reply("ack", job_id, seed, variation)
+def _tokened(name: str, token: str | None, *args: OscArg) -> OscMessage:
+    # The token is the last argument, and only there when the render sent one.
+    return _reply(name, *args) if token is None else _reply(name, *args, token)
 
 
-def progress(job_id: int, fraction: float) -> OscMessage:
-    return _reply("progress", job_id, float(fraction))
+def ack(
+    job_id: int, seed: int, variation: int, start_bar: int, bars: int, token: str | None = None
+) -> OscMessage:
+    return _tokened("ack", token, job_id, seed, variation, start_bar, bars)
+
+
+def progress(job_id: int, fraction: float, token: str | None = None) -> OscMessage:
+    return _tokened("progress", token, job_id, float(fraction))
 
 
 def done(
@@ -394,9 +417,13 @@ def done(
     start_seconds: float,
     duration_seconds: float,
     sidecar: str,
+    start_bar: int,
+    bars: int,
+    token: str | None = None,
 ) -> OscMessage:
-    return _reply(
+    return _tokened(
         "done",
+        token,
         job_id,
         path,
         float(start_beat),
@@ -404,16 +431,18 @@ def done(
         float(start_seconds),
         float(duration_seconds),
         sidecar,
+        start_bar,
+        bars,
     )
 
 
-def error(job_id: int, text: str) -> OscMessage:
+def error(job_id: int, text: str, token: str | None = None) -> OscMessage:
     # Replies are datagrams too: keep a runaway message well under any UDP limit.
-    return _reply("error", job_id, text[:2000])
+    return _tokened("error", token, job_id, text[:2000])
 
 
-def cancelled(job_id: int) -> OscMessage:
-    return _reply("cancelled", job_id)
+def cancelled(job_id: int, token: str | None = None) -> OscMessage:
+    return _tokened("cancelled", token, job_id)
 
 
 def status(state: str, queued: int, engine: str, running: int | None) -> OscMessage:

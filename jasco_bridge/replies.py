@@ -59,3 +59,11 @@ class TcpReply:
 
     def __str__(self) -> str:
         return f"tcp {self.peer}"
+
+
+@dataclass(frozen=True)
+class JobReplies:
+    """Where a render's job events go, and the client's token that each of them ends with."""
+
+    channel: ReplyChannel
+    token: str | None = None

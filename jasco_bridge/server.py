@@ -37,7 +37,7 @@ from jasco_bridge.osc import (
     size_prefix_encode,
     slip_encode,
 )
-from jasco_bridge.replies import ReplyChannel, TcpReply, UdpReply
+from jasco_bridge.replies import JobReplies, ReplyChannel, TcpReply, UdpReply
 from jasco_bridge.session import Session, SessionStore
 from midi.errors import MidiError
 from midi.vocabulary import ChordVocabulary
@@ -331,7 +331,13 @@ class BridgeServer:
         except Exception as exc:  # this is the boundary: nothing may escape to the loop
             self._report(message.address, exc, channel)
 
-    def _report(self, address: str, exc: BaseException, channel: ReplyChannel) -> None:
+    def _report(
+        self,
+        address: str,
+        exc: BaseException,
+        channel: ReplyChannel,
+        token: str | None = None,
+    ) -> None:
         shown = address[:200]
         if isinstance(exc, _EXPECTED):
             logger.warning("%s refused (error sent to %s): %s", shown, channel, exc)
@@ -340,7 +346,7 @@ class BridgeServer:
         else:
             logger.error("unexpected failure handling %s from %s", shown, channel, exc_info=exc)
             text = f"{shown}: internal error ({type(exc).__name__}); the daemon logged it and keeps running"
-        channel.send(protocol.error(-1, text))
+        channel.send(protocol.error(-1, text, token))
 
     async def _run_lane(self) -> None:
         lane = self._lane
@@ -375,11 +381,14 @@ class BridgeServer:
         logger.warning("job %s event %s arrived after the loop closed", event.job_id, event.kind)
 
     def _deliver(self, event: JobEvent) -> None:
-        channel = event.reply_to
-        if channel is None:
+        replies = event.reply_to
+        if not isinstance(replies, JobReplies):
             return
+        job = self._queue.job(event.job_id) if self._queue is not None else None
+        bars = (job.start_bar, job.bars) if job is not None else (0, 0)
+        channel = replies.channel
         try:
-            channel.send(_event_message(event))
+            channel.send(_event_message(event, replies.token, bars))
         except Exception:  # a vanished client must not break event delivery
             logger.exception(
                 "could not send job %s %s event to %s", event.job_id, event.kind, channel
@@ -422,11 +431,19 @@ class BridgeServer:
             method(**request.values)
 
     def _on_render(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        queue = self._require_queue()
-        snapshot = self.sessions.get(request.session).snapshot()
-        jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=channel)
+        token: str | None = request["token"]  # type: ignore[assignment]
+        try:
+            queue = self._require_queue()
+            snapshot = self.sessions.get(request.session).snapshot()
+            replies = JobReplies(channel, token)
+            jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=replies)
+        except Exception as exc:  # refused: the error still carries the client's token
+            self._report(request.address, exc, channel, token)
+            return
         for job in jobs:
-            channel.send(protocol.ack(job.id, job.seed, job.variation))
+            channel.send(
+                protocol.ack(job.id, job.seed, job.variation, job.start_bar, job.bars, token)
+            )
 
 
 def _enlarge_receive_buffer(sock: socket.socket | None) -> None:
@@ -447,11 +464,12 @@ def _bind_problem(kind: str, host: str, port: int, exc: OSError) -> str:
     )
 
 
-def _event_message(event: JobEvent) -> OscMessage:
+def _event_message(event: JobEvent, token: str | None, bars: tuple[int, int]) -> OscMessage:
+    """The reply for one job event; `bars` is the job's (start_bar, bars)."""
     if event.kind == "progress":
-        return protocol.progress(event.job_id, event.fraction)
+        return protocol.progress(event.job_id, event.fraction, token)
     if event.kind == "cancelled":
-        return protocol.cancelled(event.job_id)
+        return protocol.cancelled(event.job_id, token)
     if event.kind == "done" and event.clip is not None:
         clip = event.clip
         return protocol.done(
@@ -462,8 +480,10 @@ def _event_message(event: JobEvent) -> OscMessage:
             clip.start_seconds,
             clip.duration_seconds,
             str(clip.sidecar_path),
+            *bars,
+            token,
         )
-    return protocol.error(event.job_id, event.message or f"job {event.job_id} failed")
+    return protocol.error(event.job_id, event.message or f"job {event.job_id} failed", token)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

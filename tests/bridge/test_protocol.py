@@ -105,11 +105,11 @@ def test_requests_are_read_only():
 def test_every_reply_builder_matches_its_table_row():
     built = {
         "pong": protocol.pong(7),
-        "ack": protocol.ack(3, 1234, 0),
-        "progress": protocol.progress(3, 0.5),
-        "done": protocol.done(3, "/c/a.wav", 16.0, 16.0, 9.6, 9.6, "/c/a.json"),
-        "error": protocol.error(-1, "nope"),
-        "cancelled": protocol.cancelled(3),
+        "ack": protocol.ack(3, 1234, 0, 5, 4, "t"),
+        "progress": protocol.progress(3, 0.5, "t"),
+        "done": protocol.done(3, "/c/a.wav", 16.0, 16.0, 9.6, 9.6, "/c/a.json", 5, 4, "t"),
+        "error": protocol.error(-1, "nope", "t"),
+        "cancelled": protocol.cancelled(3, "t"),
         "status": protocol.status("idle", 0, "preview", None),
     }
     assert set(built) == {reply.name for reply in protocol.REPLIES}
@@ -118,7 +118,12 @@ def test_every_reply_builder_matches_its_table_row():
         assert sent.address == reply.address
         assert len(sent.args) == len(reply.args), reply.name
     assert built["status"].args == ("idle", 0, "preview", -1)
-    assert built["done"].type_tags == "isffffs"
+    assert built["done"].type_tags == "isffffsiis"
+    # Without a token the replies end before it: no empty placeholder.
+    assert protocol.done(3, "/c/a.wav", 16.0, 16.0, 9.6, 9.6, "/c/a.json", 5, 4).type_tags == (
+        "isffffsii"
+    )
+    assert protocol.progress(3, 0.5).args == (3, 0.5)
 
 
 def test_error_replies_stay_small_enough_for_one_datagram():
