@@ -346,8 +346,12 @@ def parse_request(message: OscMessage) -> Request:
     required = sum(1 for a in command.args if a.required)
     if not required <= len(args) <= len(command.args):
         raise ProtocolError(f"{shown}: expected {_arity(command)}, got {len(args)} argument(s)")
+    # OSC nil (N) for an optional argument means "not given": its default (so that a later
+    # argument, such as render's token, can be sent while an earlier one keeps its default).
     values = {
-        arg.name: _coerce(shown, arg, args[i]) if i < len(args) else arg.default
+        arg.name: _coerce(shown, arg, args[i])
+        if i < len(args) and not (args[i] is None and not arg.required)
+        else arg.default
         for i, arg in enumerate(command.args)
     }
     return Request(command, message.address, session, values)

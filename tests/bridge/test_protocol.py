@@ -160,3 +160,10 @@ def test_session_commands_bind_to_the_session_methods_by_argument_name():
             signature.bind(None, [])  # bulk: one flat list
         else:
             signature.bind(None, **{arg.name: arg.default for arg in command.args})
+
+
+def test_nil_keeps_an_optional_arguments_default_so_a_later_one_can_be_sent():
+    request = protocol.parse_request(OscMessage("/jasco/render", (5, None, "tok"), "iNs"))
+    assert (request["start_bar"], request["bars"], request["token"]) == (5, None, "tok")
+    with pytest.raises(ProtocolError, match="bpm"):
+        protocol.parse_request(OscMessage("/jasco/tempo", (None,), "N"))  # required: no default
