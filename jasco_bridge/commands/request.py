@@ -48,6 +48,7 @@ from jasco_bridge.osc import OscMessage, SlipDecoder, encode_packet, parse_packe
 HELP = "send a JSON render request to the daemon; print its replies as JSON lines"
 
 _CONNECT_SECONDS = 5.0
+_POLL_SECONDS = 0.2  # how often --cancel-file is looked for while waiting
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=3600.0,
         help="seconds to wait for the jobs to end; then they are cancelled and the exit is 1",
+    )
+    parser.add_argument(
+        "--cancel-file",
+        metavar="PATH",
+        default=None,
+        help="cancel the jobs (exit 1) as soon as this file exists: how a DAW script stops a "
+        "render it started, on any OS",
     )
     parser.add_argument(
         "--events-file",
@@ -104,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         token = spec.token or uuid.uuid4().hex[:16]
         try:
-            return _converse(spec, token, host, port, args.timeout, emit)
+            cancel_file = Path(args.cancel_file) if args.cancel_file else None
+            return _converse(spec, token, host, port, args.timeout, cancel_file, emit)
         except OSError as exc:
             emit(
                 {
@@ -154,6 +163,7 @@ def _converse(
     host: str,
     port: int,
     timeout_seconds: float,
+    cancel_file: Path | None,
     emit: Callable[[Event], None],
 ) -> int:
     tracker = ReplyTracker(token)
@@ -169,8 +179,11 @@ def _converse(
         while not tracker.finished:
             left = deadline - time.monotonic()
             if left <= 0:
-                return _give_up(tracker, token, timeout_seconds, send, emit)
-            readable, _, _ = select.select([sock], [], [], min(left, 1.0))
+                reason = f"no end after {timeout_seconds:g} s; raise --timeout for slow renders"
+                return _give_up(tracker, token, reason, send, emit)
+            if cancel_file is not None and cancel_file.exists():
+                return _give_up(tracker, token, f"cancelled ({cancel_file} appeared)", send, emit)
+            readable, _, _ = select.select([sock], [], [], min(left, _POLL_SECONDS))
             if not readable:
                 continue
             chunk = sock.recv(65536)
@@ -200,19 +213,13 @@ def _converse(
 def _give_up(
     tracker: ReplyTracker,
     token: str,
-    timeout_seconds: float,
+    reason: str,
     send: Callable[[OscMessage], None],
     emit: Callable[[Event], None],
 ) -> int:
-    for job in tracker.unfinished_jobs:
+    unfinished = tracker.unfinished_jobs
+    for job in unfinished:
         send(OscMessage("/jasco/cancel", (job,)))
-    emit(
-        {
-            "event": "error",
-            "job": -1,
-            "message": f"no end after {timeout_seconds:g} s; cancelled the unfinished jobs "
-            f"{tracker.unfinished_jobs}. Raise --timeout for slow renders (JASCO on a CPU)",
-            "token": token,
-        }
-    )
+    jobs = f"; cancelled job(s) {', '.join(map(str, unfinished))}" if unfinished else ""
+    emit({"event": "error", "job": -1, "message": reason + jobs, "token": token})
     return 1

@@ -174,3 +174,27 @@ def test_the_tracker_ignores_replies_without_its_token():
     assert not tracker.finished
     tracker.feed(message("/jasco/done", 2, "/a.wav", 0.0, 8.0, 0.0, 4.0, "/a.json", 1, 2, "me"))
     assert tracker.finished and tracker.exit_status == 0
+
+
+def test_a_cancel_file_stops_the_running_job(tmp_path):
+    stop = tmp_path / "stop"
+    document = {"symbols": [{"start_beat": 0, "label": "C"}], "start_bar": 1, "bars": 1}
+    with running_daemon(tmp_path, gated=True) as daemon:  # the job runs until cancelled
+        command = [sys.executable, "-m", "jasco_bridge", "request", "-", "--cancel-file", str(stop)]
+        command += ["--port", str(daemon.server.tcp_port)]
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        process.stdin.write(json.dumps(document))
+        process.stdin.close()
+        first = json.loads(process.stdout.readline())
+        assert first["event"] == "ack"
+        daemon.renderer.started.wait(WAIT_SECONDS)
+        stop.touch()
+        rest = [json.loads(line) for line in process.stdout]
+        assert process.wait(WAIT_SECONDS) == 1
+    assert "cancelled" in rest[0]["message"] and str(first["job"]) in rest[0]["message"]
