@@ -42,7 +42,7 @@ from typing import IO, Any
 
 from jasco_bridge.client import Event, RenderSpec, ReplyTracker
 from jasco_bridge.config import DEFAULT_PORT
-from jasco_bridge.errors import UsageError
+from jasco_bridge.errors import ProtocolError, UsageError
 from jasco_bridge.osc import OscMessage, SlipDecoder, encode_packet, parse_packet, slip_encode
 
 HELP = "send a JSON render request to the daemon; print its replies as JSON lines"
@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         sinks.append(events_file)
 
     def emit(event: Event) -> None:
-        line = json.dumps(event, ensure_ascii=False)
+        # ASCII with \u escapes: a Windows console or pipe may not take UTF-8.
+        line = json.dumps(event)
         for sink in sinks:
             sink.write(line + "\n")
             sink.flush()
@@ -201,7 +202,10 @@ def _converse(
             for frame in decoder.feed(chunk):
                 if isinstance(frame, Exception):
                     continue  # a broken frame from the daemon: the next END resynchronises
-                reply = parse_packet(frame)
+                try:
+                    reply = parse_packet(frame)
+                except ProtocolError:
+                    continue  # not OSC: nothing this request can use
                 if isinstance(reply, OscMessage):
                     for event in tracker.feed(reply):
                         emit(event)

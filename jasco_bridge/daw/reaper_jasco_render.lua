@@ -13,7 +13,7 @@ whole item goes in one request, however long or dense. Only this run's job is ev
 request carries its own token. Without a fixed seed every run draws a new one.
 
 Setup:
-  1. `pip install jasco-bridge` (or the repository), then start `jasco-bridge serve`.
+  1. Install jasco-bridge (see its README), then start `jasco-bridge serve`.
   2. `jasco-bridge daw install reaper` copies this script into REAPER's Scripts folder; then in
      REAPER: Actions > Show action list > New action > Load ReaScript... > pick it.
   3. If REAPER cannot find `jasco-bridge` (it does not always see your shell's PATH), type its
