@@ -70,6 +70,23 @@ COMMANDS: tuple[Command, ...] = (
         runs_on="daemon",
     ),
     Command(
+        "reply/port",
+        "Send this session's UDP replies (and ping, status and cancel replies, for the default "
+        "session) to a port where you listen; 0 = back to the sending port again.",
+        "set_reply_port",
+        args=(
+            Arg("port", "int", "your listening UDP port; 0 = the sender's port", low=0, high=65535),
+            Arg(
+                "host",
+                "str",
+                "your own address (the default), or, from loopback, another loopback address",
+                default=None,
+            ),
+        ),
+        replies=("error",),
+        runs_on="daemon",
+    ),
+    Command(
         "tempo",
         "Set a constant tempo and time signature (replaces the tempo map).",
         "set_tempo",
@@ -325,6 +342,14 @@ def _split_address(address: str) -> tuple[str, str]:
     if address.startswith(PREFIX):
         return DEFAULT_SESSION, address[len(PREFIX) :]
     raise ProtocolError(f"{address[:200]}: not a jasco-bridge address; they start with /jasco/")
+
+
+def session_of(address: str) -> str:
+    """The session an address works on; the default one for an address that is malformed."""
+    try:
+        return _split_address(address)[0]
+    except ProtocolError:
+        return DEFAULT_SESSION
 
 
 def parse_request(message: OscMessage) -> Request:

@@ -15,6 +15,8 @@ on the same connection (TCP).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import logging
 import socket
 import time
@@ -37,8 +39,8 @@ from jasco_bridge.osc import (
     size_prefix_encode,
     slip_encode,
 )
-from jasco_bridge.replies import JobReplies, ReplyChannel, TcpReply, UdpReply
-from jasco_bridge.session import Session, SessionStore
+from jasco_bridge.replies import JobReplies, ReplyChannel, ReplyRoutes, SenderUdpReply, TcpReply
+from jasco_bridge.session import DEFAULT_SESSION, Session, SessionStore
 from midi.errors import MidiError
 from midi.vocabulary import ChordVocabulary
 
@@ -47,6 +49,10 @@ logger = logging.getLogger(__name__)
 # Session commands waiting on the lane (each up to 64 KB) before new ones are refused.
 _MAX_PENDING_COMMANDS = 1000
 _UDP_RECEIVE_BUFFER_BYTES = 8 * 2**20
+_MAX_REPLY_ROUTES = 1024  # (session, client) pairs with their own reply port
+# Per-session commands applied as they arrive rather than in the session lane: where replies go
+# is the transport's business, and a ping sent right after must already follow it.
+_ON_ARRIVAL = frozenset({"set_reply_port"})
 _EXPECTED = (BridgeError, MidiError, EngineError)
 
 
@@ -81,6 +87,7 @@ class BridgeServer:
         self._lane_task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._refused_hosts: set[str] = set()
+        self._reply_routes: ReplyRoutes = {}
         self._accepting = False
         self._daemon_handlers = {
             c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
@@ -212,7 +219,9 @@ class BridgeServer:
     def datagram_received(self, data: bytes, peer: tuple[str, int]) -> None:
         if not self._accepting or self._udp is None or not self._allowed(peer[0]):
             return
-        channel = UdpReply(self._udp, self.config.reply_address or (peer[0], peer[1]))
+        sender = (peer[0], peer[1])
+        fallback = self.config.reply_address or sender
+        channel = SenderUdpReply(self._udp, sender, fallback, self._reply_routes, DEFAULT_SESSION)
         if len(data) > self.config.max_packet_bytes:
             channel.send(
                 protocol.error(
@@ -314,9 +323,12 @@ class BridgeServer:
 
     def _dispatch(self, message: OscMessage, channel: ReplyChannel) -> None:
         """The error boundary for one message."""
+        if isinstance(channel, SenderUdpReply):
+            # Before parsing: a refused message's error follows the session's reply port too.
+            channel = dataclasses.replace(channel, session=protocol.session_of(message.address))
         try:
             request = protocol.parse_request(message)
-            if not request.command.per_session:
+            if not request.command.per_session or request.command.handler in _ON_ARRIVAL:
                 self._daemon_handlers[request.command.handler](request, channel)
                 return
             if self._lane is None:
@@ -408,6 +420,26 @@ class BridgeServer:
             protocol.status(current.state, current.queued, current.engine, current.running)
         )
 
+    def _on_set_reply_port(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        if not isinstance(channel, SenderUdpReply):
+            raise ProtocolError(
+                f"{request.address}: over TCP the replies come back on the connection; "
+                "/jasco/reply/port is for UDP clients"
+            )
+        client = channel.sender[0]
+        key = (request.session, client)
+        port: int = request["port"]  # type: ignore[assignment]
+        if port == 0:
+            self._reply_routes.pop(key, None)
+            return
+        host = _reply_host(request.address, client, request["host"])  # type: ignore[arg-type]
+        if key not in self._reply_routes and len(self._reply_routes) >= _MAX_REPLY_ROUTES:
+            raise ProtocolError(
+                f"{request.address}: {_MAX_REPLY_ROUTES} reply ports are set already; "
+                "clear unused ones with port 0"
+            )
+        self._reply_routes[key] = (host, port)
+
     def _on_cancel(self, request: protocol.Request, channel: ReplyChannel) -> None:
         job_id = int(request["job"])  # type: ignore[call-overload]
         if not self._require_queue().cancel(job_id):
@@ -444,6 +476,26 @@ class BridgeServer:
             channel.send(
                 protocol.ack(job.id, job.seed, job.variation, job.start_bar, job.bars, token)
             )
+
+
+def _reply_host(address: str, client: str, asked: str | None) -> str:
+    """The host replies may go to: the client itself, or, for a client on loopback, any
+    loopback address it names; never a third machine."""
+    if asked is None:
+        return client
+    wanted = "127.0.0.1" if asked == "localhost" else asked
+    try:
+        wanted_ip, client_ip = ipaddress.ip_address(wanted), ipaddress.ip_address(client)
+    except ValueError:
+        raise ProtocolError(
+            f"{address}: host must be an IP address such as 127.0.0.1, got {asked!r}"
+        ) from None
+    if wanted_ip == client_ip or (wanted_ip.is_loopback and client_ip.is_loopback):
+        return wanted
+    raise ProtocolError(
+        f"{address}: replies go back to the host that sends ({client}), not to {asked}; "
+        "leave the host out"
+    )
 
 
 def _enlarge_receive_buffer(sock: socket.socket | None) -> None:
