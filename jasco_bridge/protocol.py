@@ -219,6 +219,37 @@ COMMANDS: tuple[Command, ...] = (
     ),
 )
 
+
+def _in_parts(command: Command) -> tuple[Command, ...]:
+    """begin / part / commit rows for a bulk command: one list in several datagrams, applied
+    all or nothing at commit."""
+    return (
+        Command(
+            f"{command.name}/begin",
+            f"Start a {command.address} list sent in parts (drops parts not yet committed).",
+            "bulk_begin",
+            runs_on="daemon",
+        ),
+        Command(
+            f"{command.name}/part",
+            f"One datagram's worth of the {command.address} list; kept until commit.",
+            "bulk_part",
+            repeat=command.repeat,
+            runs_on="daemon",
+        ),
+        Command(
+            f"{command.name}/commit",
+            f"Apply every part since begin as one {command.address}, all or nothing; refused "
+            "when the parts do not hold `groups` groups (a datagram lost or refused).",
+            "bulk_commit",
+            args=(Arg("groups", "int", "how many groups all the parts hold together", low=0),),
+            runs_on="daemon",
+        ),
+    )
+
+
+COMMANDS += tuple(row for command in COMMANDS if command.repeat for row in _in_parts(command))
+
 REPLIES: tuple[Reply, ...] = (
     Reply(
         "pong", "Answer to /jasco/ping.", (Arg("token", "int", "the ping's token", default=None),)

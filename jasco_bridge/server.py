@@ -53,6 +53,10 @@ _MAX_REPLY_ROUTES = 1024  # (session, client) pairs with their own reply port
 # Per-session commands applied as they arrive rather than in the session lane: where replies go
 # is the transport's business, and a ping sent right after must already follow it.
 _ON_ARRIVAL = frozenset({"set_reply_port"})
+# Bulk lists sent in parts (begin / part / commit): at most this many lists waiting for their
+# commit, each at most this many groups.
+_MAX_PENDING_LISTS = 256
+_MAX_PENDING_GROUPS = 100_000
 _EXPECTED = (BridgeError, MidiError, EngineError)
 
 
@@ -88,6 +92,8 @@ class BridgeServer:
         self._timers: set[asyncio.TimerHandle] = set()
         self._refused_hosts: set[str] = set()
         self._reply_routes: ReplyRoutes = {}
+        # (session, bulk command, client) -> the groups received since its /begin
+        self._pending_lists: dict[tuple[str, str, str], list[tuple[object, ...]]] = {}
         self._accepting = False
         self._daemon_handlers = {
             c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
@@ -439,6 +445,55 @@ class BridgeServer:
                 "clear unused ones with port 0"
             )
         self._reply_routes[key] = (host, port)
+
+    def _pending_key(
+        self, request: protocol.Request, channel: ReplyChannel
+    ) -> tuple[tuple[str, str, str], protocol.Command]:
+        target = protocol.COMMANDS_BY_NAME[request.command.name.rpartition("/")[0]]
+        # oscsend and friends send every datagram from a new port: a UDP client is its host.
+        client = channel.sender[0] if isinstance(channel, SenderUdpReply) else str(channel)
+        return (request.session, target.name, client), target
+
+    def _on_bulk_begin(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        key, _ = self._pending_key(request, channel)
+        if key not in self._pending_lists and len(self._pending_lists) >= _MAX_PENDING_LISTS:
+            raise ProtocolError(
+                f"{request.address}: {_MAX_PENDING_LISTS} lists are waiting for their commit; "
+                "commit or restart them first"
+            )
+        self._pending_lists[key] = []
+
+    def _on_bulk_part(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        key, target = self._pending_key(request, channel)
+        pending = self._pending_lists.get(key)
+        if pending is None:
+            raise ProtocolError(f"{request.address}: send {target.address}/begin first")
+        if len(pending) + len(request.groups) > _MAX_PENDING_GROUPS:
+            del self._pending_lists[key]
+            raise ProtocolError(
+                f"{request.address}: more than {_MAX_PENDING_GROUPS} groups in one list; "
+                "the parts so far were dropped"
+            )
+        pending.extend(request.groups)
+
+    def _on_bulk_commit(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        key, target = self._pending_key(request, channel)
+        pending = self._pending_lists.pop(key, None)
+        if pending is None:
+            raise ProtocolError(
+                f"{request.address}: nothing to commit; send {target.address}/begin first"
+            )
+        expected: int = request["groups"]  # type: ignore[assignment]
+        if len(pending) != expected:
+            raise ProtocolError(
+                f"{request.address}: the parts hold {len(pending)} groups, not {expected}: a part "
+                f"was lost or refused, and nothing was applied; send the list again from "
+                f"{target.address}/begin"
+            )
+        method = getattr(self.sessions.get(request.session), target.handler)
+        method(
+            [value for group in pending for value in group]
+        )  # the Session applies all or nothing
 
     def _on_cancel(self, request: protocol.Request, channel: ReplyChannel) -> None:
         job_id = int(request["job"])  # type: ignore[call-overload]
