@@ -50,6 +50,8 @@ _EPS = 1e-9
 # The widest step a bass line takes while its previous note still counts (a perfect fourth).
 _BASS_STEP_SEMITONES = 5
 _BASS_MIN_SHARE_OF_UNIT = 0.25
+_NEW_PITCH_CLASS_SHARE = 0.05
+_FULL_CHORD_TONE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -316,3 +318,29 @@ def _bass_ceiling(
         earlier = np.where(recent, struck[:-shift] + _BASS_STEP_SEMITONES, 128)
         ceiling[shift:] = np.minimum(ceiling[shift:], earlier)
     return ceiling[unit_of]
+
+
+def beat_to_beat_change(profiles: Profiles, grid: MetricGrid) -> float:
+    """How much of each beat's sound is new after the beat before it, over the sounding beats.
+
+    The share of a beat's chroma on pitch classes that had under 5% of the previous beat,
+    counted only where both beats sound a full chord (3 or more pitch classes with a tenth of
+    the beat each): a new chord on most beats (a chorale) gives about 0.4 and up, music that
+    keeps its chord for a bar or more 0.1 to 0.4, and a broken chord, spelled a note or two a
+    beat, adds nothing.
+    """
+    starts = np.flatnonzero(grid.levels[:-1] <= Level.BEAT)
+    if len(starts) < 2:
+        return 0.0
+    beats = np.add.reduceat(profiles.chroma, starts, axis=0)
+    total = beats.sum(axis=1, keepdims=True)
+    sounding = total[:, 0] > _EPS
+    if sounding.sum() < 2:
+        return 0.0
+    shares = np.divide(beats, total, out=np.zeros_like(beats), where=total > _EPS)
+    full = (shares >= _FULL_CHORD_TONE_SHARE).sum(axis=1) >= 3
+    both = full[1:] & full[:-1]
+    absent = shares[:-1] < _NEW_PITCH_CLASS_SHARE
+    new = (shares[1:] * absent).sum(axis=1)
+    pairs = (sounding[1:] & sounding[:-1]).sum()
+    return float(new[both].sum() / pairs)

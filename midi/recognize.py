@@ -49,6 +49,7 @@ from midi.pcp import (
     NoteArrays,
     Profiles,
     aligned_notes,
+    beat_to_beat_change,
     estimate_bar_offset,
     grid_step,
     metric_grid,
@@ -99,6 +100,12 @@ class RecognitionSettings:
     - `change_costs`: cost of a chord change on a bar line, half bar, beat, between beats.
     - `sounding_no_chord_cost`: what "no chord" gives up per beat in which notes sound.
     - `max_segment_bars`: the longest stretch scored as one piece (longer chords are joined).
+    - `harmonic_rhythm_change`, `fast_harmony_cost_factor`: the harmonic rhythm of the music
+      sets the price of a change (`midi.pcp.beat_to_beat_change`: how much of each full-chord
+      beat is new after the beat before). At or below the first value (a pop accompaniment or
+      folk tune keeping its chord for a bar, arpeggios) changes cost `change_costs`; at or above
+      the second (a chorale, a new chord on most beats) `fast_harmony_cost_factor` times that,
+      and in between proportionally.
     """
 
     sustain_beats: float = 3.0
@@ -114,6 +121,8 @@ class RecognitionSettings:
     change_costs: tuple[float, float, float, float] = (0.2, 0.7, 1.2, 1.8)
     sounding_no_chord_cost: float = 1.3
     max_segment_bars: float = 1.0
+    harmonic_rhythm_change: tuple[float, float] = (0.42, 0.5)
+    fast_harmony_cost_factor: float = 0.3
 
     def __post_init__(self) -> None:
         for name in ("sustain_beats", "max_segment_bars"):
@@ -124,6 +133,12 @@ class RecognitionSettings:
             raise RecognitionSettingsError(
                 "RecognitionSettings.change_costs needs 4 costs >= 0 (bar, half bar, beat, "
                 f"between beats), got {self.change_costs!r}"
+            )
+        slow, fast = _pair(self.harmonic_rhythm_change)
+        if not 0 <= slow < fast <= 2:
+            raise RecognitionSettingsError(
+                "RecognitionSettings.harmonic_rhythm_change needs two values 0 <= slow < fast "
+                f"<= 2, got {self.harmonic_rhythm_change!r}"
             )
         for level, cost in zip(Level, self.change_costs, strict=True):
             _check_setting(f"change_costs[{level.name}]", cost)
@@ -156,7 +171,14 @@ _NON_NEGATIVE_SETTINGS = (
     "bass_root_bonus",
     "bass_outside_penalty",
     "sounding_no_chord_cost",
+    "fast_harmony_cost_factor",
 )
+
+
+def _pair(value: object) -> tuple[float, float]:
+    if isinstance(value, Sequence) and len(value) == 2 and all(is_finite_number(v) for v in value):
+        return float(value[0]), float(value[1])
+    return (math.nan, math.nan)
 
 
 def _check_setting(name: str, value: object, *, zero_allowed: bool = True) -> None:
@@ -212,9 +234,21 @@ def recognize_chords(
     templates = _Templates.build(settings.quality_costs)
     max_units = _max_segment_units(tempo_map, end_beat, settings.max_segment_bars)
     scores, labels = _segment_scores(profiles, templates, settings, max_units)
-    change_cost = np.asarray(settings.change_costs)[grid.levels]
+    change_cost = np.asarray(settings.change_costs)[grid.levels] * _change_cost_factor(
+        profiles, grid, settings
+    )
     cuts = _best_cuts(scores, change_cost)
     return _timed_chords(cuts, labels, profiles, templates, grid, change_cost)
+
+
+def _change_cost_factor(
+    profiles: Profiles, grid: MetricGrid, settings: RecognitionSettings
+) -> float:
+    """How much cheaper chord changes are in this music than in slow harmony (1.0)."""
+    slow, fast = settings.harmonic_rhythm_change
+    change = beat_to_beat_change(profiles, grid)
+    share = min(1.0, max(0.0, (change - slow) / (fast - slow)))
+    return 1.0 - share * (1.0 - settings.fast_harmony_cost_factor)
 
 
 def _max_segment_units(tempo_map: TempoMap, end_beat: float, bars: float) -> int:
