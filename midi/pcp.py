@@ -17,7 +17,9 @@ anticipation, typical of pop piano) is counted from that line.
 POP909-style files are not always aligned with their own bar lines, so `estimate_bar_offset`
 finds where the bars really start from where the harmony changes most.
 
-All work is vectorised over notes x units with numpy; nothing loops per note per beat.
+All work is vectorised over notes x units with numpy; nothing loops per note per beat, and a
+note takes rows only for the units where its decaying weight still counts, so memory follows
+the notes present (and the song's length, capped by `midi.limits`), not a note's claimed end.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ _EPS = 1e-9
 _BASS_STEP_SEMITONES = 5
 _BASS_MIN_SHARE_OF_UNIT = 0.25
 _NEW_PITCH_CLASS_SHARE = 0.05
+_DECAY_HORIZON = 21.0  # sustains: exp(-21) ~ 8e-10
 _FULL_CHORD_TONE_SHARE = 0.1
 
 
@@ -262,7 +265,9 @@ def unit_profiles(
     n_units = grid.n_units
     edges = grid.edges_beat
     start_beat = notes.start_beat
-    end_beat = notes.end_beat
+    # Past this a note's decayed weight is below what counts as sound, so a held note costs
+    # rows for a bounded stretch, not for however long the file says it lasts.
+    end_beat = np.minimum(notes.end_beat, start_beat + _DECAY_HORIZON * sustain_beats)
     first = np.clip(np.searchsorted(edges, start_beat, side="right") - 1, 0, n_units - 1)
     last = np.clip(np.searchsorted(edges, end_beat, side="left") - 1, first, n_units - 1)
     # One row per (note, unit it overlaps), built without Python loops.

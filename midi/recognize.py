@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from midi import limits
 from midi.checks import is_finite_number
 from midi.chords import QUALITY_BY_NAME, Chord, TimedChord
 from midi.errors import RecognitionSettingsError
@@ -76,6 +77,9 @@ DEFAULT_QUALITY_COSTS: tuple[tuple[str, float], ...] = (
 )
 
 _NO_CHORD = -1
+# Scoring work grows with the longest stretch; in meters with huge bars (255/4) a chord held
+# longer than this many units is scored as joined pieces.
+_MAX_SEGMENT_UNITS = 64
 
 
 @dataclass(frozen=True)
@@ -219,13 +223,16 @@ def recognize_chords(
     """The chords of `track`, contiguous from beat 0 to the end of its last note.
 
     Stretches where nothing sounds are `TimedChord(start, end, None)` (N). An empty track gives
-    an empty list.
+    an empty list. A track longer or fuller than `midi.limits` allows raises `MidiLimitError`.
     """
     settings = settings or RecognitionSettings()
     notes = NoteArrays.from_track(track)
     if len(notes) == 0:
         return []
     end_beat = float(notes.end_beat.max())
+    limits.check_song_beats(end_beat, track.label)
+    limits.check_song_seconds(tempo_map.seconds_at(end_beat), track.label)
+    limits.check_notes(len(notes), track.label)
     file_grid = metric_grid(tempo_map, end_beat)
     plain = unit_profiles(notes, file_grid, settings.sustain_beats, settings.bass_memory_beats)
     grid = metric_grid(tempo_map, end_beat, estimate_bar_offset(plain, file_grid, tempo_map))
@@ -254,7 +261,7 @@ def _change_cost_factor(
 def _max_segment_units(tempo_map: TempoMap, end_beat: float, bars: float) -> int:
     meters = [tempo_map.meter_at(0.0), *(m for m in tempo_map.meters if m.beat < end_beat)]
     longest = max(bars * m.beats_per_bar / grid_step(m) for m in meters)
-    return max(1, math.ceil(longest - 1e-9))
+    return max(1, min(_MAX_SEGMENT_UNITS, math.ceil(longest - 1e-9)))
 
 
 def _segment_scores(
