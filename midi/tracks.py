@@ -184,25 +184,23 @@ def combined(parts: Sequence[NoteTrack]) -> NoteTrack:
 
 
 def _requests(song: MidiSong, track: object) -> list[str | int]:
-    if isinstance(track, str):
-        whole = track.strip()
-        if "," in whole and not _matches(song, whole):
-            items = [item.strip() for item in whole.split(",") if item.strip()]
-        else:
-            items = [whole]
-    elif isinstance(track, Sequence) and not isinstance(track, bytes):
-        items = list(track)
-    else:
-        items = [track]
-    if not items:
-        raise TrackSelectionError(
-            f"track must name at least one part, got {track!r}; {_listing(song)}"
-        )
-    for item in items:
+    """The parts asked for, one per item; a name holding commas that matches no track whole is
+    several names ("RH,LH")."""
+    given = list(track) if isinstance(track, Sequence) and not isinstance(track, str) else [track]
+    items: list[str | int] = []
+    for item in given:
         if isinstance(item, bool) or not isinstance(item, (str, Integral)):
             raise TrackSelectionError(
                 f"track must be a name or a 0-based track number, got {item!r}; {_listing(song)}"
             )
+        if isinstance(item, str) and "," in item and not _matches(song, item.strip()):
+            items.extend(part.strip() for part in item.split(",") if part.strip())
+        else:
+            items.append(item)
+    if not items:
+        raise TrackSelectionError(
+            f"track must name at least one part, got {track!r}; {_listing(song)}"
+        )
     return items
 
 
