@@ -252,7 +252,12 @@ def _moved_to_line(
 
 
 def unit_profiles(
-    notes: NoteArrays, grid: MetricGrid, sustain_beats: float, bass_memory_beats: float
+    notes: NoteArrays,
+    grid: MetricGrid,
+    sustain_beats: float,
+    bass_memory_beats: float,
+    ornament_beats: float = 0.0,
+    ornament_weight: float = 1.0,
 ) -> Profiles:
     """Chroma and bass profiles of every grid unit (see the module docstring).
 
@@ -261,6 +266,11 @@ def unit_profiles(
     note does, and no note more than a fourth lower was struck less than `bass_memory_beats`
     before: after a low note on the downbeat, the chord played above it on the next beats is
     not heard as a new bass.
+
+    A note at most `ornament_beats` long that starts off the beat (the way passing and
+    neighbour notes, appoggiaturas resolved within the beat and most melody ornaments sound)
+    counts `ornament_weight` times as much; a chord tone struck on the beat, or held, keeps
+    its full weight.
     """
     n_units = grid.n_units
     edges = grid.edges_beat
@@ -279,7 +289,20 @@ def unit_profiles(
     lo = np.maximum(edges[unit_of], attack) - attack
     hi = np.minimum(edges[unit_of + 1], end_beat[note_of]) - attack
     decayed = sustain_beats * (np.exp(-lo / sustain_beats) - np.exp(-hi / sustain_beats))
-    weight = np.maximum(decayed, 0.0) * notes.velocity[note_of] / 100.0
+    strength = notes.velocity / 100.0
+    if ornament_beats > 0 and ornament_weight != 1.0:
+        beat_lines = edges[grid.levels <= Level.BEAT]
+        nearest = np.clip(np.searchsorted(beat_lines, start_beat), 1, len(beat_lines) - 1)
+        off_beat = (
+            np.minimum(
+                np.abs(beat_lines[nearest] - start_beat),
+                np.abs(beat_lines[nearest - 1] - start_beat),
+            )
+            > _EPS
+        )
+        short = notes.end_beat - start_beat <= ornament_beats + _EPS
+        strength = np.where(off_beat & short, strength * ornament_weight, strength)
+    weight = np.maximum(decayed, 0.0) * strength[note_of]
     pitch = notes.pitch[note_of]
     cell = unit_of * 12 + pitch % 12
     chroma = np.bincount(cell, weights=weight, minlength=n_units * 12).reshape(n_units, 12)

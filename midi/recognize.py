@@ -43,6 +43,7 @@ from midi import limits
 from midi.checks import is_finite_number
 from midi.chords import QUALITY_BY_NAME, Chord, TimedChord
 from midi.errors import RecognitionSettingsError
+from midi.keys import functional_chords, local_keys
 from midi.notes import NoteTrack
 from midi.pcp import (
     Level,
@@ -104,6 +105,11 @@ class RecognitionSettings:
     - `change_costs`: cost of a chord change on a bar line, half bar, beat, between beats.
     - `sounding_no_chord_cost`: what "no chord" gives up per beat in which notes sound.
     - `max_segment_bars`: the longest stretch scored as one piece (longer chords are joined).
+    - `ornament_beats`, `ornament_weight`: a note at most this long starting off the beat
+      (passing and neighbour notes, short appoggiaturas) counts this much (`midi.pcp`).
+    - `key_window_beats`, `off_key_cost`: the local key is estimated over this many beats on
+      each side of every unit (`midi.keys`), and a chord with no function in it gives up this
+      much (so ambiguous notes are read as the chord the key expects).
     - `harmonic_rhythm_change`, `fast_harmony_cost_factor`: the harmonic rhythm of the music
       sets the price of a change (`midi.pcp.beat_to_beat_change`: how much of each full-chord
       beat is new after the beat before). At or below the first value (a pop accompaniment or
@@ -126,10 +132,14 @@ class RecognitionSettings:
     sounding_no_chord_cost: float = 1.3
     max_segment_bars: float = 1.0
     harmonic_rhythm_change: tuple[float, float] = (0.42, 0.5)
+    ornament_beats: float = 0.5
+    ornament_weight: float = 0.75
+    key_window_beats: float = 16.0
+    off_key_cost: float = 0.1
     fast_harmony_cost_factor: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("sustain_beats", "max_segment_bars"):
+        for name in ("sustain_beats", "max_segment_bars", "key_window_beats"):
             _check_setting(name, getattr(self, name), zero_allowed=False)
         for name in _NON_NEGATIVE_SETTINGS:
             _check_setting(name, getattr(self, name))
@@ -176,6 +186,9 @@ _NON_NEGATIVE_SETTINGS = (
     "bass_outside_penalty",
     "sounding_no_chord_cost",
     "fast_harmony_cost_factor",
+    "ornament_beats",
+    "ornament_weight",
+    "off_key_cost",
 )
 
 
@@ -237,10 +250,21 @@ def recognize_chords(
     plain = unit_profiles(notes, file_grid, settings.sustain_beats, settings.bass_memory_beats)
     grid = metric_grid(tempo_map, end_beat, estimate_bar_offset(plain, file_grid, tempo_map))
     heard = aligned_notes(notes, grid, settings.anticipation_beats, settings.timing_slack_beats)
-    profiles = unit_profiles(heard, grid, settings.sustain_beats, settings.bass_memory_beats)
+    profiles = unit_profiles(
+        heard,
+        grid,
+        settings.sustain_beats,
+        settings.bass_memory_beats,
+        settings.ornament_beats,
+        settings.ornament_weight,
+    )
     templates = _Templates.build(settings.quality_costs)
+    keys = local_keys(
+        profiles.chroma, profiles.bass, profiles.length_beats, settings.key_window_beats
+    )
+    off_key = settings.off_key_cost * ~functional_chords(templates.roots, templates.qualities)
     max_units = _max_segment_units(tempo_map, end_beat, settings.max_segment_bars)
-    scores, labels = _segment_scores(profiles, templates, settings, max_units)
+    scores, labels = _segment_scores(profiles, templates, settings, max_units, keys, off_key)
     change_cost = np.asarray(settings.change_costs)[grid.levels] * _change_cost_factor(
         profiles, grid, settings
     )
@@ -265,9 +289,17 @@ def _max_segment_units(tempo_map: TempoMap, end_beat: float, bars: float) -> int
 
 
 def _segment_scores(
-    profiles: Profiles, templates: _Templates, settings: RecognitionSettings, max_units: int
+    profiles: Profiles,
+    templates: _Templates,
+    settings: RecognitionSettings,
+    max_units: int,
+    keys: np.ndarray,
+    off_key: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best score and label of every stretch: `[n + 1, max_units + 1]`, indexed (end unit, length).
+
+    `keys` is the local key of every unit and `off_key` [24, C] what each chord gives up in
+    each key; a stretch is heard in the key of its first unit.
 
     Labels index `templates` rows; `_NO_CHORD` is N. Impossible stretches score -inf.
     """
@@ -299,6 +331,7 @@ def _segment_scores(
         bass = _shares(cum_bass[end] - cum_bass[end - length])
         missing = (chroma < settings.missing_tone_share).astype(float)
         fit = np.hstack([chroma, bass, missing]) @ weights - templates.costs  # [m, C]
+        fit -= off_key[keys[end - length]]
         sounding_beats = cum_sounding[end] - cum_sounding[end - length]
         silent_beats = cum_length[end] - cum_length[end - length] - sounding_beats
         best = fit.argmax(axis=1)
