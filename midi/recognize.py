@@ -78,6 +78,7 @@ DEFAULT_QUALITY_COSTS: tuple[tuple[str, float], ...] = (
 )
 
 _NO_CHORD = -1
+_SYMMETRIC_QUALITIES = ("dim7", "aug")
 # Scoring work grows with the longest stretch; in meters with huge bars (255/4) a chord held
 # longer than this many units is scored as joined pieces.
 _MAX_SEGMENT_UNITS = 64
@@ -315,6 +316,11 @@ def _segment_scores(
     outside = 1.0 - tones
     root_rows = np.zeros_like(tones)
     root_rows[templates.roots, np.arange(len(templates.roots))] = 1.0
+    # A diminished seventh or augmented triad is the same stack of intervals from each of its
+    # tones, so its bass cannot say which is the root (vii°7 is played in every inversion): any
+    # of its tones in the bass earns the bonus, and the key context names the root.
+    symmetric = np.isin(np.array(templates.qualities), _SYMMETRIC_QUALITIES)
+    root_rows[:, symmetric] = tones[:, symmetric]
     weights = np.vstack(
         [
             tones - settings.extra_tone_weight * outside,
