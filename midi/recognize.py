@@ -13,18 +13,22 @@ How it works, in three steps:
    pitch-class profile and a bass profile (`midi.pcp`): weighted by how long and how loud each
    note sounds there, fading after its attack so that sustained notes count less in the next
    chord, with anticipations (a chord struck up to an eighth before a strong beat) moved to
-   the beat they anticipate and slightly early notes moved onto their beat. Files whose music
+   the beat they anticipate and slightly early notes moved onto their beat; short notes off
+   the beat (passing and neighbour notes) count less. Files whose music
    sits off their own bar lines (a pickup written as a full bar) get their bars re-aligned
    where the harmony changes most.
 2. Templates. For a stretch of units, each candidate chord (every root x the recognised
    qualities of the `QUALITIES` table) scores how much of the profile falls on its tones, minus
    what falls outside them and how many of its tones are missing, plus a bonus when the bass
-   plays its root, minus a small cost for rarer qualities (sevenths, sus, diminished). "No
-   chord" wins where nothing sounds.
+   plays its root, minus a small cost for rarer qualities (sevenths, sus, diminished) and for
+   chords with no function in the local key (`midi.keys`), so that the same notes are read as
+   the chord the key expects. "No chord" wins where nothing sounds.
 3. Segmentation. Dynamic programming picks the boundaries that maximise the total score of
    the stretches minus a cost per chord change; a change costs least on a bar line, then half
    bars, beats, and most between beats, so chords follow the harmonic rhythm instead of every
-   passing note. Within each chord a second, smaller pass follows the bass: a chord tone
+   passing note; in music that brings a new chord on most beats (a chorale) every change
+   costs less. Stretches are scored whole, so an arpeggio or Alberti bass is heard as the
+   chord it spells. Within each chord a second, smaller pass follows the bass: a chord tone
    other than the root held in the bass makes a slash chord (`C:maj/3`), and a change of bass
    costs like a change of chord, so a walking bass does not split the chord.
 
@@ -137,7 +141,7 @@ class RecognitionSettings:
     ornament_weight: float = 0.75
     key_window_beats: float = 16.0
     off_key_cost: float = 0.1
-    fast_harmony_cost_factor: float = 0.3
+    fast_harmony_cost_factor: float = 0.15
 
     def __post_init__(self) -> None:
         for name in ("sustain_beats", "max_segment_bars", "key_window_beats"):

@@ -11,6 +11,14 @@ The automatic choice never takes a drum track. It scores what a track plays, so 
 are judged as well as named ones: chords mean several notes at once (polyphony), several pitch
 classes at once, for much of the song, usually below the melody. A track name such as "Piano" or
 "Pad" adds a little, "Lead" or "Bass" takes a little away; content decides when names are absent.
+
+Harmony often lives in several parts: a piano written as two hands, a pad over a bass track, a
+choir in four voices. The best part is then joined by the parts that belong to its harmony (a
+part below it, another part playing chords, a part of the same instrument; every voice when no
+part plays chords alone), and their union is recognised, its bass from the lowest. Drums, lead
+melodies (a single line in the melody's register, or a name such as Lead or Vocal) and parts
+heard in under a tenth of the song stay out. The reason says what was combined, why, and what
+was left out.
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
         sidecar={
             **conditioned.describe_render(result),
             "source_midi": str(args.file),
-            "chord_track": choice.track.label,
+            "chord_track": choice.label,
             "tempo_map": str(song.tempo_map),
             "drums": str(args.drums) if args.drums else None,
             "timings": result.timings,
