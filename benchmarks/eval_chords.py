@@ -88,6 +88,12 @@ def load_song(midi_path: Path, track: str | None) -> Song:
 
 def score(song: Song, settings: RecognitionSettings) -> dict[str, float]:
     intervals, labels = song.run(settings)
+    # Only the annotated span is scored; an estimate wholly outside it (music after the last
+    # annotated chord) would become an empty interval, which mir_eval refuses.
+    first, last = song.reference_intervals[0, 0], song.reference_intervals[-1, 1]
+    inside = (intervals[:, 1] > first + 1e-6) & (intervals[:, 0] < last - 1e-6)
+    intervals = np.clip(intervals[inside], first, last)
+    labels = [label for label, keep in zip(labels, inside, strict=True) if keep]
     scores = mir_eval.chord.evaluate(
         song.reference_intervals, song.reference_labels, intervals, labels
     )
