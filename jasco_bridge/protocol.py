@@ -141,14 +141,16 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "chords/file",
-        "Read the chords from a MIDI file on this machine (its notes are in beats).",
+        "Read the chords from a MIDI file on this machine (its notes are in beats); "
+        "track may name several parts, 'RH,LH' or '1,2', read as one harmony.",
         "set_chord_file",
         args=(
             Arg("path", "str", "absolute path of a .mid file"),
             Arg(
                 "track",
                 "int_or_str",
-                "track name or index (default: chosen automatically)",
+                "track name or index, or several separated by commas ('RH,LH', '1,2') "
+                "read as one harmony (default: chosen automatically)",
                 default=None,
             ),
         ),
