@@ -15,6 +15,7 @@ on the same connection (TCP).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import time
@@ -22,7 +23,7 @@ from collections.abc import Callable
 
 from engine.errors import EngineError
 from engine.request import Renderer
-from jasco_bridge import protocol
+from jasco_bridge import controller, protocol
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError
 from jasco_bridge.jobs import JobEvent, JobQueue
@@ -82,6 +83,7 @@ class BridgeServer:
         self._timers: set[asyncio.TimerHandle] = set()
         self._refused_hosts: set[str] = set()
         self._accepting = False
+        self._panels: dict[str, controller.ControlPanel] = {}
         self._daemon_handlers = {
             c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
         }
@@ -316,6 +318,7 @@ class BridgeServer:
         """The error boundary for one message."""
         try:
             request = protocol.parse_request(message)
+            channel = controller.feedback_channel(request.command.name, channel)
             if not request.command.per_session:
                 self._daemon_handlers[request.command.handler](request, channel)
                 return
@@ -427,6 +430,68 @@ class BridgeServer:
         jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=channel)
         for job in jobs:
             channel.send(protocol.ack(job.id, job.seed, job.variation))
+
+    # ------------------------------------------------------------------ controller commands
+
+    def _panel(self, session: str) -> controller.ControlPanel:
+        self.sessions.get(session)  # checks the name and the session limit
+        return self._panels.setdefault(session, controller.ControlPanel())
+
+    def _on_ctl_render(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        if controller.is_press(request["press"]):  # type: ignore[arg-type]
+            self._render_from_panel(request.session, channel, fresh_seed=False)
+
+    def _on_ctl_another_take(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        if controller.is_press(request["press"]):  # type: ignore[arg-type]
+            self._render_from_panel(request.session, channel, fresh_seed=True)
+
+    def _render_from_panel(self, session: str, channel: ReplyChannel, *, fresh_seed: bool) -> None:
+        queue = self._require_queue()
+        panel = self._panel(session)
+        snapshot = self.sessions.get(session).snapshot()
+        if fresh_seed:
+            snapshot = dataclasses.replace(
+                snapshot, settings=dataclasses.replace(snapshot.settings, seed=None)
+            )
+        jobs = queue.submit(snapshot, panel.start_bar, panel.bars, reply_to=channel)
+        panel.last_jobs = tuple(job.id for job in jobs)
+        for job in jobs:
+            channel.send(protocol.ack(job.id, job.seed, job.variation))
+
+    def _on_ctl_cancel(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        if not controller.is_press(request["press"]):  # type: ignore[arg-type]
+            return
+        queue = self._require_queue()
+        panel = self._panel(request.session)
+        cancelled = [job_id for job_id in panel.last_jobs if queue.cancel(job_id)]
+        if not cancelled:
+            channel.send(controller.state("nothing to cancel: the last render has finished"))
+
+    def _on_ctl_set(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        value = float(request["value"])  # type: ignore[arg-type]
+        panel = self._panel(request.session)
+        session = self.sessions.get(request.session)
+        name = request.command.name[len(controller.CONTROL_PREFIX) :]
+        if name == "start_bar":
+            panel.start_bar = max(1, controller.snap_whole(value))
+        elif name == "bars":
+            bars = controller.snap_whole(value)
+            panel.bars = bars if bars >= 1 else None
+        elif name == "seed":
+            seed = controller.snap_whole(value)
+            session.set_setting("seed", seed if seed >= 0 else -1)
+        elif name == "steps":
+            session.set_setting("steps", max(1, controller.snap_whole(value)))
+        elif name == "guidance":
+            session.set_setting("cfg_all", controller.snap_quarter(value))
+        settings = session.settings
+        seed = "random" if settings.seed is None else str(settings.seed)
+        channel.send(
+            controller.state(
+                f"{panel.range_text()} · seed {seed} · {settings.steps} steps · "
+                f"guidance {settings.cfg_all:g}"
+            )
+        )
 
 
 def _enlarge_receive_buffer(sock: socket.socket | None) -> None:
