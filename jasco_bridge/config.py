@@ -59,6 +59,8 @@ class DaemonConfig:
     max_pending_bundles: int = 1024
     max_bundle_delay_seconds: float = 3600.0
     shutdown_timeout_seconds: float = 10.0
+    # Zeroconf/Bonjour `_osc._udp` record on a non-loopback host (see jasco_bridge.discovery).
+    advertise: bool = True
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -129,4 +131,5 @@ class DaemonConfig:
             device=args.device,
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
+            advertise=not args.no_advertise,
         )

@@ -70,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept OSC only from this IP or network (repeatable), e.g. 192.168.1.0/24; "
         "%(default)s = anyone who can reach --host",
     )
+    parser.add_argument(
+        "--no-advertise",
+        action="store_true",
+        help="do not announce the daemon over Zeroconf/Bonjour (_osc._udp); it is only "
+        "announced when --host is not a loopback address",
+    )
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
     parser.add_argument(
