@@ -21,7 +21,9 @@ examples:
 
 Every address, argument and reply is listed in docs/osc.md. Security: the daemon binds
 127.0.0.1 unless --host says otherwise, only writes under --out-dir, and --allow limits who may
-talk to it when you open it to a network.
+talk to it when you open it to a network. On such a bind the daemon is advertised over
+Bonjour/Zeroconf as an `_osc._udp` service (needs the `discovery` extra) so that TouchOSC and
+Open Stage Control list it; --no-advertise turns that off.
 """
 
 from __future__ import annotations
