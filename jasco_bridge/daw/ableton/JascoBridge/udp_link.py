@@ -32,8 +32,10 @@ class UdpLink:
     def send(self, address: str, *args: oscwire.Arg) -> None:
         try:
             self._sock.sendto(oscwire.encode(address, *args), self.daemon)
-        except BlockingIOError:
-            pass  # the kernel buffer is full; the daemon's error or silence tells the user
+        except OSError:
+            # A full buffer, or an ICMP error from an earlier send while the daemon was down:
+            # never raise into Live's thread; the missing answer is reported by the companion.
+            pass
 
     def poll(self) -> list[tuple[str, tuple[oscwire.Arg, ...]]]:
         """The OSC messages that have arrived since the last poll (never waits)."""
