@@ -63,6 +63,8 @@ class DaemonConfig:
     max_bundle_delay_seconds: float = 3600.0
     shutdown_timeout_seconds: float = 10.0
     ready_file: Path | None = None
+    # Zeroconf/Bonjour `_osc._udp` record on a non-loopback host (see jasco_bridge.discovery).
+    advertise: bool = True
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -137,4 +139,5 @@ class DaemonConfig:
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
             ready_file=None if args.ready_file is None else Path(args.ready_file),
+            advertise=not args.no_advertise,
         )

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from jasco_bridge import discovery
 from jasco_bridge.clips import check_clip_folder
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer, open_renderer
@@ -117,6 +118,7 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self._stop_requests = 0
         self._ready_file_written: Path | None = None
+        self._advertiser: discovery.Advertiser | None = None
 
     async def startup(self) -> None:
         self._stop = asyncio.Event()
@@ -130,9 +132,14 @@ class Daemon:
             reply_host, reply_port = self.config.reply_address
             self._announce(f"UDP replies go to {reply_host}:{reply_port}")
         self._announce(f"clips are written under {self.config.out_dir.resolve()}")
-        self._announce("loading the engine ...")
         loop = asyncio.get_running_loop()
-        opened = await loop.run_in_executor(None, self._open_engine, self.config)
+        # Registering takes a second or two of multicast probing: do it while the engine loads.
+        advertising = loop.create_task(self._advertise(host, port, tcp))
+        self._announce("loading the engine ...")
+        try:
+            opened = await loop.run_in_executor(None, self._open_engine, self.config)
+        finally:
+            await advertising
         self.server.attach_engine(opened)
         for line in describe_engine(opened):
             self._announce(line)
@@ -143,6 +150,30 @@ class Daemon:
             self._ready_file_written = ready_file
             self._announce(f"addresses and engine written to {ready_file}")
         self._announce("ready (Ctrl-C to stop)")
+
+    async def _advertise(self, host: str, port: int, tcp_port: int | None) -> None:
+        """The Zeroconf record on a reachable address; a failure only costs discovery."""
+        if not discovery.should_advertise(host, self.config.advertise):
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            advertiser = discovery.advertiser_for(host, port, tcp_port)
+            await loop.run_in_executor(None, advertiser.start)
+        except ImportError:
+            self._announce(
+                f"not advertised over Bonjour: {discovery.INSTALL_HINT} so that controllers "
+                "list this daemon (or type its address into them)"
+            )
+            return
+        except Exception as exc:  # multicast refused, name conflict, no interface ...
+            self._announce(
+                f"not advertised over Bonjour ({exc}); type the address into controllers"
+            )
+            return
+        self._advertiser = advertiser
+        addresses = ", ".join(advertiser.info.parsed_addresses())
+        name = advertiser.info.name.removesuffix("." + discovery.SERVICE_TYPE)
+        self._announce(f"advertised over Bonjour as '{name}' (_osc._udp on {addresses}:{port})")
 
     async def serve(self) -> None:
         if self._stop is None:
@@ -158,6 +189,9 @@ class Daemon:
             self._ready_file_written = None
         self._announce("shutting down: finishing the running job (Ctrl-C again to cancel it)")
         await self.server.close(self.config.shutdown_timeout_seconds)
+        if self._advertiser is not None:
+            advertiser, self._advertiser = self._advertiser, None
+            await asyncio.get_running_loop().run_in_executor(None, advertiser.close)
         self._announce("stopped")
 
     def request_stop(self) -> None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from engine.errors import EngineError
-from jasco_bridge import protocol
+from jasco_bridge import controller, protocol
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError
@@ -65,7 +65,7 @@ class BridgeServer:
 
     server = BridgeServer(config)
     await server.start()                        # binds; ping works from here on
-    server.attach_engine(renderer, vocabulary)  # renders work from here on
+    server.attach_engine(opened)                # renders work from here on
     ...
     await server.close(timeout_seconds=10)
     """
@@ -95,6 +95,7 @@ class BridgeServer:
         # (session, bulk command, client) -> the groups received since its /begin
         self._pending_lists: dict[tuple[str, str, str], list[tuple[object, ...]]] = {}
         self._accepting = False
+        self._panels: dict[str, controller.ControlPanel] = {}
         self._daemon_handlers = {
             c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
         }
@@ -333,6 +334,7 @@ class BridgeServer:
             channel = dataclasses.replace(channel, session=protocol.session_of(message.address))
         try:
             request = protocol.parse_request(message)
+            channel = controller.feedback_channel(request.command.name, channel)
             if not request.command.per_session or request.command.handler in _ON_ARRIVAL:
                 self._daemon_handlers[request.command.handler](request, channel)
                 return
@@ -531,6 +533,71 @@ class BridgeServer:
         for text in notices(snapshot, jobs[0].window):
             for job in jobs:
                 channel.send(protocol.notice(job.id, text, token))
+
+
+    # ------------------------------------------------------------------ controller commands
+
+    def _panel(self, session: str) -> controller.ControlPanel:
+        self.sessions.get(session)  # checks the name and the session limit
+        return self._panels.setdefault(session, controller.ControlPanel())
+
+    def _on_ctl_render(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        if controller.is_press(request["press"]):  # type: ignore[arg-type]
+            self._render_from_panel(request.session, channel, fresh_seed=False)
+
+    def _on_ctl_another_take(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        if controller.is_press(request["press"]):  # type: ignore[arg-type]
+            self._render_from_panel(request.session, channel, fresh_seed=True)
+
+    def _render_from_panel(self, session: str, channel: ReplyChannel, *, fresh_seed: bool) -> None:
+        queue = self._require_queue()
+        panel = self._panel(session)
+        snapshot = self.sessions.get(session).snapshot()
+        if fresh_seed:
+            snapshot = dataclasses.replace(
+                snapshot, settings=dataclasses.replace(snapshot.settings, seed=None)
+            )
+        jobs = queue.submit(
+            snapshot, panel.start_bar, panel.bars, reply_to=JobReplies(channel, None)
+        )
+        panel.last_jobs = tuple(job.id for job in jobs)
+        for job in jobs:
+            channel.send(protocol.ack(job.id, job.seed, job.variation, job.start_bar, job.bars))
+
+    def _on_ctl_cancel(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        if not controller.is_press(request["press"]):  # type: ignore[arg-type]
+            return
+        queue = self._require_queue()
+        panel = self._panel(request.session)
+        cancelled = [job_id for job_id in panel.last_jobs if queue.cancel(job_id)]
+        if not cancelled:
+            channel.send(controller.state("nothing to cancel: the last render has finished"))
+
+    def _on_ctl_set(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        value = float(request["value"])  # type: ignore[arg-type]
+        panel = self._panel(request.session)
+        session = self.sessions.get(request.session)
+        name = request.command.name[len(controller.CONTROL_PREFIX) :]
+        if name == "start_bar":
+            panel.start_bar = max(1, controller.snap_whole(value))
+        elif name == "bars":
+            bars = controller.snap_whole(value)
+            panel.bars = bars if bars >= 1 else None
+        elif name == "seed":
+            seed = controller.snap_whole(value)
+            session.set_setting("seed", seed if seed >= 0 else -1)
+        elif name == "steps":
+            session.set_setting("steps", max(1, controller.snap_whole(value)))
+        elif name == "guidance":
+            session.set_setting("cfg_all", controller.snap_quarter(value))
+        settings = session.settings
+        seed = "random" if settings.seed is None else str(settings.seed)
+        channel.send(
+            controller.state(
+                f"{panel.range_text()} · seed {seed} · {settings.steps} steps · "
+                f"guidance {settings.cfg_all:g}"
+            )
+        )
 
 
 def _reply_host(address: str, client: str, asked: str | None) -> str:

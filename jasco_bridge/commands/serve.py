@@ -22,7 +22,9 @@ examples:
 
 Every address, argument and reply is listed in docs/osc.md. Security: the daemon binds
 127.0.0.1 unless --host says otherwise, only writes under --out-dir, and --allow limits who may
-talk to it when you open it to a network.
+talk to it when you open it to a network. On such a bind the daemon is advertised over
+Bonjour/Zeroconf as an `_osc._udp` service (needs the `discovery` extra) so that TouchOSC and
+Open Stage Control list it; --no-advertise turns that off.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         help="accept OSC only from this IP or network (repeatable), e.g. 192.168.1.0/24; "
         "%(default)s = anyone who can reach --host",
+    )
+    parser.add_argument(
+        "--no-advertise",
+        action="store_true",
+        help="do not announce the daemon over Zeroconf/Bonjour (_osc._udp); it is only "
+        "announced when --host is not a loopback address",
     )
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
