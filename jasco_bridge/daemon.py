@@ -58,6 +58,28 @@ def describe_engine(opened: OpenedRenderer) -> list[str]:
     return lines
 
 
+def exposure_warnings(config: DaemonConfig) -> list[str]:
+    """What an operator must hear when the daemon can be reached from other machines."""
+    if not config.listens_beyond_loopback:
+        return []
+    bar = "!" * 72
+    lines = []
+    if not config.allow:
+        lines += [
+            bar,
+            f"!! listening on {config.host} with no --allow list: any machine that can reach",
+            "!! this one may send OSC. Add --allow ADDR (your DAW's address or network).",
+            bar,
+        ]
+    if config.token is None:
+        lines.append(
+            "warning: no --token: --allow only filters addresses (UDP sources can be forged); "
+            "set --token (or $JASCO_BRIDGE_TOKEN) so other machines must prove they may "
+            "change anything"
+        )
+    return lines
+
+
 class Daemon:
     """One `jasco-bridge serve` run. `announce` receives the lines an operator should see."""
 
@@ -86,6 +108,8 @@ class Daemon:
         if self.config.reply_address is not None:
             reply_host, reply_port = self.config.reply_address
             self._announce(f"UDP replies go to {reply_host}:{reply_port}")
+        for line in exposure_warnings(self.config):
+            self._announce(line)
         self._announce(f"clips are written under {self.config.out_dir.resolve()}")
         self._announce("loading the engine ...")
         loop = asyncio.get_running_loop()

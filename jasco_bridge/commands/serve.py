@@ -20,8 +20,10 @@ examples:
   oscsend localhost 9000 /jasco/render ii 1 4     # -> /jasco/ack, /jasco/progress, /jasco/done
 
 Every address, argument and reply is listed in docs/osc.md. Security: the daemon binds
-127.0.0.1 unless --host says otherwise, only writes under --out-dir, and --allow limits who may
-talk to it when you open it to a network.
+127.0.0.1 unless --host says otherwise and only writes under --out-dir. When you open it to a
+network, --allow filters client addresses (a filter, not authentication: UDP sources can be
+forged) and --token (or $JASCO_BRIDGE_TOKEN) is the secret other machines must send before they
+may change anything.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from jasco_bridge.config import DEFAULT_OUT_DIR, DEFAULT_PORT, ENGINE_KINDS, DaemonConfig
+from jasco_bridge.config import (
+    DEFAULT_OUT_DIR,
+    DEFAULT_PORT,
+    ENGINE_KINDS,
+    TOKEN_ENVIRONMENT_VARIABLE,
+    DaemonConfig,
+)
 
 HELP = "run the OSC daemon for your DAW (UDP + TCP)"
 
@@ -69,6 +77,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         help="accept OSC only from this IP or network (repeatable), e.g. 192.168.1.0/24; "
         "%(default)s = anyone who can reach --host",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="shared secret that clients on other machines must send (/jasco/auth s TOKEN) "
+        f"before changing anything; %(default)s = ${TOKEN_ENVIRONMENT_VARIABLE} if set. "
+        "Loopback clients never need it",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=_DEFAULTS["max_tcp_connections"],
+        help="TCP connections open at once; more are closed right away",
+    )
+    parser.add_argument(
+        "--tcp-idle-timeout",
+        type=float,
+        default=_DEFAULTS["tcp_idle_timeout_seconds"],
+        help="seconds a TCP connection may stay silent before it is closed",
+    )
+    parser.add_argument(
+        "--tcp-frame-timeout",
+        type=float,
+        default=_DEFAULTS["tcp_frame_timeout_seconds"],
+        help="seconds a TCP packet, once begun, may take to arrive whole",
+    )
+    parser.add_argument(
+        "--midi-in",
+        metavar="PORT",
+        default=None,
+        help="record chord notes from this live MIDI input (needs pip install "
+        "'jasco-bridge[live]'); beats come from the MIDI clock and song position on that port",
     )
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
