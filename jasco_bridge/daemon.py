@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer, open_renderer
+from jasco_bridge.live_midi import LiveChordRecording
 from jasco_bridge.server import BridgeServer
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Daemon:
         self._open_engine = open_engine
         self._stop: asyncio.Event | None = None
         self._stop_requests = 0
+        self._midi: LiveChordRecording | None = None
 
     async def startup(self) -> None:
         self._stop = asyncio.Event()
@@ -110,6 +112,12 @@ class Daemon:
             self._announce(f"UDP replies go to {reply_host}:{reply_port}")
         for line in exposure_warnings(self.config):
             self._announce(line)
+        if self.config.midi_in is not None:
+            self._midi = LiveChordRecording(self.server.sessions, asyncio.get_running_loop())
+            name = self._midi.open(self.config.midi_in)
+            self._announce(
+                f"recording chord notes from MIDI input {name!r} while its MIDI clock runs"
+            )
         self._announce(f"clips are written under {self.config.out_dir.resolve()}")
         self._announce("loading the engine ...")
         loop = asyncio.get_running_loop()
@@ -125,6 +133,8 @@ class Daemon:
         await self._stop.wait()
 
     async def shutdown(self) -> None:
+        if self._midi is not None:
+            self._midi.close()
         if not self.server.started:
             return  # startup failed before binding: nothing to stop
         self._announce("shutting down: finishing the running job (Ctrl-C again to cancel it)")
