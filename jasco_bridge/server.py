@@ -9,7 +9,11 @@ them (reading a MIDI or audio file) is moved off the loop. Rendering never runs 
 `JobQueue` worker thread renders, and its events come back through `call_soon_threadsafe`.
 
 Replies go to the sender (UDP), to the fixed reply address when one is configured (UDP), or back
-on the same connection (TCP).
+on the same connection (TCP), through a `PacketReplies` per received packet that keeps them
+proportional (one error per packet, limited per source, never larger than a forgeable datagram).
+Bytes that are not OSC are not answered. Bundles are checked whole before any of them runs. With
+a token configured, state changes from other machines need `/jasco/auth` first. TCP connections
+are capped and time out when idle or stuck mid-frame.
 """
 
 from __future__ import annotations
