@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import socket
 import struct
@@ -9,6 +10,7 @@ import time
 
 import pytest
 
+from jasco_bridge.commands import serve
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.daemon import exposure_warnings
 from jasco_bridge.errors import ConfigError
@@ -238,10 +240,19 @@ def test_a_non_loopback_bind_without_an_allow_list_is_announced_loudly():
     assert guarded == []
 
 
-def test_the_token_is_checked_at_configuration(monkeypatch):
+def test_the_token_is_checked_at_configuration_and_read_from_the_environment(monkeypatch):
     with pytest.raises(ConfigError, match="at least 8 characters"):
         DaemonConfig(token="short")
     assert TOKEN not in repr(DaemonConfig(token=TOKEN))
+    parser = argparse.ArgumentParser()
+    serve.add_arguments(parser)
+    monkeypatch.setenv("JASCO_BRIDGE_TOKEN", TOKEN)
+    assert DaemonConfig.from_args(parser.parse_args([])).token == TOKEN
+    assert DaemonConfig.from_args(parser.parse_args(["--token", "given-on-cli"])).token == (
+        "given-on-cli"
+    )
+    monkeypatch.delenv("JASCO_BRIDGE_TOKEN")
+    assert DaemonConfig.from_args(parser.parse_args([])).token is None
 
 
 def test_loopback_clients_need_no_token(tmp_path):
