@@ -34,6 +34,7 @@ from jasco_bridge.clips import check_clip_folder
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer, open_renderer
 from jasco_bridge.errors import ConfigError
+from jasco_bridge.live_midi import LiveChordRecording
 from jasco_bridge.server import BridgeServer
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,28 @@ def write_file_atomically(path: Path, text: str) -> None:
         ) from None
 
 
+def exposure_warnings(config: DaemonConfig) -> list[str]:
+    """What an operator must hear when the daemon can be reached from other machines."""
+    if not config.listens_beyond_loopback:
+        return []
+    bar = "!" * 72
+    lines = []
+    if not config.allow:
+        lines += [
+            bar,
+            f"!! listening on {config.host} with no --allow list: any machine that can reach",
+            "!! this one may send OSC. Add --allow ADDR (your DAW's address or network).",
+            bar,
+        ]
+    if config.token is None:
+        lines.append(
+            "warning: no --token: --allow only filters addresses (UDP sources can be forged); "
+            "set --token (or $JASCO_BRIDGE_TOKEN) so other machines must prove they may "
+            "change anything"
+        )
+    return lines
+
+
 class Daemon:
     """One `jasco-bridge serve` run. `announce` receives the lines an operator should see."""
 
@@ -119,6 +142,7 @@ class Daemon:
         self._stop_requests = 0
         self._ready_file_written: Path | None = None
         self._advertiser: discovery.Advertiser | None = None
+        self._midi: LiveChordRecording | None = None
 
     async def startup(self) -> None:
         self._stop = asyncio.Event()
@@ -131,6 +155,14 @@ class Daemon:
         if self.config.reply_address is not None:
             reply_host, reply_port = self.config.reply_address
             self._announce(f"UDP replies go to {reply_host}:{reply_port}")
+        for line in exposure_warnings(self.config):
+            self._announce(line)
+        if self.config.midi_in is not None:
+            self._midi = LiveChordRecording(self.server.sessions, asyncio.get_running_loop())
+            name = self._midi.open(self.config.midi_in)
+            self._announce(
+                f"recording chord notes from MIDI input {name!r} while its MIDI clock runs"
+            )
         self._announce(f"clips are written under {self.config.out_dir.resolve()}")
         loop = asyncio.get_running_loop()
         # Registering takes a second or two of multicast probing: do it while the engine loads.
@@ -181,6 +213,8 @@ class Daemon:
         await self._stop.wait()
 
     async def shutdown(self) -> None:
+        if self._midi is not None:
+            self._midi.close()
         if not self.server.started:
             return  # startup failed before binding: nothing to stop
         if self._ready_file_written is not None:

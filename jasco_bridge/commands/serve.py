@@ -21,10 +21,12 @@ examples:
   oscsend localhost 9000 /jasco/render ii 1 4     # -> /jasco/ack, /jasco/progress, /jasco/done
 
 Every address, argument and reply is listed in docs/osc.md. Security: the daemon binds
-127.0.0.1 unless --host says otherwise, only writes under --out-dir, and --allow limits who may
-talk to it when you open it to a network. On such a bind the daemon is advertised over
-Bonjour/Zeroconf as an `_osc._udp` service (needs the `discovery` extra) so that TouchOSC and
-Open Stage Control list it; --no-advertise turns that off.
+127.0.0.1 unless --host says otherwise and only writes under --out-dir. When you open it to a
+network, --allow filters client addresses (a filter, not authentication: UDP sources can be
+forged) and --token (or $JASCO_BRIDGE_TOKEN) is the secret other machines must send before they
+may change anything. On such a bind the daemon is advertised over Bonjour/Zeroconf as an
+`_osc._udp` service (needs the `discovery` extra) so that TouchOSC and Open Stage Control list it;
+--no-advertise turns that off.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ import argparse
 import dataclasses
 
 from engine.request import PRECISIONS
-from jasco_bridge.config import DEFAULT_OUT_DIR, DEFAULT_PORT, ENGINE_KINDS, DaemonConfig
+from jasco_bridge.config import (
+    DEFAULT_OUT_DIR,
+    DEFAULT_PORT,
+    ENGINE_KINDS,
+    TOKEN_ENVIRONMENT_VARIABLE,
+    DaemonConfig,
+)
 
 HELP = "run the OSC daemon for your DAW (UDP + TCP)"
 
@@ -79,6 +87,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not announce the daemon over Zeroconf/Bonjour (_osc._udp); it is only "
         "announced when --host is not a loopback address",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="shared secret that clients on other machines must send (/jasco/auth s TOKEN) "
+        f"before changing anything; %(default)s = ${TOKEN_ENVIRONMENT_VARIABLE} if set. "
+        "Loopback clients never need it",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=_DEFAULTS["max_tcp_connections"],
+        help="TCP connections open at once; more are closed right away",
+    )
+    parser.add_argument(
+        "--tcp-idle-timeout",
+        type=float,
+        default=_DEFAULTS["tcp_idle_timeout_seconds"],
+        help="seconds a TCP connection may stay silent before it is closed",
+    )
+    parser.add_argument(
+        "--tcp-frame-timeout",
+        type=float,
+        default=_DEFAULTS["tcp_frame_timeout_seconds"],
+        help="seconds a TCP packet, once begun, may take to arrive whole",
+    )
+    parser.add_argument(
+        "--midi-in",
+        metavar="PORT",
+        default=None,
+        help="record chord notes from this live MIDI input (needs pip install "
+        "'jasco-bridge[live]'); beats come from the MIDI clock and song position on that port",
     )
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
