@@ -40,8 +40,10 @@ class DaemonConfig:
 
     `tcp_port=None` turns OSC-over-TCP off. `reply_host`/`reply_port` send every UDP reply to one
     fixed address instead of to each message's sender (needed for senders such as `oscsend`
-    that use a throw-away port). `allow` is an allow-list of client IP addresses or networks
-    (`127.0.0.1`, `192.168.1.0/24`); empty means anyone who can reach the socket.
+    that use a throw-away port). `cluster` is a Ray address (`ray://HOST:PORT`): windows then
+    render on that cluster's workers, everything else stays here. `allow` is an allow-list of
+    client IP addresses or networks (`127.0.0.1`, `192.168.1.0/24`); empty means anyone who can
+    reach the socket.
     """
 
     host: str = "127.0.0.1"
@@ -54,6 +56,7 @@ class DaemonConfig:
     engine: str = "auto"
     model: str | None = None
     device: str | None = None
+    cluster: str | None = None
     max_queue: int = 64
     max_packet_bytes: int = UDP_PAYLOAD_LIMIT
     max_pending_bundles: int = 1024
@@ -78,6 +81,10 @@ class DaemonConfig:
             raise ConfigError(
                 f"engine must be one of {', '.join(ENGINE_KINDS)}, got {self.engine!r}"
             )
+        if self.cluster is not None:
+            from jasco_bridge.cluster import check_address  # no Ray needed to check it
+
+            check_address(self.cluster)
         if not (isinstance(self.max_queue, int) and 1 <= self.max_queue <= 100_000):
             raise ConfigError(f"max_queue must be a whole number 1..100000, got {self.max_queue!r}")
         if not (
@@ -127,6 +134,7 @@ class DaemonConfig:
             engine=args.engine,
             model=args.model,
             device=args.device,
+            cluster=args.cluster,
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
         )

@@ -11,6 +11,7 @@ examples:
   jasco-bridge serve --port 9000 --out-dir ~/Music/jasco-clips
   jasco-bridge serve --engine preview --no-tcp
   jasco-bridge serve --reply-port 9001          # replies to 127.0.0.1:9001
+  jasco-bridge serve --cluster ray://10.0.0.5:10001   # render on the studio's GPU workers
 
   # in another terminal (liblo-tools):
   oscdump 9001 &
@@ -77,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--device", default=None, help="torch device, e.g. cuda, cpu; %(default)s = the best one"
+    )
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ray://HOST:PORT",
+        help="render on the workers of this Ray cluster (see `jasco-bridge worker --help`); "
+        "%(default)s = render here",
     )
     parser.add_argument(
         "--max-queue", type=int, default=_DEFAULTS["max_queue"], help="render jobs that may wait"
