@@ -70,6 +70,11 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
     )
+    parser.add_argument(
+        "--cluster",
+        metavar="ray://HOST:PORT",
+        help="render on the workers of this Ray cluster; None = render here",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same clip")
     parser.add_argument("--steps", type=int, default=10, help="sampler steps (euler, midpoint)")
     parser.add_argument(
@@ -143,7 +148,7 @@ def render_file(args: argparse.Namespace, output: Path | None, overwrite: bool) 
         else None
     )
     chords = recognize_chords(choice.track, song.tempo_map)
-    opened = open_renderer(args.engine, args.model, args.device)
+    opened = open_renderer(args.engine, args.model, args.device, args.cluster)
     renderer = opened.renderer
     if opened.notice:
         print(opened.notice, file=sys.stderr)
