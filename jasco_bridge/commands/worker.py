@@ -6,8 +6,8 @@ loads the model once in each and keeps it warm, registers them with the cluster'
 keeps them running until Ctrl-C. Daemons started with `serve --cluster ray://HEAD:10001` then
 render their windows here; their clips are still written on the producer's machine.
 
-Security: Ray runs whatever its clients send. Bind every Ray port to loopback or a private
-network you trust (--node-ip-address, firewall), never to the internet.
+Security: Ray runs whatever its clients send. Put every Ray port on a private network you trust
+(--node-ip-address, a firewall), never on the internet; see docs/cluster.md.
 
 examples:
   # the head (on the GPU box, private interface 10.0.0.5):
@@ -19,8 +19,10 @@ examples:
   ray start --address 10.0.0.5:6379 --node-ip-address 10.0.0.6
   jasco-bridge worker --cluster auto --model chords-drums-400M --gpus 4
 
-  # a CPU preview worker, to try it all on one machine:
-  ray start --head --node-ip-address 127.0.0.1 --ray-client-server-port 10001
+  # a CPU preview worker, to try it all on one machine (firewalled: on Linux Ray listens on
+  # the machine's address even when given 127.0.0.1):
+  ray start --head --node-ip-address 127.0.0.1 --ray-client-server-port 10001 \\
+      --include-dashboard=false
   jasco-bridge worker --cluster auto --engine preview --cpu-actors 2
 """
 

@@ -2,8 +2,9 @@
 
 `ray start --head --block` runs in its own process group and is stopped by its pid (never
 `ray stop`, which would stop every Ray cluster of this user on the machine). Workers are real
-`jasco-bridge worker` processes. Everything binds 127.0.0.1; the dashboard is off, the object
-store small and the CPUs few: the machine is shared.
+`jasco-bridge worker` processes. The head is asked for 127.0.0.1 (on Linux Ray substitutes the
+machine's own address, see docs/cluster.md); the dashboard is off, the object store small and
+the CPUs few: the machine is shared.
 """
 
 from __future__ import annotations
