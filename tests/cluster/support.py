@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -150,6 +151,7 @@ def local_cluster(num_cpus: int = 3) -> Iterator[LocalCluster]:
         for worker in list(cluster.workers):
             cluster.stop_worker(worker)
         _stop_group(head)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _ray_command() -> str:
