@@ -42,8 +42,10 @@ class DaemonConfig:
 
     `tcp_port=None` turns OSC-over-TCP off. `reply_host`/`reply_port` send every UDP reply to one
     fixed address instead of to each message's sender (needed for senders such as `oscsend`
-    that use a throw-away port). `allow` is an allow-list of client IP addresses or networks
-    (`127.0.0.1`, `192.168.1.0/24`); empty means anyone who can reach the socket. It filters
+    that use a throw-away port). `cluster` is a Ray address (`ray://HOST:PORT`): windows then
+    render on that cluster's workers, everything else stays here. `allow` is an allow-list of
+    client IP addresses or networks (`127.0.0.1`, `192.168.1.0/24`); empty means anyone who can
+    reach the socket. It filters
     addresses, it does not authenticate (a UDP source address can be forged): `token`, a shared
     secret, is what state-changing messages from other machines must carry (docs/osc.md).
     TCP connections are capped at `max_tcp_connections`; one idle for
@@ -64,6 +66,7 @@ class DaemonConfig:
     model: str | None = None
     device: str | None = None
     precision: str = "auto"
+    cluster: str | None = None
     max_queue: int = 64
     max_packet_bytes: int = UDP_PAYLOAD_LIMIT
     max_pending_bundles: int = 1024
@@ -96,6 +99,10 @@ class DaemonConfig:
             raise ConfigError(
                 f"engine must be one of {', '.join(ENGINE_KINDS)}, got {self.engine!r}"
             )
+        if self.cluster is not None:
+            from jasco_bridge.cluster import check_address  # no Ray needed to check it
+
+            check_address(self.cluster)
         if not (isinstance(self.max_queue, int) and 1 <= self.max_queue <= 100_000):
             raise ConfigError(f"max_queue must be a whole number 1..100000, got {self.max_queue!r}")
         if not (
@@ -173,6 +180,7 @@ class DaemonConfig:
             model=args.model,
             device=args.device,
             precision=args.precision,
+            cluster=args.cluster,
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
             ready_file=None if args.ready_file is None else Path(args.ready_file),

@@ -48,7 +48,14 @@ T = TypeVar("T")
 
 def open_configured_engine(config: DaemonConfig) -> OpenedRenderer:
     """Load the engine the config asks for (JASCO imports torch: call it off the event loop)."""
-    return open_renderer(config.engine, config.model, config.device, config.precision, warm_up=True)
+    return open_renderer(
+        config.engine,
+        config.model,
+        config.device,
+        config.precision,
+        warm_up=True,
+        cluster=config.cluster,
+    )
 
 
 def describe_engine(opened: OpenedRenderer) -> list[str]:

@@ -12,6 +12,7 @@ examples:
   jasco-bridge serve --engine preview --no-tcp
   jasco-bridge serve --reply-port 9001          # replies to 127.0.0.1:9001
   jasco-bridge serve --port 0 --ready-file ready.json   # any free port; read it from the file
+  jasco-bridge serve --cluster ray://10.0.0.5:10001   # render on the studio's GPU workers
 
   # in another terminal (liblo-tools):
   oscdump 9001 &
@@ -133,6 +134,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PRECISIONS,
         default="auto",
         help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
+    )
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ray://HOST:PORT",
+        help="render on the workers of this Ray cluster (see `jasco-bridge worker --help`); "
+        "%(default)s = render here",
     )
     parser.add_argument(
         "--max-queue", type=int, default=_DEFAULTS["max_queue"], help="render jobs that may wait"
