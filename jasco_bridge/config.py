@@ -59,6 +59,10 @@ class DaemonConfig:
     max_pending_bundles: int = 1024
     max_bundle_delay_seconds: float = 3600.0
     shutdown_timeout_seconds: float = 10.0
+    audio_out: str | None = None
+    audio_in: str | None = None
+    input_latency_ms: float = 0.0
+    link: bool = False
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -90,6 +94,14 @@ class DaemonConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        latency = self.input_latency_ms
+        if not (
+            isinstance(latency, (int, float)) and math.isfinite(latency) and -1000 <= latency <= 1000
+        ):
+            raise ConfigError(
+                f"input_latency_ms must be -1000..1000 (jasco-bridge latency measures it), "
+                f"got {latency!r}"
+            )
         # Absolute from the start: /jasco/done tells a DAW (another process, another working
         # folder) where the clip is.
         object.__setattr__(self, "out_dir", Path(self.out_dir).expanduser().absolute())
@@ -129,4 +141,8 @@ class DaemonConfig:
             device=args.device,
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
+            audio_out=args.audio_out,
+            audio_in=args.audio_in,
+            input_latency_ms=args.input_latency_ms,
+            link=args.link,
         )
