@@ -5,25 +5,28 @@ Everything here blocks or runs in PortAudio's callback thread; the daemon calls 
 threads, never from its event loop. Timing arithmetic lives in `jasco_bridge.scheduling`.
 
     devices = list_devices()
-    with Playback(audio, 48000, device="system", start_seconds=t, loop_frames=None) as playback:
-        playback.wait()
-    take = record(device="system", start_seconds=t, frames=96000, sample_rate=48000,
-                  latency_seconds=0.004)
+    engine = AudioEngine(find_device(None, "output"), find_device("system", "input"))
+    voice = engine.play(clip, start_seconds=t)          # at the engine's sample rate
+    capture = engine.capture(start_seconds=t, frames=96000)
+    take = wait_for_take(capture, engine, t, time.monotonic)
+    engine.close()
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 
 from jasco_bridge.errors import BridgeError
-from jasco_bridge.scheduling import FrameSchedule, fill_from, take_from
+from jasco_bridge.scheduling import FrameClock, StartPin, StreamClock, fill_from, take_from
+
+logger = logging.getLogger(__name__)
 
 Direction = Literal["input", "output"]
 BLOCK_FRAMES = 256
@@ -132,153 +135,203 @@ def find_device(name: str | None, direction: Direction) -> DeviceInfo:
     return matches[0]
 
 
-def _open(
-    direction: Direction,
-    device: DeviceInfo,
-    sample_rate: int,
-    channels: int,
-    callback: Callable[..., None],
-    finished: Callable[[], None],
-) -> Any:
-    sd = _sounddevice()
-    kind = sd.OutputStream if direction == "output" else sd.InputStream
-    try:
-        stream = kind(
-            device=device.index,
-            samplerate=sample_rate,
-            channels=channels,
-            dtype="float32",
-            blocksize=BLOCK_FRAMES,
-            callback=callback,
-            finished_callback=finished,
-        )
-        stream.start()
-    except (sd.PortAudioError, ValueError) as exc:
-        raise AudioDeviceError(
-            f"audio {direction} device {device.name!r} cannot be opened at {sample_rate} Hz "
-            f"({exc}); is another program holding it? {_listing(direction)}"
-        ) from None
-    return stream
+class Voice:
+    """A sound scheduled on an `AudioEngine`: `[frames, channels]`, once or looping."""
+
+    def __init__(self, sound: np.ndarray, start_seconds: float, loop_frames: int | None) -> None:
+        self.sound = sound
+        self.loop_frames = loop_frames
+        self.pin = StartPin(start_seconds)
+        self.ended = threading.Event()
+        self.cancelled = False
+
+    def stop(self) -> None:
+        self.cancelled = True
+        self.ended.set()
 
 
-def _follow_clock(
-    stream: Any, schedule: FrameSchedule, clock: Callable[[], float], ended: threading.Event
-) -> None:
-    """Measure the stream's clock against `clock` until the callback has pinned the start."""
-    while not schedule.locked and not ended.is_set():
-        readings = []
-        for _ in range(5):
-            before = clock()
-            now = stream.time
-            readings.append((before, now, clock()))
-        schedule.clock.observe(readings)
-        ended.wait(0.005)
+class Capture:
+    """A take being recorded on an `AudioEngine`: mono, `frames` long."""
+
+    def __init__(self, start_seconds: float, frames: int) -> None:
+        self.take = np.zeros(frames, dtype=np.float32)
+        self.pin = StartPin(start_seconds)
+        self.filled = 0
+        self.ended = threading.Event()
+        self.cancelled = False
+
+    def stop(self) -> None:
+        self.cancelled = True
+        self.ended.set()
 
 
-class Playback:
-    """A clip (`[frames]` or `[frames, channels]`) playing from `start_seconds` on the daemon's
-    clock, once or looping every `loop_frames`; `stop()` ends it early."""
+class AudioEngine:
+    """One stream (duplex when an input device is given) that plays scheduled voices and
+    fills takes. Sounds on one stream share one clock mapping, so a take and a clip pinned to
+    the same moment line up to the frame, whatever the device clock does.
+
+        engine = AudioEngine(output, input_device, clock=time.monotonic)
+        voice = engine.play(clip, start_seconds=t)
+        capture = engine.capture(start_seconds=t + latency, frames=96000)
+        capture.ended.wait(); engine.close()
+    """
 
     def __init__(
         self,
-        audio: np.ndarray,
-        sample_rate: int,
+        output: DeviceInfo,
+        input_device: DeviceInfo | None = None,
         *,
-        device: DeviceInfo,
-        start_seconds: float,
-        loop_frames: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        clip = audio.reshape(len(audio), -1).astype(np.float32)
-        channels = min(max(device.output_channels, 1), 2)
-        if clip.shape[1] != channels:
-            clip = np.repeat(clip[:, :1], channels, axis=1)
-        self._clip = clip
-        self._loop_frames = loop_frames
-        self._clock = clock
-        self._schedule = FrameSchedule(start_seconds, sample_rate)
-        self._ended = threading.Event()
-        self._stopping = False
         self._sd = _sounddevice()
-        self._stream = _open(
-            "output", device, sample_rate, channels, self._callback, self._ended.set
+        self.output = output
+        self.input = input_device
+        self.sample_rate = round(output.default_sample_rate)
+        self.channels = min(max(output.output_channels, 1), 2)
+        self._clock = clock
+        self._stream_clock = StreamClock()
+        self._out_frames = FrameClock(self.sample_rate, self._stream_clock)
+        self._in_frames = FrameClock(self.sample_rate, self._stream_clock)
+        self._frames_done = 0
+        self._lock = threading.Lock()
+        self._voices: list[Voice] = []
+        self._captures: list[Capture] = []
+        self._closed = threading.Event()
+        self._mix = np.zeros((BLOCK_FRAMES, self.channels), dtype=np.float32)
+        self._stream = self._open()
+        self._follower = threading.Thread(
+            target=self._follow_clock, name="jasco-audio-clock", daemon=True
         )
-        threading.Thread(
-            target=_follow_clock,
-            args=(self._stream, self._schedule, clock, self._ended),
-            name="jasco-playback-clock",
-            daemon=True,
-        ).start()
+        self._follower.start()
 
-    def _callback(self, outdata: np.ndarray, frames: int, times: Any, status: Any) -> None:
-        if self._stopping:
-            outdata.fill(0.0)
-            raise self._sd.CallbackStop
-        index = self._schedule.locate(times.outputBufferDacTime, frames)
-        if fill_from(outdata, self._clip, index, self._loop_frames):
-            raise self._sd.CallbackStop
-
-    def wait(self, timeout_seconds: float | None = None) -> bool:
-        """Block until the clip ended or was stopped; False on timeout."""
-        return self._ended.wait(timeout_seconds)
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._ended.wait(1.0)
-        self._stream.close()
-
-    def __enter__(self) -> Playback:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def record(
-    *,
-    device: DeviceInfo,
-    start_seconds: float,
-    frames: int,
-    sample_rate: int,
-    latency_seconds: float = 0.0,
-    clock: Callable[[], float] = time.monotonic,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> np.ndarray:
-    """Mono `[frames]` of what sounded from `start_seconds` on, at the input of `device`.
-
-    `latency_seconds` is the part of the input latency the driver does not report (measured
-    with `jasco-bridge latency`): the sound of time t is taken from the frames stamped
-    t + latency_seconds, so the take sits on the grid.
-    """
-    take = np.zeros(frames, dtype=np.float32)
-    schedule = FrameSchedule(start_seconds + latency_seconds, sample_rate)
-    full = threading.Event()
-    sd = _sounddevice()
-
-    def callback(indata: np.ndarray, count: int, times: Any, status: Any) -> None:
-        if should_stop():
-            raise sd.CallbackAbort
-        index = schedule.locate(times.inputBufferAdcTime, count)
-        if take_from(indata[:, 0], index, take) >= frames:
-            raise sd.CallbackStop
-
-    stream = _open("input", device, sample_rate, 1, callback, full.set)
-    try:
-        _follow_clock(stream, schedule, clock, full)
-        duration = frames / sample_rate
-        deadline = max(start_seconds + latency_seconds - clock(), 0.0) + duration + 5.0
-        if not full.wait(deadline):
+    def _open(self) -> Any:
+        sd = self._sd
+        duplex = self.input is not None
+        try:
+            if duplex:
+                stream = sd.Stream(
+                    device=(self.input.index, self.output.index),  # type: ignore[union-attr]
+                    samplerate=self.sample_rate,
+                    channels=(1, self.channels),
+                    dtype="float32",
+                    blocksize=BLOCK_FRAMES,
+                    callback=self._callback,
+                )
+            else:
+                stream = sd.OutputStream(
+                    device=self.output.index,
+                    samplerate=self.sample_rate,
+                    channels=self.channels,
+                    dtype="float32",
+                    blocksize=BLOCK_FRAMES,
+                    callback=lambda out, frames, times, status: self._callback(
+                        None, out, frames, times, status
+                    ),
+                )
+            stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            names = repr(self.output.name)
+            if duplex:
+                names = f"{self.input.name!r} (in) and {names} (out)"  # type: ignore[union-attr]
             raise AudioDeviceError(
-                f"audio input device {device.name!r} stopped delivering audio; "
-                "check that it is running (and not taken by another program)"
-            )
-    finally:
-        stream.close()
-    if should_stop():
+                f"audio device {names} cannot be opened at {self.sample_rate} Hz ({exc}); "
+                f"is another program holding it? {_listing('output')}"
+            ) from None
+        return stream
+
+    def _follow_clock(self) -> None:
+        while not self._closed.wait(0.005):
+            readings = []
+            for _ in range(5):
+                before = self._clock()
+                try:
+                    now = self._stream.time
+                except self._sd.PortAudioError:
+                    return
+                readings.append((before, now, self._clock()))
+            self._stream_clock.observe(readings)
+
+    def _callback(
+        self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, times: Any, status: Any
+    ) -> None:
+        first = self._frames_done
+        self._frames_done += frames
+        self._out_frames.observe_buffer(times.outputBufferDacTime, first)
+        outdata.fill(0.0)
+        mix = self._mix[:frames] if frames <= len(self._mix) else np.zeros_like(outdata)
+        with self._lock:
+            voices, captures = list(self._voices), list(self._captures)
+        for voice in voices:
+            if voice.cancelled:
+                continue
+            if fill_from(
+                mix, voice.sound, voice.pin.index(self._out_frames, first), voice.loop_frames
+            ):
+                voice.ended.set()
+            outdata += mix
+        if indata is not None and captures:
+            self._in_frames.observe_buffer(times.inputBufferAdcTime, first)
+            for capture in captures:
+                if capture.cancelled:
+                    continue
+                index = capture.pin.index(self._in_frames, first)
+                capture.filled = take_from(indata[:, 0], index, capture.take)
+                if capture.filled >= len(capture.take):
+                    capture.ended.set()
+        elif indata is not None:
+            self._in_frames.observe_buffer(times.inputBufferAdcTime, first)
+        with self._lock:
+            self._voices = [v for v in self._voices if not v.ended.is_set()]
+            self._captures = [c for c in self._captures if not c.ended.is_set()]
+
+    def play(
+        self, sound: np.ndarray, start_seconds: float, loop_frames: int | None = None
+    ) -> Voice:
+        """Schedule `sound` (`[frames]` or `[frames, channels]` at the engine's rate)."""
+        clip = sound.reshape(len(sound), -1).astype(np.float32)
+        if clip.shape[1] != self.channels:
+            clip = np.repeat(clip[:, :1], self.channels, axis=1)
+        voice = Voice(clip, start_seconds, loop_frames)
+        with self._lock:
+            self._voices.append(voice)
+        return voice
+
+    def capture(self, start_seconds: float, frames: int) -> Capture:
+        """Record `frames` mono frames of what the input hears from `start_seconds` on."""
+        if self.input is None:
+            raise AudioDeviceError(f"no audio input device is open; {_listing('input')}")
+        capture = Capture(start_seconds, frames)
+        with self._lock:
+            self._captures.append(capture)
+        return capture
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._voices or self._captures)
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            pending = self._voices + self._captures
+            self._voices, self._captures = [], []
+        for item in pending:
+            item.stop()
+        try:
+            self._stream.close()
+        except self._sd.PortAudioError as exc:
+            logger.info("closing the audio stream: %s", exc)
+
+
+def wait_for_take(capture: Capture, engine: AudioEngine, start_seconds: float, clock) -> np.ndarray:
+    """Block until `capture` is full; a device that stops delivering is an error."""
+    duration = len(capture.take) / engine.sample_rate
+    deadline = max(start_seconds - clock(), 0.0) + duration + 5.0
+    if not capture.ended.wait(deadline):
+        raise AudioDeviceError(
+            f"audio input device {engine.input.name!r} stopped delivering audio; "  # type: ignore[union-attr]
+            "check that it is running (and not taken by another program)"
+        )
+    if capture.cancelled:
         raise AudioDeviceError("the recording was stopped before it was complete")
-    return take
+    return capture.take

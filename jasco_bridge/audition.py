@@ -84,7 +84,8 @@ def click_track(beats_seconds: list[float], sample_rate: int, length_frames: int
     t = np.arange(blip) / sample_rate
     for i, at in enumerate(beats_seconds):
         pitch = 1500.0 if i == 0 else 1000.0
-        tone = 0.5 * np.sin(2 * np.pi * pitch * t) * np.exp(-t * 200.0)
+        # A cosine starts at its peak: the onset is the first sample, whatever the pitch.
+        tone = 0.5 * np.cos(2 * np.pi * pitch * t) * np.exp(-t * 200.0)
         first = round(at * sample_rate)
         end = min(first + blip, length_frames)
         if 0 <= first < end:
@@ -119,7 +120,8 @@ def _free_take_path(folder: Path, start_bar: int, bars: int) -> Path:
 
 
 class AudioDesk:
-    """One playback and one recording at a time, each on its own thread."""
+    """One playback and one recording at a time, each on its own thread, on one shared
+    `audio.AudioEngine` (opened while something plays or records, closed when idle)."""
 
     def __init__(
         self,
@@ -133,9 +135,13 @@ class AudioDesk:
         self._clock = clock
         self._transports: dict[str, Transport] = {}
         self._lock = threading.Lock()
-        self._playback: audio.Playback | None = None
+        self._engine: audio.AudioEngine | None = None
+        self._users = 0
+        self._voice: audio.Voice | None = None
         self._play_generation = 0
-        self._recording: threading.Event | None = None
+        self._recording: audio.Capture | None = None
+        self._record_pending = False
+        self._threads: list[threading.Thread] = []
 
     def transport(self, session: str) -> Transport:
         transport = self._transports.get(session)
@@ -151,6 +157,37 @@ class AudioDesk:
                 report.link_tempo(reading.bpm, session_bpm)
         return reading
 
+    # ------------------------------------------------------------------ the engine
+
+    def _acquire(self, need_input: bool) -> audio.AudioEngine:
+        with self._lock:
+            engine = self._engine
+            if engine is not None and need_input and engine.input is None:
+                raise audio.AudioDeviceError(
+                    "the output is open without an input (none was found when the audition "
+                    "started); stop the audition and record again"
+                )
+            if engine is None:
+                output = audio.find_device(self.settings.output_device, "output")
+                try:
+                    source = audio.find_device(self.settings.input_device, "input")
+                except audio.AudioDeviceError:
+                    if need_input:
+                        raise
+                    source = None  # auditions work without an input
+                engine = self._engine = audio.AudioEngine(output, source, clock=self._clock)
+            self._users += 1
+            return engine
+
+    def _release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            engine = None
+            if self._users == 0:
+                engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()  # idle: give the device back to the DAW
+
     # ------------------------------------------------------------------ audition
 
     def play(
@@ -162,12 +199,14 @@ class AudioDesk:
         with self._lock:
             self._play_generation += 1
             generation = self._play_generation
-        threading.Thread(
-            target=self._play,
-            args=(clip, tempo_map, reading, loop, report, generation),
-            name="jasco-audition",
-            daemon=True,
-        ).start()
+        self._start(
+            threading.Thread(
+                target=self._play,
+                args=(clip, tempo_map, reading, loop, report, generation),
+                name="jasco-audition",
+                daemon=True,
+            )
+        )
 
     def _play(
         self,
@@ -179,48 +218,45 @@ class AudioDesk:
         generation: int,
     ) -> None:
         try:
-            self._stop_playback()
-            device = audio.find_device(self.settings.output_device, "output")
-            rate = round(device.default_sample_rate)
+            self._stop_voice()
+            engine = self._acquire(need_input=False)
+        except BridgeError as exc:
+            report.failed(str(exc))
+            return
+        try:
+            rate = engine.sample_rate
             data = _read_clip(clip.path, rate)
             start, _ = next_bar(reading, tempo_map, self._clock() + LEAD_SECONDS)
             loop_frames = round(clip.duration_seconds * rate) if loop else None
             with self._lock:
                 if generation != self._play_generation:
                     return  # a later /jasco/play or /jasco/stop came first
-                playback = audio.Playback(
-                    data,
-                    rate,
-                    device=device,
-                    start_seconds=start,
-                    loop_frames=loop_frames,
-                    clock=self._clock,
-                )
-                self._playback = playback
+                voice = self._voice = engine.play(data, start, loop_frames)
             report.playing(clip.path, max(start - self._clock(), 0.0), loop)
-            playback.wait()
+            voice.ended.wait()
             with self._lock:
-                if self._playback is playback:
-                    self._playback = None
-            playback.stop()
+                if self._voice is voice:
+                    self._voice = None
             report.stopped(clip.path)
         except BridgeError as exc:
             report.failed(str(exc))
         except Exception as exc:  # a device thread must never take the daemon down
             logger.exception("audition failed")
             report.failed(f"audition failed ({type(exc).__name__}: {exc}); see the daemon log")
+        finally:
+            self._release()
 
     def stop(self) -> None:
         """Stop the clip that is playing (if any) and cancel one about to start."""
         with self._lock:
             self._play_generation += 1
-        self._stop_playback()
+        self._stop_voice()
 
-    def _stop_playback(self) -> None:
+    def _stop_voice(self) -> None:
         with self._lock:
-            playback, self._playback = self._playback, None
-        if playback is not None:
-            playback.stop()
+            voice, self._voice = self._voice, None
+        if voice is not None:
+            voice.stop()
 
     # ------------------------------------------------------------------ drum takes
 
@@ -232,15 +268,16 @@ class AudioDesk:
         start_bar: int,
         bars: int,
         count_in_bars: int,
+        click_through: bool,
         out_dir: Path,
         report: Report,
     ) -> None:
         """Record `bars` bars from `start_bar` into a WAV under `out_dir`; `report.recorded`
         gets the take. The start is checked now, so a bar already gone fails at once."""
         with self._lock:
-            if self._recording is not None:
+            if self._record_pending:
                 raise SessionError("a drum take is already being recorded; wait for it")
-            stop = self._recording = threading.Event()
+            self._record_pending = True
         try:
             reading = self._reading(session, tempo_map, report)
             start = take_start(
@@ -254,45 +291,43 @@ class AudioDesk:
                 )
         except BaseException:
             with self._lock:
-                self._recording = None
+                self._record_pending = False
             raise
-        threading.Thread(
-            target=self._record,
-            args=(tempo_map, start_bar, bars, count_in_bars, start, seconds, out_dir, report, stop),
-            name="jasco-record",
-            daemon=True,
-        ).start()
-
-    def _record(
-        self,
-        tempo_map: TempoMap,
-        start_bar: int,
-        bars: int,
-        count_in_bars: int,
-        start: float,
-        seconds: float,
-        out_dir: Path,
-        report: Report,
-        stop: threading.Event,
-    ) -> None:
-        click: audio.Playback | None = None
-        try:
-            device = audio.find_device(self.settings.input_device, "input")
-            rate = round(device.default_sample_rate)
-            if count_in_bars > 0:
-                click = self._count_in(tempo_map, start_bar, count_in_bars, start)
-            take = audio.record(
-                device=device,
-                start_seconds=start,
-                frames=round(seconds * rate),
-                sample_rate=rate,
-                latency_seconds=self.settings.input_latency_ms / 1000.0,
-                clock=self._clock,
-                should_stop=stop.is_set,
+        plan = _TakePlan(start_bar, bars, count_in_bars, click_through, start, seconds)
+        self._start(
+            threading.Thread(
+                target=self._record,
+                args=(tempo_map, plan, out_dir, report),
+                name="jasco-record",
+                daemon=True,
             )
-            path = _free_take_path(out_dir, start_bar, bars)
+        )
+
+    def _start(self, thread: threading.Thread) -> None:
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _record(self, tempo_map: TempoMap, plan: _TakePlan, out_dir: Path, report: Report) -> None:
+        try:
+            engine = self._acquire(need_input=True)
+        except BridgeError as exc:
+            with self._lock:
+                self._record_pending = False
+            report.failed(str(exc))
+            return
+        clicks: list[audio.Voice] = []
+        try:
+            rate = engine.sample_rate
+            latency = self.settings.input_latency_ms / 1000.0
+            clicks = [engine.play(*part) for part in _metronome(tempo_map, plan, rate)]
+            capture = engine.capture(plan.start + latency, round(plan.seconds * rate))
+            with self._lock:
+                self._recording = capture
+            take = audio.wait_for_take(capture, engine, plan.start + latency, self._clock)
+            path = _free_take_path(out_dir, plan.start_bar, plan.bars)
             _write_take(path, take, rate)
-            first, last = tempo_map.bar_window(start_bar, bars)
+            first, last = tempo_map.bar_window(plan.start_bar, plan.bars)
             report.recorded(Take(path, first, last - first, rate, self.settings.input_latency_ms))
         except BridgeError as exc:
             report.failed(str(exc))
@@ -300,24 +335,12 @@ class AudioDesk:
             logger.exception("drum recording failed")
             report.failed(f"drum recording failed ({type(exc).__name__}: {exc}); see the log")
         finally:
-            if click is not None:
+            for click in clicks:
                 click.stop()
             with self._lock:
                 self._recording = None
-
-    def _count_in(
-        self, tempo_map: TempoMap, start_bar: int, count_in_bars: int, start: float
-    ) -> audio.Playback:
-        device = audio.find_device(self.settings.output_device, "output")
-        rate = round(device.default_sample_rate)
-        bar = bar_seconds(tempo_map, start_bar)
-        beats = tempo_map.meter_at(tempo_map.bar_start_beat(start_bar)).numerator
-        length = count_in_bars * bar
-        clicks = [i * bar / beats for i in range(count_in_bars * beats)]
-        track = click_track(clicks, rate, round(length * rate))
-        return audio.Playback(
-            track, rate, device=device, start_seconds=start - length, clock=self._clock
-        )
+                self._record_pending = False
+            self._release()
 
     def join_link(self) -> None:
         """Take tempo and bar phase from Ableton Link while it has peers (see transport.py)."""
@@ -326,13 +349,52 @@ class AudioDesk:
             for transport in self._transports.values():
                 transport.use_link(self._link)
 
-    def close(self) -> None:
+    def close(self, timeout_seconds: float = 5.0) -> None:
+        """Stop what plays and records, and wait for the device threads to let go."""
         self.stop()
         with self._lock:
-            if self._recording is not None:
-                self._recording.set()
+            recording, threads = self._recording, list(self._threads)
+        if recording is not None:
+            recording.stop()
+        for thread in threads:
+            thread.join(timeout_seconds)
         if self._link is not None:
             self._link.close()
+
+
+@dataclass(frozen=True)
+class _TakePlan:
+    start_bar: int
+    bars: int
+    count_in_bars: int
+    click_through: bool
+    start: float  # daemon clock time of the take's first frame
+    seconds: float
+
+
+def _metronome(
+    tempo_map: TempoMap, plan: _TakePlan, sample_rate: int
+) -> list[tuple[np.ndarray, float]]:
+    """The clicks as (sound, start) pairs: the count-in bars before the take, and the take's
+    own beats when asked. Each starts on its own bar, so device clock drift during the
+    count-in never moves the clicks inside the take."""
+    bar = bar_seconds(tempo_map, plan.start_bar)
+    beats = tempo_map.meter_at(tempo_map.bar_start_beat(plan.start_bar)).numerator
+    parts = []
+    if plan.count_in_bars > 0:
+        count_in = plan.count_in_bars * bar
+        clicks = [i * bar / beats for i in range(plan.count_in_bars * beats)]
+        track = click_track(clicks, sample_rate, round((count_in + CLICK_SECONDS) * sample_rate))
+        parts.append((track, plan.start - count_in))
+    if plan.click_through:
+        grid = tempo_map.beat_grid(*tempo_map.bar_window(plan.start_bar, plan.bars))
+        origin = tempo_map.seconds_at(grid[0])
+        clicks = [tempo_map.seconds_at(b) - origin for b in grid]
+        track = click_track(
+            clicks, sample_rate, round((plan.seconds + CLICK_SECONDS) * sample_rate)
+        )
+        parts.append((track, plan.start))
+    return parts
 
 
 def _write_take(path: Path, take: np.ndarray, sample_rate: int) -> None:
@@ -368,19 +430,17 @@ def measure_input_latency(
     later it arrived than the driver's reported latencies say (the figure for
     `input_latency_ms`)."""
     output = audio.find_device(settings.output_device, "output")
-    device = audio.find_device(settings.input_device, "input")
-    rate = round(device.default_sample_rate)
-    out_rate = round(output.default_sample_rate)
-    click_at = clock() + max(lead_seconds, LEAD_SECONDS)
-    listen_from = click_at - 0.05
-    track = click_track([0.0], out_rate, round(0.5 * out_rate))
-    with audio.Playback(track, out_rate, device=output, start_seconds=click_at, clock=clock):
-        recording = audio.record(
-            device=device,
-            start_seconds=listen_from,
-            frames=round(0.6 * rate),
-            sample_rate=rate,
-            clock=clock,
-        )
-    onset = listen_from + click_onset_seconds(recording, rate)
-    return (onset - click_at) * 1000.0
+    source = audio.find_device(settings.input_device, "input")
+    engine = audio.AudioEngine(output, source, clock=clock)
+    try:
+        rate = engine.sample_rate
+        # The take starts a little before the click: with an over-reporting driver the click
+        # comes back "early".
+        pre_roll = 0.05
+        starts = clock() + max(lead_seconds, LEAD_SECONDS)
+        engine.play(click_track([pre_roll], rate, round(0.5 * rate)), starts)
+        capture = engine.capture(starts, round(0.6 * rate))
+        recording = audio.wait_for_take(capture, engine, starts, clock)
+    finally:
+        engine.close()
+    return (click_onset_seconds(recording, rate) - pre_roll) * 1000.0

@@ -5,16 +5,16 @@ not the computer's: it drifts (JACK's dummy driver by several percent, and uneve
 audio callback in Python may wait for the interpreter lock before it can look at the time. So
 the offset between the two clocks is measured outside the callback, by reading the stream's
 clock between two readings of the daemon's (`StreamClock.observe`, the tightest bracket of a few
-wins), again and again until the start is near; the callback then pins the start to one frame
-number of the stream (`FrameSchedule.locate`). From there on frames are counted, never timed,
-so a clip plays (or a take records) without a gap or a doubled sample.
+wins), again and again while the stream runs; each buffer tells `FrameClock` when its first
+frame sounds; a `StartPin` turns a start time into one frame number once the start is near.
+From there on frames are counted, never timed, so a clip plays (or a take records) without a
+gap or a doubled sample, and sounds pinned on one stream keep their distance exactly.
 
-    schedule = FrameSchedule(start_seconds=t, sample_rate=48000)
-    schedule.clock.observe(before, stream.time, after)     # a thread, every few milliseconds
-    # in each callback, for a buffer of `frames` frames whose first frame sounds at
-    # stream time `buffer_time`:
-    index = schedule.locate(buffer_time, frames)
-    # index: position in the clip of the buffer's first frame (negative = not yet), or None
+    clock = StreamClock()
+    output = FrameClock(48000, clock)
+    clock.observe(readings)                       # a thread, every few milliseconds
+    output.observe_buffer(dac_time, first_frame)  # each callback
+    index = StartPin(start_seconds).index(output, first_frame)
 """
 
 from __future__ import annotations
@@ -41,45 +41,46 @@ class StreamClock:
         self.offset = (before + after) / 2 - stream
 
 
-class FrameSchedule:
-    """Where in a clip each buffer of a stream falls, for a clip starting at `start_seconds`."""
+class FrameClock:
+    """The frames of one direction of a stream (output or input) on the daemon's clock."""
 
-    def __init__(
-        self,
-        start_seconds: float,
-        sample_rate: int,
-        lock_ahead_seconds: float = LOCK_AHEAD_SECONDS,
-    ) -> None:
-        self.start_seconds = start_seconds
+    def __init__(self, sample_rate: int, clock: StreamClock) -> None:
         self.sample_rate = sample_rate
-        self._lock_ahead = lock_ahead_seconds
-        self.clock = StreamClock()
-        self._frames_seen = 0
-        self._start_frame: int | None = None
+        self.clock = clock
         self._zero: float | None = None
 
-    @property
-    def locked(self) -> bool:
-        return self._start_frame is not None
+    def observe_buffer(self, buffer_stream_time: float, first_frame: int) -> None:
+        """A buffer's first frame sounds (or was heard) at `buffer_stream_time`."""
+        # The stream clock counts the same frames, but each buffer's time is read when its
+        # callback runs, a little late by a varying amount: the earliest is the truest.
+        zero = buffer_stream_time - first_frame / self.sample_rate
+        self._zero = zero if self._zero is None else min(self._zero, zero)
 
-    def locate(self, buffer_stream_time: float, frames: int) -> int | None:
-        """Clip index of this buffer's first frame (negative: the clip starts later in it or
-        after it), or None while the start is too far away to pin (or the clock not read)."""
-        first = self._frames_seen
-        self._frames_seen += frames
-        if self._start_frame is None:
-            # The stream clock counts the same frames, but each buffer's time is read when its
-            # callback runs, a little late by a varying amount: the earliest is the truest.
-            zero = buffer_stream_time - first / self.sample_rate
-            self._zero = zero if self._zero is None else min(self._zero, zero)
-            offset = self.clock.offset
-            if offset is None:
+    def frame_at(self, seconds: float) -> int | None:
+        """The frame sounding at daemon time `seconds`, or None before both clocks are read."""
+        offset = self.clock.offset
+        if offset is None or self._zero is None:
+            return None
+        return round((seconds - offset - self._zero) * self.sample_rate)
+
+
+class StartPin:
+    """A sound (or take) starting at `start_seconds`, pinned to a frame once that is near."""
+
+    def __init__(self, start_seconds: float, lock_ahead_seconds: float = LOCK_AHEAD_SECONDS):
+        self.start_seconds = start_seconds
+        self._lock_ahead = lock_ahead_seconds
+        self.frame: int | None = None
+
+    def index(self, frames: FrameClock, first_frame: int) -> int | None:
+        """Position in the sound of the buffer starting at `first_frame` (negative: the sound
+        starts later), or None while the start is too far away to pin."""
+        if self.frame is None:
+            frame = frames.frame_at(self.start_seconds)
+            if frame is None or frame - first_frame > self._lock_ahead * frames.sample_rate:
                 return None
-            start_stream = self.start_seconds - offset
-            if start_stream - (self._zero + first / self.sample_rate) > self._lock_ahead:
-                return None
-            self._start_frame = round((start_stream - self._zero) * self.sample_rate)
-        return first - self._start_frame
+            self.frame = frame
+        return first_frame - self.frame
 
 
 def fill_from(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jasco_bridge.scheduling import FrameSchedule, StreamClock, fill_from, take_from
+from jasco_bridge.scheduling import FrameClock, StartPin, StreamClock, fill_from, take_from
 
 RATE = 1000  # one frame per millisecond keeps the arithmetic readable
 
@@ -15,37 +15,39 @@ def test_stream_clock_takes_the_tightest_bracket():
     assert clock.offset == pytest.approx(10.301 - 2.31)
 
 
-def drive(schedule, offset, buffer_times, frames, jitter=()):
-    schedule.clock.offset = offset
-    jitter = list(jitter) + [0.0] * len(buffer_times)
-    return [schedule.locate(t + j, frames) for t, j in zip(buffer_times, jitter, strict=False)]
+def frames_at(offset: float) -> FrameClock:
+    clock = StreamClock()
+    clock.offset = offset
+    return FrameClock(RATE, clock)
 
 
-def test_start_is_pinned_to_the_frame_it_falls_on():
-    # stream time t is daemon time t + 100; buffers of 10 frames (10 ms)
-    schedule = FrameSchedule(start_seconds=100.5, sample_rate=RATE, lock_ahead_seconds=0.05)
-    times = [0.4 + i * 0.01 for i in range(20)]
-    indices = drive(schedule, 100.0, times, 10)
-    assert indices[:5] == [None] * 5  # 0.4 .. 0.44: more than 50 ms ahead
-    assert schedule.locked
-    # the buffer at stream time 0.5 starts exactly on the clip's first frame
-    assert indices[10] == 0
-    assert indices[11] == 10
+def test_a_start_is_pinned_to_the_frame_it_falls_on_once_near():
+    # stream time t is daemon time t + 100; buffers of 10 frames, frame 0 sounds at 0.4
+    frames = frames_at(100.0)
+    pin = StartPin(start_seconds=100.5, lock_ahead_seconds=0.05)
+    indices = []
+    for buffer in range(20):
+        first = buffer * 10
+        frames.observe_buffer(0.4 + first / RATE, first)
+        indices.append(pin.index(frames, first))
+    assert indices[:5] == [None] * 5  # more than 50 ms ahead
+    assert pin.frame == 100
+    assert indices[10] == 0 and indices[11] == 10
 
 
 def test_late_callbacks_do_not_move_the_start():
-    steady = FrameSchedule(100.5, RATE, lock_ahead_seconds=0.05)
-    late = FrameSchedule(100.5, RATE, lock_ahead_seconds=0.05)
-    times = [0.4 + i * 0.01 for i in range(20)]
-    a = drive(steady, 100.0, times, 10)
-    b = drive(late, 100.0, times, 10, jitter=[0.0, 0.004, 0.002, 0.007, 0.003, 0.006])
-    assert a[10:] == b[10:]
+    steady, late = frames_at(100.0), frames_at(100.0)
+    for buffer, lateness in enumerate([0.0, 0.004, 0.002, 0.007, 0.003, 0.006]):
+        first = buffer * 10
+        steady.observe_buffer(0.4 + first / RATE, first)
+        late.observe_buffer(0.4 + first / RATE + lateness, first)
+    assert steady.frame_at(100.5) == late.frame_at(100.5) == 100
 
 
-def test_nothing_is_pinned_before_the_clock_is_read():
-    schedule = FrameSchedule(0.0, RATE)
-    assert schedule.locate(5.0, 10) is None
-    assert not schedule.locked
+def test_nothing_is_pinned_before_the_clocks_are_read():
+    frames = FrameClock(RATE, StreamClock())
+    frames.observe_buffer(5.0, 0)
+    assert StartPin(0.0).index(frames, 0) is None
 
 
 def test_fill_from_plays_the_clip_then_silence():
