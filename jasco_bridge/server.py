@@ -151,7 +151,7 @@ class BridgeServer:
             self.config.shutdown_timeout_seconds if timeout_seconds is None else timeout_seconds
         )
         self._accepting = False
-        self.audio.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.audio.close)
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -489,6 +489,7 @@ class BridgeServer:
             start_bar=request["start_bar"],  # type: ignore[arg-type]
             bars=request["bars"],  # type: ignore[arg-type]
             count_in_bars=request["count_in"],  # type: ignore[arg-type]
+            click_through=bool(request["click"]),
             out_dir=self.config.out_dir / session.name,
             report=self._desk_report(request.session, channel),
         )
