@@ -23,17 +23,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from jasco_bridge.errors import BridgeError
+from jasco_bridge.errors import AudioDeviceError
 from jasco_bridge.scheduling import FrameClock, StartPin, StreamClock, fill_from, take_from
 
 logger = logging.getLogger(__name__)
 
 Direction = Literal["input", "output"]
 BLOCK_FRAMES = 256
-
-
-class AudioDeviceError(BridgeError):
-    """A sound device is missing, busy or refused the stream; the message lists the devices."""
 
 
 @dataclass(frozen=True)

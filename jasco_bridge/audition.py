@@ -27,7 +27,7 @@ import numpy as np
 
 from jasco_bridge import audio
 from jasco_bridge.clips import ClipInfo
-from jasco_bridge.errors import BridgeError, SessionError
+from jasco_bridge.errors import AudioDeviceError, BridgeError, SessionError
 from jasco_bridge.link import LinkSession
 from jasco_bridge.transport import (
     Transport,
@@ -163,7 +163,7 @@ class AudioDesk:
         with self._lock:
             engine = self._engine
             if engine is not None and need_input and engine.input is None:
-                raise audio.AudioDeviceError(
+                raise AudioDeviceError(
                     "the output is open without an input (none was found when the audition "
                     "started); stop the audition and record again"
                 )
@@ -171,7 +171,7 @@ class AudioDesk:
                 output = audio.find_device(self.settings.output_device, "output")
                 try:
                     source = audio.find_device(self.settings.input_device, "input")
-                except audio.AudioDeviceError:
+                except AudioDeviceError:
                     if need_input:
                         raise
                     source = None  # auditions work without an input
@@ -413,7 +413,7 @@ def click_onset_seconds(recording: np.ndarray, sample_rate: int) -> float:
     """Where the first click starts in a recording: the first sample above half its peak."""
     peak = float(np.max(np.abs(recording))) if len(recording) else 0.0
     if peak < 0.01:
-        raise audio.AudioDeviceError(
+        raise AudioDeviceError(
             "no click came back: connect the output to the input (a cable, or with JACK "
             "jack_connect PortAudio:out_0 PortAudio:in_0) and try again"
         )

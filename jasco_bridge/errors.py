@@ -31,3 +31,7 @@ class ConfigError(BridgeError):
 
 class UsageError(BridgeError):
     """A command line that cannot be carried out: options that exclude each other, or none given."""
+
+
+class AudioDeviceError(BridgeError):
+    """A sound device is missing, busy or refused a stream; the message lists the devices."""

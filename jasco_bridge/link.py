@@ -23,6 +23,7 @@ class LinkSession:
 
     @classmethod
     def join(cls, bpm: float = 120.0) -> LinkSession:
+        """Enable Link (call it on a running asyncio loop: aalink schedules on it)."""
         try:
             import aalink
         except ImportError:

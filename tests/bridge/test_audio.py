@@ -25,13 +25,13 @@ import pytest
 import soundfile
 import soxr
 
-from jasco_bridge import audio
 from jasco_bridge.audition import (
     AudioSettings,
     click_onset_seconds,
     click_track,
     measure_input_latency,
 )
+from jasco_bridge.errors import AudioDeviceError
 from jasco_bridge.sources import AudioDrums
 from midi.tempo import TempoMap
 
@@ -66,7 +66,7 @@ def test_click_track_and_its_onset():
 
 
 def test_silence_is_no_click_and_says_how_to_connect():
-    with pytest.raises(audio.AudioDeviceError, match="connect the output to the input"):
+    with pytest.raises(AudioDeviceError, match="connect the output to the input"):
         click_onset_seconds(np.zeros(RATE, dtype=np.float32), RATE)
 
 
