@@ -35,7 +35,7 @@ from jasco_bridge.errors import AudioDeviceError
 from jasco_bridge.sources import AudioDrums
 from midi.tempo import TempoMap
 
-from .support import OscPeer, running_daemon
+from .support import OscPeer, run_cli, running_daemon
 
 RATE = 48000
 TOLERANCE_SECONDS = 0.005
@@ -199,17 +199,27 @@ def loopback(jack) -> Iterator[None]:
     stop = threading.Event()
     env = _jack_env(jack)
 
+    def jack(*command: str) -> str:
+        # A JACK client that hangs while a stream closes would hold the server up (and the
+        # stream with it): give each call a deadline.
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=2)
+        except subprocess.TimeoutExpired:
+            return ""
+        return done.stdout
+
     def patch() -> None:
-        done: set[tuple[str, str]] = set()
-        while not stop.wait(0.02):
-            ports = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True)
-            names = ports.stdout.split()
+        seen: frozenset[str] = frozenset()  # ports come and go as streams open and close
+        while not stop.wait(0.05):
+            names = jack("jack_lsp").split()
             outs = [p for p in names if p.startswith("PortAudio") and ":out_" in p]
             ins = [p for p in names if p.startswith("PortAudio") and ":in_" in p]
+            ports = frozenset(outs + ins)
+            if ports == seen:
+                continue
             for pair in ((o, i) for o in outs for i in ins):
-                if pair not in done:
-                    subprocess.run(["jack_connect", *pair], env=env, capture_output=True)
-                    done.add(pair)
+                jack("jack_connect", *pair)
+            seen = ports
 
     thread = threading.Thread(target=patch, daemon=True)
     thread.start()
@@ -298,3 +308,9 @@ def test_a_busy_or_refused_device_is_an_error_not_a_crash(tmp_path, peer, jack):
         peer.send(port, "/jasco/drums/record", 2, 1, 0)  # while the first is pending
         assert "already being recorded" in peer.expect("/jasco/error").args[1]
         peer.expect("/jasco/drums/recorded")
+
+
+def test_devices_lists_the_jack_device(jack):
+    listed = run_cli("devices", env={"JACK_DEFAULT_SERVER": jack, "JACK_NO_START_SERVER": "1"})
+    assert listed.returncode == 0, listed.stderr
+    assert "system (JACK Audio Connection Kit; 2 in, 2 out, 48000 Hz" in listed.stdout
