@@ -301,7 +301,7 @@ def test_a_drum_take_against_the_click_lands_on_the_grid(tmp_path, peer, input_l
             assert abs(onset) <= TOLERANCE_SECONDS, f"beat {beat + 1} is {onset * 1000:.1f} ms off"
 
 
-def test_a_busy_or_refused_device_is_an_error_not_a_crash(tmp_path, peer, jack):
+def test_a_second_take_while_one_records_is_refused(tmp_path, peer, jack):
     with running_daemon(tmp_path, audio_in="system") as daemon:
         port = daemon.server.udp_port
         peer.send(port, "/jasco/drums/record", 1, 1, 0)

@@ -27,6 +27,10 @@ class FakeLink:
     def __init__(self, peers: int, beat: float, bpm: float) -> None:
         self.peers, self.beat, self.bpm = peers, beat, bpm
         self.bar_beats: list[float] = []
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def reading(self, clock, bar_beats):
         self.bar_beats.append(bar_beats)
@@ -139,3 +143,40 @@ def test_take_start_with_link_lands_on_a_link_bar_after_the_count_in():
     when = take_start(reading, TEMPO_120, 1, 1, now=0.0, lead_seconds=0.25)
     # count-in ends at 2.25 s = Link beat 5.5; the next bar line is beat 8, 3.5 s away
     assert when == pytest.approx(3.5)
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.tempos: list[tuple[float, float]] = []
+        self.failures: list[str] = []
+
+    def link_tempo(self, link_bpm, session_bpm):
+        self.tempos.append((link_bpm, session_bpm))
+
+    def failed(self, message):
+        self.failures.append(message)
+
+
+def test_the_desk_reports_links_tempo_when_it_differs_from_the_session(tmp_path):
+    from jasco_bridge.audition import AudioDesk, AudioSettings
+
+    # A device no machine has: the take itself fails (reported); the tempo note comes first.
+    desk = AudioDesk(
+        AudioSettings(input_device="no-such-device"),
+        link=FakeLink(1, 0.0, 100.0),
+        clock=FakeClock(),
+    )
+    report = Collected()
+    desk.record_drums(
+        "default",
+        TEMPO_120,
+        start_bar=1,
+        bars=1,
+        count_in_bars=0,
+        click_through=False,
+        out_dir=tmp_path,
+        report=report,
+    )
+    desk.close()
+    assert report.tempos == [(100.0, 120.0)]
+    assert len(report.failures) == 1 and "audio" in report.failures[0]  # a message, no crash
