@@ -13,9 +13,12 @@ render takes an immutable `SessionSnapshot`, so later messages never change a qu
     snapshot = session.snapshot()          # what a job renders
     snapshot.chord_timeline(until_beat=16.0)
 
-Chords come from one source, in this order of precedence: chord symbols if any were given, else
-chord notes (recognised into chords with the session's tempo map), else the chosen track of a
-chord MIDI file. The session's tempo map is authoritative: a file's notes are taken in beats.
+Chords come from one source, the latest kind sent: chord symbols, chord notes (recognised into
+chords with the session's tempo map) or the chosen track of a chord MIDI file. Sending another
+kind replaces the chords held so far, and the method says so in the notices it returns (the
+daemon sends them as `/jasco/notice`). A chord file's notes are taken in beats; the file also
+brings its tempo map and meters, unless the session has an explicit one (sent as tempo, tempo
+change or meter change): `tempo_source` says which ("session", "chord file" or "default").
 
 Beat 0 is the start of the DAW timeline. A drum stem starts at beat 0 unless told otherwise.
 Chord and drum files named by path are checked and opened by `jasco_bridge.sources`.
@@ -50,6 +53,7 @@ MAX_SESSIONS = 256
 MAX_NOTES = 20_000  # per note list: about 100 minutes of four-note chords on every beat
 MAX_CHORD_SYMBOLS = 4096
 MAX_PROMPT_CHARS = 2000
+TEMPO_SOURCES = ("session", "chord file", "default")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,7 +80,8 @@ class ChordSymbol:
 class SessionSnapshot:
     """Everything a render needs from a session, frozen at the moment the render was asked for.
 
-    `tempo_given` is False while the tempo map is the 120 bpm default nobody chose.
+    `tempo_source` is "session" for a tempo map the DAW sent, "chord file" for the chord MIDI
+    file's own, "default" for the 120 bpm 4/4 nobody chose.
     """
 
     name: str
@@ -88,11 +93,17 @@ class SessionSnapshot:
     chord_file: ChordFile | None = None
     drums: Drums | None = None
     melody_notes: tuple[Note, ...] = field(default=(), repr=False)
-    tempo_given: bool = True
+    tempo_source: str = "session"
+
+    @property
+    def tempo_given(self) -> bool:
+        """False while the tempo map is the default nobody chose."""
+        return self.tempo_source != "default"
 
     @property
     def chord_source(self) -> str:
-        """Where the chords come from: "symbols", "notes", "file" or "none"."""
+        """Where the chords come from: "symbols", "notes", "file" or "none" (a `Session` holds
+        one kind at a time)."""
         if self.chord_symbols:
             return "symbols"
         if self.chord_notes:
@@ -102,7 +113,7 @@ class SessionSnapshot:
         return "none"
 
     def chord_timeline(self, until_beat: float | None = None) -> list[TimedChord]:
-        """The chords to render, in beats, from the source with the highest precedence.
+        """The chords to render, in beats, from the chord source.
 
         The last chord symbol lasts until `until_beat` (the end of the render window); without
         one it lasts one bar.
@@ -152,6 +163,7 @@ class SessionSnapshot:
                 "tempos": [[t.beat, t.bpm] for t in self.tempo_map.tempos],
                 "meters": [[m.beat, m.numerator, m.denominator] for m in self.tempo_map.meters],
             },
+            "tempo_source": self.tempo_source,
             "chord_source": self.chord_source,
             "chord_symbols": [[s.start_beat, s.label] for s in self.chord_symbols],
             "chord_notes": [
@@ -197,7 +209,7 @@ class Session:
     def reset(self) -> None:
         """Back to 120 bpm 4/4, no chords, drums or melody, an empty prompt, default settings."""
         self.tempo_map = TempoMap.constant(120.0)
-        self._tempo_given = False
+        self._tempo_source = "default"
         self.prompt = ""
         self.settings = RenderSettings()
         self._chord_symbols: dict[float, ChordSymbol] = {}
@@ -213,10 +225,15 @@ class Session:
         with session_input("tempo"):
             self.set_tempo_map(TempoMap.constant(bpm, numerator, denominator))
 
-    def set_tempo_map(self, tempo_map: TempoMap) -> None:
-        """A whole tempo map at once (a MIDI file's)."""
+    def set_tempo_map(self, tempo_map: TempoMap, source: str = "session") -> None:
+        """A whole tempo map at once. `source` is where it came from (`TEMPO_SOURCES`): a
+        sidecar read back keeps the one it recorded; anything else is the session's own."""
+        if source not in TEMPO_SOURCES:
+            raise SessionError(
+                f"tempo source must be one of {', '.join(TEMPO_SOURCES)}, got {source!r}"
+            )
         self.tempo_map = tempo_map
-        self._tempo_given = True
+        self._tempo_source = source
 
     def add_tempo_change(self, at_beat: float, bpm: float) -> None:
         with session_input("tempo change"):
@@ -229,26 +246,60 @@ class Session:
     # -- chords
 
     def clear_chords(self) -> None:
-        """Forget chord symbols, chord notes and the chord file."""
+        """Forget chord symbols, chord notes and the chord file (a tempo map the file brought
+        stays: bars do not move under the producer's feet)."""
         self._chord_symbols.clear()
         self._chord_notes.clear()
         self._chord_file = None
 
+    def _switch_chords_to(self, kind: str) -> list[str]:
+        """Make room for chords of `kind`: the latest kind sent wins, so chords of another kind
+        are dropped, and a notice says what was dropped."""
+        held = self._chord_kind()
+        if held in ("none", kind):
+            return []
+        dropped = {
+            "symbols": f"the {len(self._chord_symbols)} chord symbols sent before are",
+            "notes": f"the {len(self._chord_notes)} chord notes sent before are",
+            "file": f"the chord file {self._chord_file.path if self._chord_file else ''} is",
+        }[held]
+        self.clear_chords()
+        return [
+            f"the chords now come from the chord {kind}; {dropped} dropped "
+            "(the latest kind of chords sent wins)"
+        ]
+
+    def _chord_kind(self) -> str:
+        """The kind of chords held: "symbols", "notes", "file" or "none" (one at a time)."""
+        if self._chord_symbols:
+            return "symbols"
+        if self._chord_notes:
+            return "notes"
+        return "none" if self._chord_file is None else "file"
+
     def add_chord_note(
         self, start_beat: float, length_beats: float, pitch: int, velocity: int = 100
-    ) -> None:
-        self.add_chord_notes([(start_beat, length_beats, pitch, velocity)])
+    ) -> list[str]:
+        return self.add_chord_notes([(start_beat, length_beats, pitch, velocity)])
 
-    def add_chord_notes(self, groups: Sequence[NoteGroup]) -> None:
-        """Add (start_beat, length_beats, pitch, velocity) groups; all or nothing."""
-        self._add_notes(self._chord_notes, _notes(groups, "chord notes"), "chord notes")
+    def add_chord_notes(self, groups: Sequence[NoteGroup]) -> list[str]:
+        """Add (start_beat, length_beats, pitch, velocity) groups; all or nothing. Returns the
+        notices for the producer (chords of another kind dropped)."""
+        notes = _notes(groups, "chord notes")
+        # Checked before anything is dropped: a refused list changes nothing.
+        held = len(self._chord_notes) if self._chord_kind() == "notes" else 0
+        self._check_room(held + len(notes), "chord notes")
+        notices = self._switch_chords_to("notes")
+        self._chord_notes.extend(notes)
+        return notices
 
-    def add_chord_symbol(self, start_beat: float, label: str) -> None:
+    def add_chord_symbol(self, start_beat: float, label: str) -> list[str]:
         """A chord symbol (`Cmaj7`, `F#m7b5`, `C/E`, `N.C.`); one at the same beat is replaced."""
-        self.add_chord_symbols([(start_beat, label)])
+        return self.add_chord_symbols([(start_beat, label)])
 
-    def add_chord_symbols(self, groups: Sequence[SymbolGroup]) -> None:
-        """Add (start_beat, label) groups; all or nothing."""
+    def add_chord_symbols(self, groups: Sequence[SymbolGroup]) -> list[str]:
+        """Add (start_beat, label) groups; all or nothing. Returns the notices for the producer
+        (chords of another kind dropped)."""
         parsed = []
         for number, group in enumerate(groups, start=1):
             if len(group) != 2:
@@ -272,13 +323,31 @@ class Session:
                 f"a session holds at most {MAX_CHORD_SYMBOLS} chord symbols; "
                 "send /jasco/chords/clear first"
             )
+        notices = self._switch_chords_to("symbols")  # only drops other kinds than symbols
         self._chord_symbols = merged
+        return notices
 
-    def set_chord_file(self, path: str | os.PathLike[str], track: str | int | None = None) -> None:
-        """Take chords from a MIDI file's track (by name or 0-based index; None = choose)."""
+    def set_chord_file(
+        self, path: str | os.PathLike[str], track: str | int | None = None
+    ) -> list[str]:
+        """Take chords from a MIDI file's track (by name or 0-based index; None = choose), and
+        its tempo map and meters unless the session has its own. Returns the notices for the
+        producer: which tempo map the bars follow, and chords of another kind dropped."""
         chord_file = open_chord_file(path, track)
+        notices = self._switch_chords_to("file")
         self._chord_file = chord_file
         logger.info("session %s: chords from %s, %s", self.name, chord_file.path, chord_file.reason)
+        if self._tempo_source != "session":
+            self.set_tempo_map(chord_file.tempo_map, source="chord file")
+            notices.append(f"the bars follow the chord file's tempo map: {chord_file.tempo_map}")
+        # As a musician reads them: a file stores tempos in microseconds per beat (92.00001).
+        elif str(chord_file.tempo_map) != str(self.tempo_map):
+            notices.append(
+                f"the bars follow the session's tempo map ({self.tempo_map}), not the chord "
+                f"file's ({chord_file.tempo_map}); to use the file's, send /jasco/reset "
+                "before the file"
+            )
+        return notices
 
     # -- drums and melody
 
@@ -311,14 +380,18 @@ class Session:
     def clear_melody(self) -> None:
         self._melody_notes.clear()
 
+    @classmethod
+    def _add_notes(cls, target: list[Note], notes: list[Note], what: str) -> None:
+        cls._check_room(len(target) + len(notes), what)
+        target.extend(notes)
+
     @staticmethod
-    def _add_notes(target: list[Note], notes: list[Note], what: str) -> None:
-        if len(target) + len(notes) > MAX_NOTES:
+    def _check_room(count: int, what: str) -> None:
+        if count > MAX_NOTES:
             raise SessionError(
                 f"a session holds at most {MAX_NOTES} {what}; send the matching clear message "
                 "first or send fewer notes"
             )
-        target.extend(notes)
 
     # -- prompt and settings
 
@@ -361,7 +434,7 @@ class Session:
             chord_file=self._chord_file,
             drums=self._drums,
             melody_notes=tuple(self._melody_notes),
-            tempo_given=self._tempo_given,
+            tempo_source=self._tempo_source,
         )
 
 
@@ -370,20 +443,27 @@ def session_from_sidecar(document: Mapping[str, Any]) -> Session:
     `seed` it rendered with): files named in it are opened again, checked as on the first time."""
     try:
         session = Session(document["session"])
+        session.set_prompt(document["prompt"])
+        # Only the chords that were rendered (sidecars from before "the latest kind wins" may
+        # list other kinds too), and the tempo map after them: the one recorded, from where
+        # it came, even if a chord file has changed since.
+        source = document["chord_source"]
+        if source == "symbols":
+            session.add_chord_symbols(document["chord_symbols"])
+        if source == "notes":
+            session.add_chord_notes(document["chord_notes"])
+        chord_file = document["chord_file"]
+        if source == "file" and chord_file is not None:
+            session.set_chord_file(chord_file["path"], chord_file["requested_track"])
         tempo = document["tempo_map"]
         with session_input("the sidecar's tempo map"):
             session.set_tempo_map(
                 TempoMap(
                     tuple(TempoChange(beat, bpm) for beat, bpm in tempo["tempos"]),
                     tuple(TimeSignature(b, n, d) for b, n, d in tempo["meters"]),
-                )
+                ),
+                source=document.get("tempo_source", "session"),
             )
-        session.set_prompt(document["prompt"])
-        session.add_chord_symbols(document["chord_symbols"])
-        session.add_chord_notes(document["chord_notes"])
-        chord_file = document["chord_file"]
-        if chord_file is not None:
-            session.set_chord_file(chord_file["path"], chord_file["requested_track"])
         drums = document["drums"]
         if drums is not None:
             session.set_drums_file(drums["path"], drums["start_beat"])

@@ -201,8 +201,7 @@ def session_from_midi(args: argparse.Namespace):
     path = Path(args.file).expanduser().absolute()
     song = read_midi_file(path)
     session = Session(slugify(path.stem, 64, fallback="song"))
-    session.set_tempo_map(song.tempo_map)
-    session.set_chord_file(path, _track_key(args.track))
+    session.set_chord_file(path, _track_key(args.track))  # brings the file's tempo map too
     session.set_prompt(args.prompt)
     if args.melody_track is not None:
         session.set_melody_track(choose_chord_track(song, _track_key(args.melody_track)).track)
