@@ -103,11 +103,13 @@ class ChordFile:
         return self.choice.reason
 
     def describe(self) -> dict[str, Any]:
-        """Plain JSON values for a clip's sidecar."""
+        """Plain JSON values for a clip's sidecar: `track` names the chosen part, or every
+        combined part (``tracks 1 'RH' + 2 'LH'``), and `parts` lists them one by one."""
         return {
             "path": str(self.path),
             "requested_track": self.requested_track,
-            "track": self.track.label,
+            "track": self.choice.label,
+            "parts": [part.label for part in self.choice.parts],
             "reason": self.reason,
         }
 
