@@ -149,7 +149,7 @@ class SessionSnapshot:
                 end = until_beat
             else:
                 end = symbol.start_beat + self.tempo_map.beats_per_bar_at(symbol.start_beat)
-            timeline.append(TimedChord(symbol.start_beat, end, symbol.chord))
+            timeline.append(TimedChord(symbol.start_beat, end, symbol.chord, symbol.label))
         return timeline
 
     def describe(self) -> dict[str, Any]:

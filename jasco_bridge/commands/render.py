@@ -314,7 +314,9 @@ def _print_chords(report: Sequence, tempo_map) -> None:
     for use in report:
         arrow = "=" if use.exact else "->"
         where = tempo_map.position_at(use.start_beat)
-        print(f"  {str(where):<18} {use.given:>10} {arrow} {use.label}")
+        given = use.given if use.written is None else use.written
+        label = use.label if use.spelled == use.label else f"{use.label} ({use.spelled})"
+        print(f"  {str(where):<18} {given:>10} {arrow} {label}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -175,3 +175,20 @@ def test_the_request_client_lets_a_chord_file_bring_its_tempo(tmp_path):
     assert json.loads(Path(from_file["sidecar"]).read_text())["tempo_source"] == "chord file"
     assert (from_tempo["start_beat"], from_tempo["length_beats"]) == (32.0, 8.0)
     assert json.loads(Path(from_tempo["sidecar"]).read_text())["tempo_source"] == "session"
+
+
+def test_the_sidecar_keeps_the_spelling_of_chord_symbols_beside_the_label(tmp_path, peer):
+    with running_daemon(tmp_path) as daemon:
+        port = daemon.server.udp_port
+        peer.send(port, "/jasco/tempo", 120.0)
+        peer.send(port, "/jasco/chords/symbols", 0.0, "Dbmaj9/F", 4.0, "N.C.", 6.0, "Gbm7")
+        symbols = sidecar_of(render_bars(peer, port, 1, 2))
+        peer.send(port, "/jasco/chords/notes", 0.0, 4.0, 49, 90, 0.0, 4.0, 53, 90, 0.0, 4.0, 56, 90)
+        notes = sidecar_of(render_bars(peer, port, 1, 1))
+    first, no_chord, last = symbols["chords"]
+    assert (first["written"], first["label"], first["spelled"]) == ("Dbmaj9/F", "C#maj7", "Dbmaj7")
+    assert first["given"] == "C#:maj9/3" and not first["exact"]
+    assert (no_chord["written"], no_chord["label"], no_chord["spelled"]) == ("N.C.", "N", "N")
+    assert (last["written"], last["label"], last["spelled"]) == ("Gbm7", "F#m7", "Gbm7")
+    (recognised,) = [c for c in notes["chords"] if c["label"] != "N"]
+    assert recognised["written"] is None and recognised["spelled"] == recognised["label"]
