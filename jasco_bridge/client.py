@@ -27,6 +27,7 @@ from jasco_bridge.errors import UsageError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX
 from jasco_bridge.session import DEFAULT_SESSION
+from jasco_bridge.settings import DEFAULT_START_BAR
 
 # One bulk message stays under this many bytes, so that it also fits one UDP datagram (65507).
 MAX_MESSAGE_BYTES = 60_000
@@ -131,7 +132,7 @@ class NoteSpec:
 class RenderSpec:
     """One self-contained render request: the song's time, its chords and what to render."""
 
-    start_bar: int = 1
+    start_bar: int = DEFAULT_START_BAR
     bars: int | None = None
     tempo: tuple[float, int, int] | None = None  # (bpm, numerator, denominator); None = not sent
     tempo_changes: tuple[tuple[float, float], ...] = ()  # (at_beat, bpm)

@@ -29,7 +29,7 @@ from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX, Arg, Command, Reply, Request
 from jasco_bridge.session import DEFAULT_SESSION
-from jasco_bridge.settings import MAX_SEED, RANDOM_SEED
+from jasco_bridge.settings import DEFAULT_START_BAR, MAX_SEED, RANDOM_SEED
 from midi.notes import MAX_PITCH, MAX_VELOCITY
 from midi.tempo import MAX_BPM, MAX_DENOMINATOR, MAX_NUMERATOR, MIN_BPM
 
@@ -211,7 +211,7 @@ COMMANDS: tuple[Command, ...] = (
         "Queue a render of a bar range; one job per variation.",
         "render",
         args=(
-            Arg("start_bar", "int", "first bar (1-based)", default=1, low=1),
+            Arg("start_bar", "int", "first bar (1-based)", default=DEFAULT_START_BAR, low=1),
             Arg(
                 "bars",
                 "int",

@@ -70,14 +70,16 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
 
     Render settings default to None here: unset means RenderSettings' own default, the one
     the daemon uses too."""
-    from jasco_bridge.settings import MAX_SEED, RenderSettings
+    from jasco_bridge.settings import DEFAULT_START_BAR, MAX_SEED, RenderSettings
 
     defaults = RenderSettings()
     parser.add_argument(
         "--track", help="chord track by name or index; None = the most chord-like track"
     )
     parser.add_argument("--melody-track", help="melody track by name or index (melody models)")
-    parser.add_argument("--start-bar", type=int, default=1, help="first bar (1-based)")
+    parser.add_argument(
+        "--start-bar", type=int, default=DEFAULT_START_BAR, help="first bar (1-based)"
+    )
     parser.add_argument(
         "--bars", type=int, help="number of bars; None = as many as fit in 10 s, at most 4"
     )
