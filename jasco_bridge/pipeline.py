@@ -67,12 +67,14 @@ def render_clip(
     rendered = clock()
     if should_cancel is not None and should_cancel():
         raise GenerationCancelled("cancelled after the last sampler step; no clip was written")
+    root = None
     if path is None:
         if out_dir is None:
             raise RenderError("render_clip needs out_dir= or path= to know where the clip goes")
         path = clip_path(
             out_dir, snapshot.name, window.start_bar, window.bars, snapshot.prompt, seed, job_id
         )
+        root = Path(out_dir).resolve()
     settings = snapshot.settings
     sidecar = {
         "schema": SIDECAR_SCHEMA,
@@ -96,6 +98,7 @@ def render_clip(
         output_sample_rate=settings.sample_rate,
         target_lufs=settings.target_lufs,
         description=f"jasco-bridge {label}: {snapshot.prompt}"[:256],
+        root=root,
     )
 
 
