@@ -557,7 +557,6 @@ def check_clip_folder(out_dir: str | os.PathLike[str]) -> Path:
             pass
     except OSError as error:
         raise ClipError(
-            f"cannot write clips in {folder}: {error.strerror or error}; "
-            "choose another --out-dir"
+            f"cannot write clips in {folder}: {error.strerror or error}; choose another --out-dir"
         ) from error
     return folder
