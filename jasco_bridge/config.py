@@ -42,6 +42,8 @@ class DaemonConfig:
     fixed address instead of to each message's sender (needed for senders such as `oscsend`
     that use a throw-away port). `allow` is an allow-list of client IP addresses or networks
     (`127.0.0.1`, `192.168.1.0/24`); empty means anyone who can reach the socket.
+    `ready_file` is where the daemon writes its bound addresses and engine as JSON once it is
+    ready (see `jasco_bridge.daemon.ready_document`).
     """
 
     host: str = "127.0.0.1"
@@ -60,6 +62,7 @@ class DaemonConfig:
     max_pending_bundles: int = 1024
     max_bundle_delay_seconds: float = 3600.0
     shutdown_timeout_seconds: float = 10.0
+    ready_file: Path | None = None
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -94,6 +97,8 @@ class DaemonConfig:
         # Absolute from the start: /jasco/done tells a DAW (another process, another working
         # folder) where the clip is.
         object.__setattr__(self, "out_dir", Path(self.out_dir).expanduser().absolute())
+        if self.ready_file is not None:
+            object.__setattr__(self, "ready_file", Path(self.ready_file).expanduser().absolute())
 
     @property
     def reply_address(self) -> tuple[str, int] | None:
@@ -131,4 +136,5 @@ class DaemonConfig:
             precision=args.precision,
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
+            ready_file=None if args.ready_file is None else Path(args.ready_file),
         )

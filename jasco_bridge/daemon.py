@@ -8,22 +8,31 @@ shutdown  stops intake, lets the running job finish within the timeout and cance
           (each job's client gets `/jasco/cancelled`), closes the sockets. A second Ctrl-C cancels
           the running job at its next sampler step instead of waiting. Signal handlers are
           restored afterwards.
+
+With `--ready-file PATH` the daemon writes `ready_document(...)` there as JSON once it is bound
+and its engine is loaded (atomically: a reader never sees half a file), and removes it on
+shutdown, so a script or test that starts `--port 0` learns the ports without parsing logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
+import os
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
 from jasco_bridge.clips import check_clip_folder
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer, open_renderer
+from jasco_bridge.errors import ConfigError
 from jasco_bridge.server import BridgeServer
 
 logger = logging.getLogger(__name__)
@@ -59,6 +68,37 @@ def describe_engine(opened: OpenedRenderer) -> list[str]:
     return lines
 
 
+def ready_document(server: BridgeServer, opened: OpenedRenderer) -> dict[str, object]:
+    """What `--ready-file` holds: where to send (`tcp_port` is None with --no-tcp) and what renders."""
+    host, udp_port = server.udp_address
+    renderer = opened.renderer
+    return {
+        "host": host,
+        "udp_port": udp_port,
+        "tcp_port": server.tcp_port,
+        "engine": "preview" if renderer.is_preview else renderer.name,
+        "model": renderer.model_id,
+        "out_dir": str(server.config.out_dir),
+        "pid": os.getpid(),
+    }
+
+
+def write_file_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the ready file {path}: {exc}; choose another --ready-file"
+        ) from None
+
+
 class Daemon:
     """One `jasco-bridge serve` run. `announce` receives the lines an operator should see."""
 
@@ -76,6 +116,7 @@ class Daemon:
         self._open_engine = open_engine
         self._stop: asyncio.Event | None = None
         self._stop_requests = 0
+        self._ready_file_written: Path | None = None
 
     async def startup(self) -> None:
         self._stop = asyncio.Event()
@@ -95,6 +136,12 @@ class Daemon:
         self.server.attach_engine(opened)
         for line in describe_engine(opened):
             self._announce(line)
+        ready_file = self.config.ready_file
+        if ready_file is not None:
+            document = ready_document(self.server, opened)
+            write_file_atomically(ready_file, json.dumps(document, indent=2) + "\n")
+            self._ready_file_written = ready_file
+            self._announce(f"addresses and engine written to {ready_file}")
         self._announce("ready (Ctrl-C to stop)")
 
     async def serve(self) -> None:
@@ -105,6 +152,10 @@ class Daemon:
     async def shutdown(self) -> None:
         if not self.server.started:
             return  # startup failed before binding: nothing to stop
+        if self._ready_file_written is not None:
+            # Gone first: nobody should start talking to a daemon on its way out.
+            self._ready_file_written.unlink(missing_ok=True)
+            self._ready_file_written = None
         self._announce("shutting down: finishing the running job (Ctrl-C again to cancel it)")
         await self.server.close(self.config.shutdown_timeout_seconds)
         self._announce("stopped")

@@ -1,4 +1,4 @@
-"""Where replies go: a UDP address, or the TCP connection a message came from.
+"""Where replies go: a UDP sender (or the port it named), or the TCP connection a message came from.
 
 A reply channel is handed along with each message and each render job, so progress and clips
 reach the client that asked, framed the way that client frames.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,19 +25,35 @@ class ReplyChannel(Protocol):
     def send(self, message: OscMessage) -> None: ...
 
 
+# (session, client IP) -> where that client asked for its UDP replies (/jasco/reply/port)
+ReplyRoutes = MutableMapping[tuple[str, str], tuple[str, int]]
+
+
 @dataclass(frozen=True)
-class UdpReply:
-    """Replies as datagrams to one address."""
+class SenderUdpReply:
+    """UDP replies to one sender's message about `session`: to the port that client named for
+    the session with /jasco/reply/port, else to `fallback` (the sender, or --reply-port).
+
+    The route is looked up at each send, so replies sent after a /jasco/reply/port (later in the
+    same bundle, or a job's progress) already follow it."""
 
     transport: asyncio.DatagramTransport
-    address: tuple[str, int]
+    sender: tuple[str, int]
+    fallback: tuple[str, int]
+    routes: ReplyRoutes
+    session: str
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.routes.get((self.session, self.sender[0]), self.fallback)
 
     def send(self, message: OscMessage) -> None:
         if not self.transport.is_closing():
             self.transport.sendto(encode_packet(message), self.address)
 
     def __str__(self) -> str:
-        return f"udp {self.address[0]}:{self.address[1]}"
+        host, port = self.address
+        return f"udp {host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -59,3 +75,11 @@ class TcpReply:
 
     def __str__(self) -> str:
         return f"tcp {self.peer}"
+
+
+@dataclass(frozen=True)
+class JobReplies:
+    """Where a render's job events go, and the client's token that each of them ends with."""
+
+    channel: ReplyChannel
+    token: str | None = None

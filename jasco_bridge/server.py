@@ -15,6 +15,8 @@ on the same connection (TCP).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import logging
 import socket
 import time
@@ -38,8 +40,8 @@ from jasco_bridge.osc import (
     slip_encode,
 )
 from jasco_bridge.pipeline import notices
-from jasco_bridge.replies import ReplyChannel, TcpReply, UdpReply
-from jasco_bridge.session import Session, SessionStore
+from jasco_bridge.replies import JobReplies, ReplyChannel, ReplyRoutes, SenderUdpReply, TcpReply
+from jasco_bridge.session import DEFAULT_SESSION, Session, SessionStore
 from midi.errors import MidiError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,14 @@ logger = logging.getLogger(__name__)
 # Session commands waiting on the lane (each up to 64 KB) before new ones are refused.
 _MAX_PENDING_COMMANDS = 1000
 _UDP_RECEIVE_BUFFER_BYTES = 8 * 2**20
+_MAX_REPLY_ROUTES = 1024  # (session, client) pairs with their own reply port
+# Per-session commands applied as they arrive rather than in the session lane: where replies go
+# is the transport's business, and a ping sent right after must already follow it.
+_ON_ARRIVAL = frozenset({"set_reply_port"})
+# Bulk lists sent in parts (begin / part / commit): at most this many lists waiting for their
+# commit, each at most this many groups.
+_MAX_PENDING_LISTS = 256
+_MAX_PENDING_GROUPS = 100_000
 _EXPECTED = (BridgeError, MidiError, EngineError)
 
 
@@ -81,6 +91,9 @@ class BridgeServer:
         self._lane_task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._refused_hosts: set[str] = set()
+        self._reply_routes: ReplyRoutes = {}
+        # (session, bulk command, client) -> the groups received since its /begin
+        self._pending_lists: dict[tuple[str, str, str], list[tuple[object, ...]]] = {}
         self._accepting = False
         self._daemon_handlers = {
             c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
@@ -211,7 +224,9 @@ class BridgeServer:
     def datagram_received(self, data: bytes, peer: tuple[str, int]) -> None:
         if not self._accepting or self._udp is None or not self._allowed(peer[0]):
             return
-        channel = UdpReply(self._udp, self.config.reply_address or (peer[0], peer[1]))
+        sender = (peer[0], peer[1])
+        fallback = self.config.reply_address or sender
+        channel = SenderUdpReply(self._udp, sender, fallback, self._reply_routes, DEFAULT_SESSION)
         if len(data) > self.config.max_packet_bytes:
             channel.send(
                 protocol.error(
@@ -313,9 +328,12 @@ class BridgeServer:
 
     def _dispatch(self, message: OscMessage, channel: ReplyChannel) -> None:
         """The error boundary for one message."""
+        if isinstance(channel, SenderUdpReply):
+            # Before parsing: a refused message's error follows the session's reply port too.
+            channel = dataclasses.replace(channel, session=protocol.session_of(message.address))
         try:
             request = protocol.parse_request(message)
-            if not request.command.per_session:
+            if not request.command.per_session or request.command.handler in _ON_ARRIVAL:
                 self._daemon_handlers[request.command.handler](request, channel)
                 return
             if self._lane is None:
@@ -330,7 +348,13 @@ class BridgeServer:
         except Exception as exc:  # this is the boundary: nothing may escape to the loop
             self._report(message.address, exc, channel)
 
-    def _report(self, address: str, exc: BaseException, channel: ReplyChannel) -> None:
+    def _report(
+        self,
+        address: str,
+        exc: BaseException,
+        channel: ReplyChannel,
+        token: str | None = None,
+    ) -> None:
         shown = address[:200]
         if isinstance(exc, _EXPECTED):
             logger.warning("%s refused (error sent to %s): %s", shown, channel, exc)
@@ -339,7 +363,7 @@ class BridgeServer:
         else:
             logger.error("unexpected failure handling %s from %s", shown, channel, exc_info=exc)
             text = f"{shown}: internal error ({type(exc).__name__}); the daemon logged it and keeps running"
-        channel.send(protocol.error(-1, text))
+        channel.send(protocol.error(-1, text, token))
 
     async def _run_lane(self) -> None:
         lane = self._lane
@@ -374,11 +398,14 @@ class BridgeServer:
         logger.warning("job %s event %s arrived after the loop closed", event.job_id, event.kind)
 
     def _deliver(self, event: JobEvent) -> None:
-        channel = event.reply_to
-        if channel is None:
+        replies = event.reply_to
+        if not isinstance(replies, JobReplies):
             return
+        job = self._queue.job(event.job_id) if self._queue is not None else None
+        bars = (job.start_bar, job.bars) if job is not None else (0, 0)
+        channel = replies.channel
         try:
-            channel.send(_event_message(event))
+            channel.send(_event_message(event, replies.token, bars))
         except Exception:  # a vanished client must not break event delivery
             logger.exception(
                 "could not send job %s %s event to %s", event.job_id, event.kind, channel
@@ -397,6 +424,73 @@ class BridgeServer:
         channel.send(
             protocol.status(current.state, current.queued, current.engine, current.running)
         )
+
+    def _on_set_reply_port(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        if not isinstance(channel, SenderUdpReply):
+            raise ProtocolError(
+                f"{request.address}: over TCP the replies come back on the connection; "
+                "/jasco/reply/port is for UDP clients"
+            )
+        client = channel.sender[0]
+        key = (request.session, client)
+        port: int = request["port"]  # type: ignore[assignment]
+        if port == 0:
+            self._reply_routes.pop(key, None)
+            return
+        host = _reply_host(request.address, client, request["host"])  # type: ignore[arg-type]
+        if key not in self._reply_routes and len(self._reply_routes) >= _MAX_REPLY_ROUTES:
+            raise ProtocolError(
+                f"{request.address}: {_MAX_REPLY_ROUTES} reply ports are set already; "
+                "clear unused ones with port 0"
+            )
+        self._reply_routes[key] = (host, port)
+
+    def _pending_key(
+        self, request: protocol.Request, channel: ReplyChannel
+    ) -> tuple[tuple[str, str, str], protocol.Command]:
+        target = protocol.COMMANDS_BY_NAME[request.command.name.rpartition("/")[0]]
+        # oscsend and friends send every datagram from a new port: a UDP client is its host.
+        client = channel.sender[0] if isinstance(channel, SenderUdpReply) else str(channel)
+        return (request.session, target.name, client), target
+
+    def _on_bulk_begin(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        key, _ = self._pending_key(request, channel)
+        if key not in self._pending_lists and len(self._pending_lists) >= _MAX_PENDING_LISTS:
+            raise ProtocolError(
+                f"{request.address}: {_MAX_PENDING_LISTS} lists are waiting for their commit; "
+                "commit or restart them first"
+            )
+        self._pending_lists[key] = []
+
+    def _on_bulk_part(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        key, target = self._pending_key(request, channel)
+        pending = self._pending_lists.get(key)
+        if pending is None:
+            raise ProtocolError(f"{request.address}: send {target.address}/begin first")
+        if len(pending) + len(request.groups) > _MAX_PENDING_GROUPS:
+            del self._pending_lists[key]
+            raise ProtocolError(
+                f"{request.address}: more than {_MAX_PENDING_GROUPS} groups in one list; "
+                "the parts so far were dropped"
+            )
+        pending.extend(request.groups)
+
+    def _on_bulk_commit(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        key, target = self._pending_key(request, channel)
+        pending = self._pending_lists.pop(key, None)
+        if pending is None:
+            raise ProtocolError(
+                f"{request.address}: nothing to commit; send {target.address}/begin first"
+            )
+        expected: int = request["groups"]  # type: ignore[assignment]
+        if len(pending) != expected:
+            raise ProtocolError(
+                f"{request.address}: the parts hold {len(pending)} groups, not {expected}: a part "
+                f"was lost or refused, and nothing was applied; send the list again from "
+                f"{target.address}/begin"
+            )
+        method = getattr(self.sessions.get(request.session), target.handler)
+        method(tuple(pending))  # the Session applies all or nothing
 
     def _on_cancel(self, request: protocol.Request, channel: ReplyChannel) -> None:
         job_id = int(request["job"])  # type: ignore[call-overload]
@@ -421,14 +515,42 @@ class BridgeServer:
             method(**request.values)
 
     def _on_render(self, request: protocol.Request, channel: ReplyChannel) -> None:
-        queue = self._require_queue()
-        snapshot = self.sessions.get(request.session).snapshot()
-        jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=channel)
+        token: str | None = request["token"]  # type: ignore[assignment]
+        try:
+            queue = self._require_queue()
+            snapshot = self.sessions.get(request.session).snapshot()
+            replies = JobReplies(channel, token)
+            jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=replies)
+        except Exception as exc:  # refused: the error still carries the client's token
+            self._report(request.address, exc, channel, token)
+            return
         for job in jobs:
-            channel.send(protocol.ack(job.id, job.seed, job.variation))
+            channel.send(
+                protocol.ack(job.id, job.seed, job.variation, job.start_bar, job.bars, token)
+            )
         for text in notices(snapshot, jobs[0].window):
             for job in jobs:
-                channel.send(protocol.notice(job.id, text))
+                channel.send(protocol.notice(job.id, text, token))
+
+
+def _reply_host(address: str, client: str, asked: str | None) -> str:
+    """The host replies may go to: the client itself, or, for a client on loopback, any
+    loopback address it names; never a third machine."""
+    if asked is None:
+        return client
+    wanted = "127.0.0.1" if asked == "localhost" else asked
+    try:
+        wanted_ip, client_ip = ipaddress.ip_address(wanted), ipaddress.ip_address(client)
+    except ValueError:
+        raise ProtocolError(
+            f"{address}: host must be an IP address such as 127.0.0.1, got {asked!r}"
+        ) from None
+    if wanted_ip == client_ip or (wanted_ip.is_loopback and client_ip.is_loopback):
+        return wanted
+    raise ProtocolError(
+        f"{address}: replies go back to the host that sends ({client}), not to {asked}; "
+        "leave the host out"
+    )
 
 
 def _enlarge_receive_buffer(sock: socket.socket | None) -> None:
@@ -449,14 +571,15 @@ def _bind_problem(kind: str, host: str, port: int, exc: OSError) -> str:
     )
 
 
-def _event_message(event: JobEvent) -> OscMessage:
+def _event_message(event: JobEvent, token: str | None, bars: tuple[int, int]) -> OscMessage:
+    """The reply for one job event; `bars` is the job's (start_bar, bars)."""
     if event.kind is JobState.RUNNING:
-        return protocol.progress(event.job_id, event.fraction)
+        return protocol.progress(event.job_id, event.fraction, token)
     if event.kind is JobState.CANCELLED:
-        return protocol.cancelled(event.job_id)
+        return protocol.cancelled(event.job_id, token)
     if event.kind is JobState.DONE and event.clip is not None:
-        return protocol.done(event.job_id, event.clip)
-    return protocol.error(event.job_id, event.message or f"job {event.job_id} failed")
+        return protocol.done(event.job_id, event.clip, *bars, token)
+    return protocol.error(event.job_id, event.message or f"job {event.job_id} failed", token)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

@@ -11,6 +11,7 @@ examples:
   jasco-bridge serve --port 9000 --out-dir ~/Music/jasco-clips
   jasco-bridge serve --engine preview --no-tcp
   jasco-bridge serve --reply-port 9001          # replies to 127.0.0.1:9001
+  jasco-bridge serve --port 0 --ready-file ready.json   # any free port; read it from the file
 
   # in another terminal (liblo-tools):
   oscdump 9001 &
@@ -93,6 +94,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=_DEFAULTS["shutdown_timeout_seconds"],
         help="seconds to let the running job finish on Ctrl-C before cancelling it",
+    )
+    parser.add_argument(
+        "--ready-file",
+        metavar="PATH",
+        default=None,
+        help="once ready, write the bound host, UDP/TCP ports, engine and model here as JSON "
+        "(replaced atomically; removed on shutdown), so a script that starts --port 0 "
+        "needs no log parsing",
     )
 
 
