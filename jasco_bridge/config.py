@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,8 @@ class DaemonConfig:
     max_bundle_delay_seconds: float = 3600.0
     shutdown_timeout_seconds: float = 10.0
     ready_file: Path | None = None
+    read_roots: tuple[Path, ...] = ()
+    file_read_timeout_seconds: float = 10.0
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -90,7 +93,11 @@ class DaemonConfig:
             raise ConfigError(f"max_packet_bytes must be 64..16 MiB, got {self.max_packet_bytes!r}")
         if not (isinstance(self.max_pending_bundles, int) and self.max_pending_bundles >= 0):
             raise ConfigError(f"max_pending_bundles must be >= 0, got {self.max_pending_bundles!r}")
-        for name in ("max_bundle_delay_seconds", "shutdown_timeout_seconds"):
+        for name in (
+            "max_bundle_delay_seconds",
+            "shutdown_timeout_seconds",
+            "file_read_timeout_seconds",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
@@ -99,6 +106,16 @@ class DaemonConfig:
         object.__setattr__(self, "out_dir", Path(self.out_dir).expanduser().absolute())
         if self.ready_file is not None:
             object.__setattr__(self, "ready_file", Path(self.ready_file).expanduser().absolute())
+        for root in self.read_roots:
+            if not Path(root).expanduser().is_dir():
+                raise ConfigError(f"--read-root {root} is not a folder; give an existing folder")
+
+    @property
+    def allowed_read_roots(self) -> tuple[Path, ...]:
+        """Where files named over OSC may be read from, links resolved: the user's home, the
+        clip folder, and each --read-root."""
+        roots = [Path.home(), self.out_dir, *(Path(r).expanduser() for r in self.read_roots)]
+        return tuple(dict.fromkeys(Path(os.path.realpath(root)) for root in roots))
 
     @property
     def reply_address(self) -> tuple[str, int] | None:
@@ -137,4 +154,5 @@ class DaemonConfig:
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
             ready_file=None if args.ready_file is None else Path(args.ready_file),
+            read_roots=tuple(Path(root) for root in args.read_root or ()),
         )

@@ -24,10 +24,12 @@ from collections.abc import Callable
 
 from engine.errors import EngineError
 from jasco_bridge import protocol
+from jasco_bridge.clips import check_clip_folder, remove_stale_temporaries
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer
-from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError
+from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError, SessionError
 from jasco_bridge.jobs import JobEvent, JobQueue, JobState
+from jasco_bridge.journal import InterruptedJob, JobJournal
 from jasco_bridge.osc import (
     SLIP_END,
     OscBundle,
@@ -35,10 +37,12 @@ from jasco_bridge.osc import (
     OscPacket,
     SizePrefixDecoder,
     SlipDecoder,
+    encode_packet,
     parse_packet,
     size_prefix_encode,
     slip_encode,
 )
+from jasco_bridge.ownership import claim_session, client_of
 from jasco_bridge.pipeline import notices
 from jasco_bridge.replies import JobReplies, ReplyChannel, ReplyRoutes, SenderUdpReply, TcpReply
 from jasco_bridge.session import DEFAULT_SESSION, Session, SessionStore
@@ -53,6 +57,8 @@ _MAX_REPLY_ROUTES = 1024  # (session, client) pairs with their own reply port
 # Per-session commands applied as they arrive rather than in the session lane: where replies go
 # is the transport's business, and a ping sent right after must already follow it.
 _ON_ARRIVAL = frozenset({"set_reply_port"})
+# Per-session commands that change nothing another client owns (a reply port is per client).
+_ANYONE = frozenset({"set_reply_port"})
 # Bulk lists sent in parts (begin / part / commit): at most this many lists waiting for their
 # commit, each at most this many groups.
 _MAX_PENDING_LISTS = 256
@@ -79,10 +85,13 @@ class BridgeServer:
         queue_factory: Callable[..., JobQueue] = JobQueue,
     ) -> None:
         self.config = config
-        self.sessions = sessions if sessions is not None else SessionStore()
+        self.sessions = (
+            sessions if sessions is not None else SessionStore(read_roots=config.allowed_read_roots)
+        )
         self._wall_clock = wall_clock
         self._queue_factory = queue_factory
         self._queue: JobQueue | None = None
+        self._journal: JobJournal | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -138,14 +147,32 @@ class BridgeServer:
         """Start the render queue on a loaded engine; until then renders are refused politely."""
         if self._queue is not None:
             raise BridgeError("an engine is already attached to this server")
+        out_dir = check_clip_folder(self.config.out_dir)
+        journal, interrupted = JobJournal.open(out_dir)
+        for stale in remove_stale_temporaries(out_dir):
+            logger.info("removed %s, left half-written by a daemon that was stopped", stale)
         queue = self._queue_factory(
             opened,
             self.config.out_dir,
             max_queued=self.config.max_queue,
             on_event=self._on_job_event_threadsafe,
+            journal=journal,
         )
         queue.start()
+        self._journal = journal
         self._queue = queue
+        for job in interrupted:
+            self._report_interrupted(job)
+
+    def _report_interrupted(self, job: InterruptedJob) -> None:
+        """Tell the log, and the UDP client that queued it (when it still listens there), that
+        a job of the last run was interrupted: failed, with its own id and token."""
+        logger.warning("%s", job.message)
+        if job.reply_to is not None and self._udp is not None:
+            if self.config.is_allowed(job.reply_to[0]):
+                self._udp.sendto(
+                    encode_packet(protocol.error(job.id, job.message, job.token)), job.reply_to
+                )
 
     async def close(self, timeout_seconds: float | None = None) -> None:
         """Stop intake, let the running job finish (or cancel it after the timeout), close sockets."""
@@ -165,6 +192,8 @@ class BridgeServer:
         if self._queue is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self._queue.shutdown, timeout)
+        if self._journal is not None:
+            self._journal.close()
         if self._tcp is not None:
             self._tcp.close()
             for transport in list(self._tcp_transports):
@@ -333,6 +362,8 @@ class BridgeServer:
             channel = dataclasses.replace(channel, session=protocol.session_of(message.address))
         try:
             request = protocol.parse_request(message)
+            if request.command.per_session and request.command.handler not in _ANYONE:
+                claim_session(self.sessions.get(request.session), client_of(channel))
             if not request.command.per_session or request.command.handler in _ON_ARRIVAL:
                 self._daemon_handlers[request.command.handler](request, channel)
                 return
@@ -376,7 +407,7 @@ class BridgeServer:
                 if request.command.runs_on == "daemon":
                     self._daemon_handlers[request.command.handler](request, channel)
                 elif request.command.reads_file:
-                    await loop.run_in_executor(None, self._apply, request)
+                    await self._read_file(loop, request)
                 else:
                     self._apply(request)
             except asyncio.CancelledError:
@@ -385,6 +416,24 @@ class BridgeServer:
                 self._report(request.address, exc, channel)
             finally:
                 lane.task_done()
+
+    async def _read_file(self, loop: asyncio.AbstractEventLoop, request: protocol.Request) -> None:
+        """A file command: the file is read on a worker thread within the time limit, and only
+        then is the session changed (on the loop), so a huge file stalls no one and a read
+        given up on changes nothing."""
+        session = self.sessions.get(request.session)
+        reading = loop.run_in_executor(
+            None, session.read_file, request.command.handler, request.values
+        )
+        limit = self.config.file_read_timeout_seconds
+        try:
+            apply = await asyncio.wait_for(reading, timeout=limit)
+        except asyncio.TimeoutError:
+            raise SessionError(
+                f"the file took longer than {limit:g} s to read and was given up "
+                "(file_read_timeout_seconds): send a smaller file or a faster disk's path"
+            ) from None
+        apply()
 
     # ------------------------------------------------------------------ job events (worker thread)
 
@@ -494,7 +543,7 @@ class BridgeServer:
 
     def _on_cancel(self, request: protocol.Request, channel: ReplyChannel) -> None:
         job_id = int(request["job"])  # type: ignore[call-overload]
-        if not self._require_queue().cancel(job_id):
+        if not self._require_queue().cancel(job_id, by=client_of(channel)):
             raise RenderError(f"job {job_id} has already finished; nothing to cancel")
 
     # ------------------------------------------------------------------ session commands
@@ -520,7 +569,15 @@ class BridgeServer:
             queue = self._require_queue()
             snapshot = self.sessions.get(request.session).snapshot()
             replies = JobReplies(channel, token)
-            jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=replies)
+            jobs = queue.submit(
+                snapshot,
+                request["start_bar"],
+                request["bars"],
+                reply_to=replies,
+                owner=client_of(channel),
+                token=token,
+                reply_address=channel.address if isinstance(channel, SenderUdpReply) else None,
+            )
         except Exception as exc:  # refused: the error still carries the client's token
             self._report(request.address, exc, channel, token)
             return

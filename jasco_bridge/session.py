@@ -225,11 +225,12 @@ class Session:
         self.name = check_session_name(name)
         self.read_roots = read_roots
         self._budget = budget
-        self.owner: str | None = None
         self.reset()
 
     def reset(self) -> None:
-        """Back to 120 bpm 4/4, no chords, drums or melody, an empty prompt, default settings."""
+        """Back to 120 bpm 4/4, no chords, drums or melody, an empty prompt, default settings;
+        nobody owns it any more (`jasco_bridge.ownership`)."""
+        self.owner: str | None = None
         self._set_changes(TempoMap.constant(120.0))
         self._tempo_given = False
         self.prompt = ""

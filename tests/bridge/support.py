@@ -171,6 +171,8 @@ def running_daemon(
         "tcp_port": 0,
         "out_dir": tmp_path / "clips",
         "shutdown_timeout_seconds": 5.0,
+        # The test's files live in its temporary folder, outside the home folder.
+        "read_roots": (tmp_path,),
     }
     config = DaemonConfig(**{**settings, **overrides})
     running = BackgroundDaemon(
