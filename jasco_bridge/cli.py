@@ -19,7 +19,17 @@ from jasco_bridge import __version__
 # Each command lives in its own module under jasco_bridge.commands and exposes
 # HELP (one line), add_arguments(parser) and run(args) -> exit code. Command modules import
 # heavy libraries (torch, transformers) inside run(), so `--help` stays instant.
-COMMANDS = ("demo", "chords", "render", "serve", "request", "daw", "weights", "doctor")
+COMMANDS = (
+    "demo",
+    "chords",
+    "render",
+    "serve",
+    "request",
+    "daw",
+    "worker",
+    "weights",
+    "doctor",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

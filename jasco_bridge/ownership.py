@@ -19,13 +19,21 @@ from __future__ import annotations
 import ipaddress
 
 from jasco_bridge.errors import RenderError, SessionError
-from jasco_bridge.replies import ReplyChannel, SenderUdpReply, TcpReply
+from jasco_bridge.replies import PacketReplies, ReplyChannel, SenderUdpReply, TcpReply
 from jasco_bridge.session import Session
 
 
 def client_of(channel: ReplyChannel) -> str:
     """The host a message came from (IPv4-mapped IPv6 shown as IPv4), "" when unknown."""
-    if isinstance(channel, SenderUdpReply):
+    # Wrappers (a controller's feedback, job replies) keep the channel they wrap.
+    while not isinstance(channel, (PacketReplies, SenderUdpReply, TcpReply)):
+        inner = getattr(channel, "inner", None) or getattr(channel, "channel", None)
+        if inner is None:
+            return ""
+        channel = inner
+    if isinstance(channel, PacketReplies):
+        host = channel.host
+    elif isinstance(channel, SenderUdpReply):
         host = channel.sender[0]
     elif isinstance(channel, TcpReply):
         host = channel.peer.rpartition(":")[0] or channel.peer

@@ -51,6 +51,9 @@ _JOB = Arg("job", "int", "job id from /jasco/ack", low=1)
 _TOKEN = Arg("token", "str", "the render's token, when it sent one", default=None)
 _START_BAR = Arg("start_bar", "int", "first bar of the clip (1-based)")
 _BARS = Arg("bars", "int", "how many bars the clip covers")
+# Controllers: a button sends 1.0 on press and 0.0 on release; a bare message counts as a press.
+_PRESS = Arg("press", "float", "non-zero = pressed, 0 = released (ignored)", default=1.0)
+_CONTROLLER_REPLIES = ("ctl/progress", "ctl/state", "ctl/clip")
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -219,6 +222,73 @@ COMMANDS: tuple[Command, ...] = (
         replies=("ack", "notice", "progress", "done", "error", "cancelled"),
         runs_on="daemon",
     ),
+    Command(
+        "ctl/render",
+        "Button: render the controller's bar range (see ctl/start_bar, ctl/bars) on a press; "
+        "a release (0) is ignored. Feedback on /jasco/ctl/progress, state, clip.",
+        "ctl_render",
+        args=(_PRESS,),
+        replies=_CONTROLLER_REPLIES,
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/cancel",
+        "Button: cancel the jobs the controller's last render queued, on a press.",
+        "ctl_cancel",
+        args=(_PRESS,),
+        replies=_CONTROLLER_REPLIES,
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/another_take",
+        "Button: render the dialled-in bars again with a fresh random seed (the session keeps "
+        "its own seed), on a press.",
+        "ctl_another_take",
+        args=(_PRESS,),
+        replies=_CONTROLLER_REPLIES,
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/start_bar",
+        "Fader/encoder: first bar the controller renders, snapped to a whole bar.",
+        "ctl_set",
+        args=(Arg("value", "float", "bar, any float (snapped)", low=0.5, high=9999),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/bars",
+        "Fader/encoder: how many bars, snapped to whole bars; 0 = as many as fit in one clip.",
+        "ctl_set",
+        args=(Arg("value", "float", "bars, any float (snapped)", low=0, high=256),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/seed",
+        "Fader/encoder: the seed, snapped to a whole number; below 0 = a new random seed each time.",
+        "ctl_set",
+        args=(Arg("value", "float", "seed (snapped)", low=-1, high=2**31 - 1),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/steps",
+        "Fader/encoder: sampler steps, snapped to a whole number.",
+        "ctl_set",
+        args=(Arg("value", "float", "steps (snapped)", low=0.5, high=200),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/guidance",
+        "Fader/encoder: classifier-free guidance (cfg_all), snapped to quarter steps so the "
+        "default 1.25 stays reachable.",
+        "ctl_set",
+        args=(Arg("value", "float", "guidance (snapped to 0.25)", low=0, high=20),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
 )
 
 
@@ -314,6 +384,22 @@ REPLIES: tuple[Reply, ...] = (
             Arg("engine", "str", "jasco or preview; none while loading"),
             Arg("running", "int", "id of the running job, -1 if none"),
         ),
+    ),
+    Reply(
+        "ctl/progress",
+        "To a controller: the progress of the job it queued, for a fader or a bar.",
+        (Arg("fraction", "float", "0..1", low=0, high=1),),
+    ),
+    Reply(
+        "ctl/state",
+        "To a controller: what is happening, as text for a label (queued, rendering 40%, done, "
+        "error: ..., the dialled-in range and settings).",
+        (Arg("text", "str", "one line"),),
+    ),
+    Reply(
+        "ctl/clip",
+        "To a controller: the file name of the clip just written.",
+        (Arg("name", "str", "file name of the WAV"),),
     ),
 )
 

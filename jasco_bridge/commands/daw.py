@@ -1,15 +1,19 @@
 """Install the companion scripts into your DAW's script folder, and say how to bind them.
 
-  ardour  "Render selected MIDI region with JASCO", an editor action (Ardour 7 and later)
-  reaper  reaper_jasco_render.lua, a ReaScript action
+  ardour   "Render selected MIDI region with JASCO", an editor action (Ardour 7 and later)
+  reaper   reaper_jasco_render.lua, a ReaScript action
+  ableton  a Live 12 MIDI Remote Script (Control Surface "JascoBridge"): render the selected
+           MIDI clip and get the audio on a "JASCO" track at the clip's start
 
-The scripts run `jasco-bridge request`, so they need a running `jasco-bridge serve` with TCP on
-(the default) and nothing else: no liblo, no reply port.
+The Ardour and REAPER scripts run `jasco-bridge request`, so they need a running
+`jasco-bridge serve` with TCP on (the default) and nothing else: no liblo, no reply port. The
+Live script speaks OSC over UDP from inside Live.
 
 examples:
   jasco-bridge daw install ardour
   jasco-bridge daw install reaper
   jasco-bridge daw install ardour --dest ~/my-ardour-scripts
+  jasco-bridge daw install ableton --dest "D:/Ableton/User Library/Remote Scripts"
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from jasco_bridge.errors import UsageError
 
-HELP = "install the Ardour or REAPER companion script"
+HELP = "install the Ardour, REAPER or Ableton Live companion script"
 
 SCRIPTS = {
     "ardour": ("ardour/jasco_render_region.lua",),
@@ -48,7 +52,7 @@ jasco-bridge, type the command below in the dialog's "jasco-bridge command" fiel
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("install",), help="what to do")
-    parser.add_argument("daw", choices=tuple(SCRIPTS), help="which DAW")
+    parser.add_argument("daw", choices=(*SCRIPTS, "ableton"), help="which DAW")
     parser.add_argument(
         "--dest",
         default=None,
@@ -91,7 +95,20 @@ def bridge_command() -> str:
     return f'"{sys.executable}" -m jasco_bridge'
 
 
+def _install_ableton(dest: Path | None) -> int:
+    from jasco_bridge.install_ableton import install
+
+    installed = install(dest)
+    print(f"{'updated' if installed.replaced else 'installed'}: {installed.folder}")
+    print("next:")
+    for number, step in enumerate(installed.steps, 1):
+        print(f"  {number}. {step}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.daw == "ableton":  # a folder of Python, not a script file, with steps of its own
+        return _install_ableton(Path(args.dest).expanduser() if args.dest else None)
     destination = Path(args.dest).expanduser() if args.dest else default_destination(args.daw)
     try:
         destination.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jasco_bridge import protocol
+from jasco_bridge import controller, protocol
 from jasco_bridge.clips import ClipInfo
 from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import Impulse, OscMessage, encode_packet, message, parse_packet
@@ -123,6 +123,9 @@ def test_every_reply_builder_matches_its_table_row():
         "error": protocol.error(-1, "nope", "t"),
         "cancelled": protocol.cancelled(3, "t"),
         "status": protocol.status("idle", 0, "preview", None),
+        "ctl/progress": controller.progress(0.5),
+        "ctl/state": controller.state("rendering"),
+        "ctl/clip": controller.clip("bars001-004.wav"),
     }
     assert set(built) == {reply.name for reply in protocol.REPLIES}
     for reply in protocol.REPLIES:
