@@ -166,6 +166,7 @@ def running_daemon(
     """
     opened = open_preview()
     renderer = GatedRenderer(opened.renderer) if gated else opened.renderer
+    tmp_path.mkdir(parents=True, exist_ok=True)
     settings = {
         "port": 0,
         "tcp_port": 0,
