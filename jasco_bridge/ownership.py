@@ -12,6 +12,10 @@ is one client, the producer. Another loopback address (127.0.0.2) is another cli
 addresses can be forged, so ownership stops a second client's mistakes and a forger on another
 address, not a forger who can send as the owner's own address: for clients on other machines
 the daemon's shared token (`serve --token`) is what authenticates.
+
+A client that gave that token (`/jasco/auth`) holds the daemon's secret: it is the daemon's
+user, whatever its address, and may change any session and cancel any job (a tablet running a
+controller beside the DAW that feeds the session). Without a configured token nobody is one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import ipaddress
 from jasco_bridge.errors import RenderError, SessionError
 from jasco_bridge.replies import PacketReplies, ReplyChannel, SenderUdpReply, TcpReply
 from jasco_bridge.session import Session
+
+TOKEN_HOLDER = "token holder"  # the identity of every client that gave the shared token
 
 
 def client_of(channel: ReplyChannel) -> str:
@@ -32,6 +38,8 @@ def client_of(channel: ReplyChannel) -> str:
             return ""
         channel = inner
     if isinstance(channel, PacketReplies):
+        if channel.token_holder:
+            return TOKEN_HOLDER
         host = channel.host
     elif isinstance(channel, SenderUdpReply):
         host = channel.sender[0]
@@ -49,17 +57,24 @@ def client_of(channel: ReplyChannel) -> str:
 
 
 def claim_session(session: Session, client: str) -> None:
-    """Make `client` the owner of a session nobody owns; SessionError when another owns it."""
+    """Make `client` the owner of a session nobody owns; SessionError when another owns it.
+    A token holder may use any session and claims none."""
+    if client == TOKEN_HOLDER:
+        return
     if session.owner is None:
         session.owner = client
     elif session.owner != client:
         raise SessionError(
-            f"session {session.name} belongs to another client; not allowed. Use a session of your own "
-            "(/jasco/session/<name>/...), or ask its client to send /jasco/reset"
+            f"session {session.name} belongs to another client; not allowed. Use a session of "
+            "your own (/jasco/session/<name>/...), ask its client to send /jasco/reset, or send "
+            "the daemon's token first (/jasco/auth)"
         )
 
 
 def check_job_owner(job_owner: str | None, client: str | None, job_id: int) -> None:
-    """RenderError when `client` did not queue job `job_id` (None = the daemon itself)."""
-    if client is not None and job_owner is not None and client != job_owner:
+    """RenderError when `client` did not queue job `job_id` (None = the daemon itself, and a
+    token holder may cancel any job)."""
+    if client in (None, TOKEN_HOLDER) or job_owner is None:
+        return
+    if client != job_owner:
         raise RenderError(f"job {job_id} was queued by another client; not allowed to cancel it")

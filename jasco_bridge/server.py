@@ -394,7 +394,7 @@ class BridgeServer:
 
     # ------------------------------------------------------------------ packets and bundles
 
-    def _receive(self, data: bytes, channel: ReplyChannel, client: _Client) -> None:
+    def _receive(self, data: bytes, channel: PacketReplies, client: _Client) -> None:
         if not looks_like_osc(data):
             # Not OSC at all (noise, a scan, another protocol): logged, never answered.
             self._invalid_log.warning(
@@ -410,6 +410,8 @@ class BridgeServer:
         packet = self._authenticate(packet, channel, client)
         if packet is None:
             return
+        if self.config.token is not None and client.authenticated:
+            channel = dataclasses.replace(channel, token_holder=True)
         if isinstance(packet, OscBundle) and not self._bundle_is_valid(packet, channel, client):
             return
         self._route(packet, channel)

@@ -23,6 +23,7 @@ from jasco_bridge import session as session_module
 from jasco_bridge.clips import write_clip
 from jasco_bridge.errors import ClipError
 from jasco_bridge.journal import JOURNAL_NAME
+from jasco_bridge.osc import IMMEDIATELY, OscBundle, message
 from midi.notes import Note, NoteTrack
 from tests.bridge.support import (
     REPO,
@@ -92,6 +93,34 @@ def test_another_client_can_neither_change_a_session_nor_cancel_its_job(tmp_path
         peer.expect("/jasco/cancelled", lambda m: m.args[0] == queued)
         assert daemon.call_in_loop(lambda: daemon.server.sessions.get().prompt) == (
             "changed by its owner"
+        )
+        daemon.renderer.gate.set()
+        peer.expect("/jasco/done", lambda m: m.args[0] == running)
+
+
+def test_a_client_with_the_daemons_token_may_use_any_session(tmp_path, peer, other_host):
+    token = "a-long-shared-secret"
+    with running_daemon(tmp_path, gated=True, token=token) as daemon:
+        port = daemon.server.udp_port
+        running, queued = one_running_one_queued(peer, daemon)
+        other_host.send(port, "/jasco/prompt", "no token")
+        assert "not allowed" in other_host.expect("/jasco/error").args[1]
+        other_host.send_packet(
+            port,
+            OscBundle(
+                IMMEDIATELY,
+                (message("/jasco/auth", token), message("/jasco/prompt", "from the tablet")),
+            ),
+        )
+        other_host.send_packet(
+            port,
+            OscBundle(
+                IMMEDIATELY, (message("/jasco/auth", token), message("/jasco/cancel", queued))
+            ),
+        )
+        peer.expect("/jasco/cancelled", lambda m: m.args[0] == queued)
+        assert daemon.call_in_loop(lambda: daemon.server.sessions.get().prompt) == (
+            "from the tablet"
         )
         daemon.renderer.gate.set()
         peer.expect("/jasco/done", lambda m: m.args[0] == running)
