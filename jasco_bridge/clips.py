@@ -415,13 +415,15 @@ def write_files_exclusively(
 
 def remove_stale_temporaries(root: Path) -> list[Path]:
     """Remove the hidden `.part` files a killed writer left in `root` and its session folders
-    (only names this module makes: `.<clip name>.<hex>.part`); returns what was removed."""
+    (only names this module makes, `.<clip>.wav.<random>.part` and `.<clip>.json.<random>.part`,
+    so a clip folder shared with other programs keeps their files); returns what was removed."""
     removed = []
     for folder in (root, *(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())):
-        for candidate in folder.glob(f".*{TEMPORARY_SUFFIX}"):
-            if candidate.is_file() and not candidate.is_symlink():
-                candidate.unlink(missing_ok=True)
-                removed.append(candidate)
+        for pattern in (f".*.wav.*{TEMPORARY_SUFFIX}", f".*.json.*{TEMPORARY_SUFFIX}"):
+            for candidate in folder.glob(pattern):
+                if candidate.is_file() and not candidate.is_symlink():
+                    candidate.unlink(missing_ok=True)
+                    removed.append(candidate)
     return removed
 
 

@@ -327,6 +327,8 @@ def test_after_kill_9_the_restarted_daemon_fails_each_interrupted_job_and_never_
     stale = out_dir / "default" / ".bars001-001_x_1_j1.wav.0badc0de.part"
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"half a clip")
+    not_ours = out_dir / "default" / ".download.part"
+    not_ours.write_bytes(b"another program's")
     client.inbox.clear()
     process, document = _serve(tmp_path, out_dir, ready)
     try:
@@ -339,7 +341,7 @@ def test_after_kill_9_the_restarted_daemon_fails_each_interrupted_job_and_never_
             assert "was interrupted" in error.args[1] and "render it again" in error.args[1]
             assert error.args[-1].startswith("take-")
             assert acks.get(job, error.args[-1]) == error.args[-1]
-        assert not stale.exists()
+        assert not stale.exists() and not_ours.exists()
         port = document["udp_port"]
         set_up_four_bars(client, port)
         client.send(port, "/jasco/render", 1, 1)
@@ -352,7 +354,7 @@ def test_after_kill_9_the_restarted_daemon_fails_each_interrupted_job_and_never_
         client.close()
         if process.poll() is None:
             process.kill()
-    assert not list(out_dir.rglob("*.part"))
+    assert list(out_dir.rglob("*.part")) == [not_ours]
     assert len((out_dir / JOURNAL_NAME).read_text().splitlines()) < 10  # compacted at start
 
 
