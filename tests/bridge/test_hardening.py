@@ -389,3 +389,25 @@ def test_a_full_disk_fails_the_job_clearly_and_leaves_no_partial_file(tmp_path, 
             assert "No space left" in error.args[1]
         leftovers = [p for p in full_disk.rglob("*") if p.is_file()]
         assert all(p.name.startswith(".jasco-jobs") for p in leftovers), leftovers
+
+
+def test_a_second_daemon_on_the_same_clip_folder_stops_with_one_line(tmp_path):
+    pytest.importorskip("fcntl")
+    out_dir = tmp_path / "clips"
+    first, _ = _serve(tmp_path, out_dir, tmp_path / "ready.json")
+    try:
+        command = [sys.executable, "-m", "jasco_bridge", "serve", "--port", "0", "--no-tcp"]
+        command += ["--engine", "preview", "--out-dir", str(out_dir)]
+        second = subprocess.run(
+            command,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode != 0
+        assert "another jasco-bridge is serving clips into" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=WAIT_SECONDS)
