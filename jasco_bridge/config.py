@@ -82,6 +82,10 @@ class DaemonConfig:
     tcp_frame_timeout_seconds: float = 10.0
     token: str | None = field(default=None, repr=False)
     midi_in: str | None = None
+    audio_out: str | None = None
+    audio_in: str | None = None
+    input_latency_ms: float = 0.0
+    link: bool = False
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -138,6 +142,14 @@ class DaemonConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        latency = self.input_latency_ms
+        if not (
+            isinstance(latency, (int, float)) and math.isfinite(latency) and -1000 <= latency <= 1000
+        ):
+            raise ConfigError(
+                f"input_latency_ms must be -1000..1000 (jasco-bridge latency measures it), "
+                f"got {latency!r}"
+            )
         # Absolute from the start: /jasco/done tells a DAW (another process, another working
         # folder) where the clip is.
         object.__setattr__(self, "out_dir", Path(self.out_dir).expanduser().absolute())
@@ -207,4 +219,8 @@ class DaemonConfig:
             tcp_frame_timeout_seconds=args.tcp_frame_timeout,
             token=args.token or os.environ.get(TOKEN_ENVIRONMENT_VARIABLE) or None,
             midi_in=args.midi_in,
+            audio_out=args.audio_out,
+            audio_in=args.audio_in,
+            input_latency_ms=args.input_latency_ms,
+            link=args.link,
         )

@@ -24,13 +24,16 @@ import hmac
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.errors import EngineError
 from jasco_bridge import controller, protocol
-from jasco_bridge.clips import check_clip_folder, remove_stale_temporaries
+from jasco_bridge.audition import AudioDesk, AudioSettings, Take
+from jasco_bridge.clips import ClipInfo, check_clip_folder, remove_stale_temporaries
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError, SessionError
@@ -141,6 +144,10 @@ class BridgeServer:
         self._tcp_log = ThrottledLog(logger, "TCP connection problems", lines_per_period=3)
         self._tcp_cap = config.max_tcp_connections
         self._previous_exception_handler: Callable[..., object] | None = None
+        self.audio = AudioDesk(
+            AudioSettings(config.audio_out, config.audio_in, config.input_latency_ms)
+        )
+        self._last_clips: dict[str, ClipInfo] = {}
         self._daemon_handlers = {
             c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
         }
@@ -161,6 +168,8 @@ class BridgeServer:
     async def start(self) -> None:
         """Bind the UDP socket (and the TCP listener unless disabled) and start the command lane."""
         self._loop = asyncio.get_running_loop()
+        if self.config.link:
+            self.audio.join_link()
         self._lane = asyncio.Queue(maxsize=_MAX_PENDING_COMMANDS)
         self._lane_task = self._loop.create_task(self._run_lane(), name="jasco-command-lane")
         host = self.config.host
@@ -220,6 +229,7 @@ class BridgeServer:
             self.config.shutdown_timeout_seconds if timeout_seconds is None else timeout_seconds
         )
         self._accepting = False
+        await asyncio.get_running_loop().run_in_executor(None, self.audio.close)
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -640,10 +650,12 @@ class BridgeServer:
         logger.warning("job %s event %s arrived after the loop closed", event.job_id, event.kind)
 
     def _deliver(self, event: JobEvent) -> None:
+        job = self._queue.job(event.job_id) if self._queue is not None else None
+        if event.clip is not None and job is not None:
+            self._last_clips[job.session] = event.clip  # what /jasco/play plays by default
         replies = event.reply_to
         if not isinstance(replies, JobReplies):
             return
-        job = self._queue.job(event.job_id) if self._queue is not None else None
         bars = (job.start_bar, job.bars) if job is not None else (0, 0)
         channel = replies.channel
         try:
@@ -807,8 +819,14 @@ class BridgeServer:
             snapshot = dataclasses.replace(
                 snapshot, settings=dataclasses.replace(snapshot.settings, seed=None)
             )
+        sender = _udp_sender(channel)
         jobs = queue.submit(
-            snapshot, panel.start_bar, panel.bars, reply_to=JobReplies(channel, None)
+            snapshot,
+            panel.start_bar,
+            panel.bars,
+            reply_to=JobReplies(channel, None),
+            owner=client_of(channel),
+            reply_address=None if sender is None else sender.address,
         )
         panel.last_jobs = tuple(job.id for job in jobs)
         for job in jobs:
@@ -819,7 +837,8 @@ class BridgeServer:
             return
         queue = self._require_queue()
         panel = self._panel(request.session)
-        cancelled = [job_id for job_id in panel.last_jobs if queue.cancel(job_id)]
+        by = client_of(channel)
+        cancelled = [job_id for job_id in panel.last_jobs if queue.cancel(job_id, by=by)]
         if not cancelled:
             channel.send(controller.state("nothing to cancel: the last render has finished"))
 
@@ -846,6 +865,76 @@ class BridgeServer:
             controller.state(
                 f"{panel.range_text()} · seed {seed} · {settings.steps} steps · "
                 f"guidance {settings.cfg_all:g}"
+            )
+        )
+
+    # ------------------------------------------------------------------ audio (audition.py)
+
+    def _on_set_transport(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        self.audio.transport(request.session).report_osc(
+            bool(request["playing"]),
+            request["beat"],  # type: ignore[arg-type]
+            request["latency_ms"] / 1000.0,  # type: ignore[operator]
+        )
+
+    def _on_play(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        job_id = int(request["job"])  # type: ignore[call-overload]
+        if job_id == 0:
+            clip = self._last_clips.get(request.session)
+            if clip is None:
+                raise RenderError(
+                    f"session {request.session!r} has no clip yet; render one first "
+                    "(or give a job id from /jasco/ack)"
+                )
+        else:
+            job = self._require_queue().job(job_id)
+            if job is None or job.clip is None:
+                raise RenderError(
+                    f"job {job_id} has no clip to play (unknown, not finished or failed); "
+                    "wait for its /jasco/done"
+                )
+            clip = job.clip
+        tempo_map = self.sessions.get(request.session).tempo_map
+        self.audio.play(
+            request.session,
+            clip,
+            tempo_map,
+            loop=bool(request["loop"]),
+            report=self._desk_report(request.session, channel),
+        )
+
+    def _on_stop_audition(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        # Closing a stream waits for PortAudio: off the loop.
+        threading.Thread(target=self.audio.stop, name="jasco-audition-stop", daemon=True).start()
+
+    def _on_record_drums(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        session = self.sessions.get(request.session)
+        self.audio.record_drums(
+            request.session,
+            session.tempo_map,
+            start_bar=request["start_bar"],  # type: ignore[arg-type]
+            bars=request["bars"],  # type: ignore[arg-type]
+            count_in_bars=request["count_in"],  # type: ignore[arg-type]
+            click_through=bool(request["click"]),
+            out_dir=self.config.out_dir / session.name,
+            report=self._desk_report(request.session, channel),
+        )
+
+    def _desk_report(self, session: str, channel: ReplyChannel) -> _AudioReplies:
+        if self._loop is None:
+            raise BridgeError("the server is not started")
+        return _AudioReplies(self, session, channel, self._loop)
+
+    def _adopt_take(self, session: str, take: Take, channel: ReplyChannel) -> None:
+        """On the loop: the take becomes the session's drum stem, then the client hears of it."""
+        try:
+            self.sessions.get(session).set_drums_file(str(take.path), take.start_beat)
+        except Exception as exc:  # the take stays on disk; say why it is not used
+            self._report(protocol.PREFIX + "drums/record", exc, channel)
+            return
+        channel.send(
+            protocol.drums_recorded(
+                str(take.path), take.start_beat, take.length_beats, take.latency_ms
             )
         )
 
@@ -953,6 +1042,40 @@ def _event_message(event: JobEvent, token: str | None, bars: tuple[int, int]) ->
     if event.kind is JobState.DONE and event.clip is not None:
         return protocol.done(event.job_id, event.clip, *bars, token)
     return protocol.error(event.job_id, event.message or f"job {event.job_id} failed", token)
+
+
+class _AudioReplies:
+    """The audio desk's news (from its threads) as OSC replies sent from the loop."""
+
+    def __init__(
+        self,
+        server: BridgeServer,
+        session: str,
+        channel: ReplyChannel,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._server, self._session, self._channel, self._loop = server, session, channel, loop
+
+    def _later(self, function: Callable[..., None], *args: object) -> None:
+        try:
+            self._loop.call_soon_threadsafe(function, *args)
+        except RuntimeError:  # the loop is closed: the daemon is gone
+            logger.info("audio news after shutdown dropped")
+
+    def playing(self, path: Path, starts_in_seconds: float, looping: bool) -> None:
+        self._later(self._channel.send, protocol.playing(str(path), starts_in_seconds, looping))
+
+    def stopped(self, path: Path) -> None:
+        self._later(self._channel.send, protocol.stopped(str(path)))
+
+    def recorded(self, take: Take) -> None:
+        self._later(self._server._adopt_take, self._session, take, self._channel)
+
+    def link_tempo(self, link_bpm: float, session_bpm: float) -> None:
+        self._later(self._channel.send, protocol.link_tempo(link_bpm, session_bpm))
+
+    def failed(self, message: str) -> None:
+        self._later(self._channel.send, protocol.error(-1, message))
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

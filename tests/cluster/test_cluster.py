@@ -102,7 +102,6 @@ def test_preview_on_the_cluster_is_the_local_preview_sample_for_sample(cluster_p
     local = open_renderer("preview").renderer.generate(preview_request())
     remote = cluster_preview.renderer.generate(preview_request())
     assert np.array_equal(remote.audio, local.audio)
-    # A GenerationResult no longer repeats its request's seed: equal audio shows the seed held.
     assert (remote.sample_rate, remote.engine) == (local.sample_rate, "preview")
 
 
