@@ -148,6 +148,9 @@ class BridgeServer:
             AudioSettings(config.audio_out, config.audio_in, config.input_latency_ms)
         )
         self._last_clips: dict[str, ClipInfo] = {}
+        # What the server keeps per session goes when the store forgets the session, so a flood
+        # of session names grows nothing here either.
+        self.sessions.on_forget = self._session_forgotten
         self._daemon_handlers = {
             c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
         }
@@ -156,6 +159,11 @@ class BridgeServer:
                 getattr(Session, command.handler, None)
             ):
                 raise BridgeError(f"{command.address}: Session has no method {command.handler!r}")
+
+    def _session_forgotten(self, name: str) -> None:
+        self._panels.pop(name, None)
+        self._last_clips.pop(name, None)
+        self.audio.forget(name)
 
     def _daemon_handler(self, command: protocol.Command) -> Callable[..., None]:
         method = getattr(self, f"_on_{command.handler}", None)

@@ -587,6 +587,8 @@ class SessionStore:
         self._default = self._new(DEFAULT_SESSION)
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self.forgotten = 0
+        # Told the name of each session forgotten (whoever keeps more per session drops it).
+        self.on_forget: Callable[[str], None] | None = None
 
     def _new(self, name: str) -> Session:
         return Session(name, read_roots=self._read_roots, budget=self._make_room)
@@ -621,6 +623,8 @@ class SessionStore:
             return False
         name, _ = self._sessions.popitem(last=False)
         self.forgotten += 1
+        if self.on_forget is not None:
+            self.on_forget(name)
         logger.info("session %s forgotten (least recently used) to stay within %s", name, reason)
         return True
 

@@ -142,6 +142,12 @@ def test_a_flood_of_session_names_never_locks_out_the_default_session(tmp_path, 
         store = daemon.server.sessions
         assert daemon.call_in_loop(lambda: store.get().prompt) == "still works"
         assert daemon.call_in_loop(lambda: len(store)) == session_module.MAX_SESSIONS + 1
+        for n in range(session_module.MAX_SESSIONS + 50):
+            peer.send(port, f"/jasco/session/knob{n}/ctl/bars", 2.0)
+        peer.send(port, "/jasco/ping", 2)
+        peer.expect("/jasco/pong", timeout=30)
+        panels = daemon.call_in_loop(lambda: len(daemon.server._panels))
+        assert panels <= session_module.MAX_SESSIONS + 1  # forgotten sessions' panels go too
 
 
 def test_tempo_changes_past_the_cap_are_refused_naming_it_and_ping_stays_quick(tmp_path, peer):
