@@ -19,6 +19,7 @@ message says what to do; the worker carries on with the next job.
 
 from __future__ import annotations
 
+import concurrent.futures
 import enum
 import logging
 import random
@@ -39,6 +40,7 @@ from jasco_bridge.journal import JobJournal
 from jasco_bridge.ownership import check_job_owner
 from jasco_bridge.pipeline import render_clip, variation_seeds
 from jasco_bridge.session import SessionSnapshot
+from midi.chords import TimedChord
 from midi.errors import MidiError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ DEFAULT_MAX_QUEUED = 64
 CANCEL_GRACE_SECONDS = 30.0
 # Finished jobs remembered for cancel/status lookups; older ones are forgotten.
 MAX_FINISHED_JOBS = 1024
+# Chord recognition of one window may take this long before its job fails; it runs on its own
+# thread, so a huge chord file fails one job instead of holding the queue for everyone.
+RECOGNITION_TIMEOUT_SECONDS = 60.0
 
 
 class JobState(str, enum.Enum):
@@ -127,6 +132,7 @@ class JobQueue:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         journal: JobJournal | None = None,
+        recognition_timeout_seconds: float = RECOGNITION_TIMEOUT_SECONDS,
     ) -> None:
         """`journal`: where queued and running jobs are written down (the daemon's, in the
         clip folder); ids then continue from the last run's."""
@@ -146,6 +152,9 @@ class JobQueue:
         self._running: RenderJob | None = None
         self._finished: deque[int] = deque()
         self._journal = journal
+        self._recognition_timeout = recognition_timeout_seconds
+        # One thread: a recognition given up on keeps it busy, so they can never pile up.
+        self._recognizer = concurrent.futures.ThreadPoolExecutor(1, "jasco-chords")
         self._next_id = 1
         self._accepting = True
         self._stopping = False
@@ -174,6 +183,7 @@ class JobQueue:
             self._emit(JobEvent(JobState.CANCELLED, job.id, job.reply_to, message=job.message))
         worker = self._worker
         if worker is None:
+            self._recognizer.shutdown(wait=False)
             return
         worker_done = self._wait_until_idle(timeout)
         with self._lock:
@@ -185,6 +195,7 @@ class JobQueue:
             self._stopping = True
             self._wakeup.notify_all()
         worker.join(CANCEL_GRACE_SECONDS)
+        self._recognizer.shutdown(wait=False, cancel_futures=True)
         if worker.is_alive():
             logger.error(
                 "the engine ignored cancellation for %.0f s; leaving its thread behind",
@@ -360,6 +371,7 @@ class JobQueue:
             job.snapshot,
             job.window,
             self.opened,
+            chords=self._recognise(job),
             seed=job.seed,
             out_dir=self.out_dir,
             job_id=job.id,
@@ -381,6 +393,22 @@ class JobQueue:
         return clip
 
     # ---------------------------------------------------------------- helpers
+
+    def _recognise(self, job: RenderJob) -> list[TimedChord]:
+        """The window's chords, recognised on the recogniser thread within the time limit."""
+        horizon = job.window.horizon_beat
+        try:
+            running = self._recognizer.submit(job.snapshot.chord_timeline, horizon)
+        except RuntimeError:  # the queue is shutting down
+            raise GenerationCancelled("the daemon is shutting down") from None
+        try:
+            return running.result(timeout=self._recognition_timeout)
+        except concurrent.futures.TimeoutError:
+            raise RenderError(
+                f"chord recognition took longer than {self._recognition_timeout:g} s and was "
+                "given up; the chord file or notes are too many for one song: send fewer "
+                "(or chord symbols)"
+            ) from None
 
     def _finish(
         self, job: RenderJob, state: JobState, message: str, clip: ClipInfo | None = None

@@ -417,3 +417,27 @@ def test_a_second_daemon_on_the_same_clip_folder_stops_with_one_line(tmp_path):
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=WAIT_SECONDS)
+
+
+# ---------------------------------------------------------------------------- chord recognition
+
+
+def test_a_recognition_past_its_time_limit_fails_its_job_with_the_reason(preview, tmp_path):
+    from jasco_bridge.jobs import JobQueue
+    from jasco_bridge.session import Session
+    from tests.bridge.support import Events
+
+    events = Events()
+    queue = JobQueue(preview, tmp_path, on_event=events, recognition_timeout_seconds=0.01)
+    queue.start()
+    try:
+        heavy = Session("heavy")
+        heavy.add_chord_notes(
+            [(i * 0.125, 0.125, 48 + (i * 7) % 36, 90) for i in range(session_module.MAX_NOTES)]
+        )
+        [slow] = queue.submit(heavy.snapshot(), 200, 4)
+        failed = events.terminal(slow.id)
+        assert failed.kind.value == "error" and "chord recognition took longer" in failed.message
+        assert not list(tmp_path.rglob("*.wav"))
+    finally:
+        queue.shutdown(timeout=WAIT_SECONDS)
