@@ -166,6 +166,8 @@ class AudioDrums:
     frames: int
     channels: int
     start_beat: float = 0.0
+    # Where `path` led when it was checked; a read that finds it leading elsewhere refuses.
+    real_path: str | None = field(default=None, repr=False, compare=False)
 
     def window_audio(
         self, tempo_map: TempoMap, start_seconds: float, seconds: float, sample_rate: int
@@ -184,6 +186,13 @@ class AudioDrums:
         out = np.zeros((self.channels, length), dtype=np.float32)
         begin, end = max(first - stem_first, 0), min(first + length - stem_first, self.frames)
         if begin < end:
+            if self.real_path is not None and os.path.realpath(self.path) != self.real_path:
+                # Checked (and confined to the read roots) when it was sent: a link put in its
+                # place since then could point anywhere.
+                raise SessionError(
+                    f"drum stem {self.path} now leads to another file than the one checked when "
+                    "it was sent (a link changed); send /jasco/drums/file again"
+                )
             try:
                 data, _ = soundfile.read(
                     self.path, start=begin, stop=end, dtype="float32", always_2d=True
@@ -276,7 +285,9 @@ def _open_audio_drums(path: Path, start_beat: float) -> AudioDrums:
             f"drum stem {path} claims {info.channels} channels; the limit is "
             f"{MAX_AUDIO_CHANNELS} (MAX_AUDIO_CHANNELS): export the drums as a mono or stereo stem"
         )
-    return AudioDrums(path, info.samplerate, info.frames, info.channels, start_beat)
+    return AudioDrums(
+        path, info.samplerate, info.frames, info.channels, start_beat, os.path.realpath(path)
+    )
 
 
 def _open_midi_drums(path: Path, start_beat: float) -> MidiDrums:

@@ -304,3 +304,13 @@ def test_a_drum_stem_with_nan_or_inf_samples_is_an_error_not_a_silent_clip(tmp_p
     drums = open_drums(str(path))
     with pytest.raises(SessionError, match="NaN or infinite"):
         drums.window_audio(AT_120_BPM, 0.0, 1.0, 32000)
+
+
+def test_a_drum_stem_swapped_for_a_link_after_its_check_is_not_read(tmp_path):
+    stem = write_wav(tmp_path / "drums.wav")
+    drums = open_drums(str(stem))
+    secret = write_wav(tmp_path / "elsewhere.wav", seconds=2.0)
+    stem.unlink()
+    stem.symlink_to(secret)
+    with pytest.raises(SessionError, match="now leads to another file"):
+        drums.window_audio(AT_120_BPM, 0.0, 1.0, 32000)
