@@ -143,6 +143,10 @@ class AudioDesk:
         self._record_pending = False
         self._threads: list[threading.Thread] = []
 
+    def forget(self, session: str) -> None:
+        """Drop what the desk keeps for a session the daemon forgot (its transport report)."""
+        self._transports.pop(session, None)
+
     def transport(self, session: str) -> Transport:
         transport = self._transports.get(session)
         if transport is None:

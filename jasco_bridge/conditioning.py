@@ -297,8 +297,12 @@ def condition(
     vocabulary: ChordVocabulary,
     *,
     seed: int,
+    chords: Sequence[TimedChord] | None = None,
 ) -> ConditionedRequest:
-    """The engine request for `window` of a session: its chords, drums, melody and settings."""
+    """The engine request for `window` of a session: its chords, drums, melody and settings.
+
+    `chords`: the window's chord timeline when the caller has recognised it already (the
+    render queue does, within a time limit); by default it is taken from the snapshot."""
     settings = snapshot.settings
     drums_wav, drums_rate = None, renderer.sample_rate
     if snapshot.drums is not None:
@@ -307,7 +311,7 @@ def condition(
         )
     return build_request(
         window,
-        snapshot.chord_timeline(until_beat=window.horizon_beat),
+        snapshot.chord_timeline(until_beat=window.horizon_beat) if chords is None else chords,
         vocabulary,
         renderer,
         prompt=snapshot.prompt,

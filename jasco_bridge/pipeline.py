@@ -16,7 +16,7 @@ import platform
 import random
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import RenderError
 from jasco_bridge.session import SessionSnapshot
 from jasco_bridge.settings import MAX_SEED, RenderSettings
+from midi.chords import TimedChord
 
 SIDECAR_SCHEMA = 1
 
@@ -51,15 +52,17 @@ def render_clip(
     on_conditioned: Callable[[ConditionedRequest], None] | None = None,
     timings: Mapping[str, float] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    chords: Sequence[TimedChord] | None = None,
 ) -> ClipInfo:
     """Render `window` of `snapshot` with `seed` and write it as a clip that never replaces a file.
 
     The clip goes to `path` when given, else to `clip_path(out_dir, ...)`. `on_conditioned` sees
     the engine request (and the chord mapping) before the engine runs; `should_cancel` is polled
     between sampler steps. `timings` (e.g. the time a job waited) are added to the sidecar's.
+    `chords`: the window's chords when already recognised (see `conditioning.condition`).
     """
     renderer = opened.renderer
-    conditioned = condition(snapshot, window, renderer, opened.vocabulary, seed=seed)
+    conditioned = condition(snapshot, window, renderer, opened.vocabulary, seed=seed, chords=chords)
     if on_conditioned is not None:
         on_conditioned(conditioned)
     began = clock()
@@ -67,12 +70,14 @@ def render_clip(
     rendered = clock()
     if should_cancel is not None and should_cancel():
         raise GenerationCancelled("cancelled after the last sampler step; no clip was written")
+    root = None
     if path is None:
         if out_dir is None:
             raise RenderError("render_clip needs out_dir= or path= to know where the clip goes")
         path = clip_path(
             out_dir, snapshot.name, window.start_bar, window.bars, snapshot.prompt, seed, job_id
         )
+        root = Path(out_dir).resolve()
     settings = snapshot.settings
     sidecar = {
         "schema": SIDECAR_SCHEMA,
@@ -96,6 +101,7 @@ def render_clip(
         output_sample_rate=settings.sample_rate,
         target_lufs=settings.target_lufs,
         description=f"jasco-bridge {label}: {snapshot.prompt}"[:256],
+        root=root,
     )
 
 

@@ -123,6 +123,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'jasco-bridge[live]'); beats come from the MIDI clock and song position on that port",
     )
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
+    parser.add_argument(
+        "--read-root",
+        action="append",
+        metavar="DIR",
+        help="also read chord and drum files named over OSC from this folder (repeatable); "
+        "always allowed: your home folder and --out-dir. Paths elsewhere get 'not allowed'",
+    )
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
     parser.add_argument(
         "--model", default=None, help="JASCO weights folder or model id; %(default)s = find it"
