@@ -451,7 +451,9 @@ def _bind_problem(kind: str, host: str, port: int, exc: OSError) -> str:
 
 def _event_message(event: JobEvent) -> OscMessage:
     if event.kind is JobState.RUNNING:
-        return protocol.progress(event.job_id, event.fraction)
+        return protocol.progress(
+            event.job_id, event.fraction, event.step, event.total, event.window + 1, event.windows
+        )
     if event.kind is JobState.CANCELLED:
         return protocol.cancelled(event.job_id)
     if event.kind is JobState.DONE and event.clip is not None:

@@ -107,7 +107,7 @@ def test_every_reply_builder_matches_its_table_row():
     built = {
         "pong": protocol.pong(7),
         "ack": protocol.ack(3, 1234, 0),
-        "progress": protocol.progress(3, 0.5),
+        "progress": protocol.progress(3, 0.5, 5, 10, 1, 2),
         "done": protocol.done(
             3,
             ClipInfo(
