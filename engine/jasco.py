@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,15 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise DeviceError(f"device {device!r} is not supported; use {here}")
     return resolved
+
+
+@dataclass(frozen=True)
+class LongLatents:
+    """What `sample_long` made: the joined latents [1, frames, F] of the whole piece and each
+    window's own latents [1, window frames, F] (normalised)."""
+
+    joined: torch.Tensor
+    windows: tuple[torch.Tensor, ...]
 
 
 class JascoEngine:
@@ -310,20 +320,21 @@ class JascoEngine:
         if frames <= chunk:
             return self.decode(latents)
         hop = round(self.sample_rate / self.frame_rate_hz)
-        audio = torch.zeros(latents.shape[0], frames * hop, device=latents.device)
-        fade = torch.linspace(0.0, 1.0, overlap * hop + 2, device=latents.device)[1:-1]
-        start = 0
-        while True:
-            end = min(start + chunk, frames)
-            part = self.decode(latents[:, start:end])
-            if start > 0:
-                part[:, : overlap * hop] *= fade
-            if end < frames:
-                part[:, -overlap * hop :] *= fade.flip(0)
-            audio[:, start * hop : end * hop] += part
-            if end == frames:
-                return audio
-            start = end - overlap
+        with torch.inference_mode():
+            audio = torch.zeros(latents.shape[0], frames * hop, device=latents.device)
+            fade = torch.linspace(0.0, 1.0, overlap * hop + 2, device=latents.device)[1:-1]
+            start = 0
+            while True:
+                end = min(start + chunk, frames)
+                part = self.decode(latents[:, start:end])
+                if start > 0:
+                    part[:, : overlap * hop] *= fade
+                if end < frames:
+                    part[:, -overlap * hop :] *= fade.flip(0)
+                audio[:, start * hop : end * hop] += part
+                if end == frames:
+                    return audio
+                start = end - overlap
 
     def initial_noise(self, seed: int, batch: int = 1) -> torch.Tensor:
         """z0 [batch, T, F] from a per-request CPU generator (same noise on every device).
@@ -457,24 +468,22 @@ class JascoEngine:
             for row, seed in enumerate(seeds)
         ]
 
-    def generate_long(
+    def sample_long(
         self,
         request: LongRequest,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
         on_window: WindowFn | None = None,
-    ) -> GenerationResult:
-        """Render the windows one after the other, each a continuation of the one before, and
-        decode the joined latents once: mono float32 audio of the whole piece.
+    ) -> LongLatents:
+        """Sample the windows one after the other, each a continuation of the one before.
 
         Window k is sampled with its first `overlap_frames[k]` frames held on the path to window
         k-1's latents there (`KnownFrames`), under its own conditions; the overlap is then
-        cross-faded in latent space. The noise of window k is the k-th draw of one generator
-        seeded with window 0's seed, so window 0 starts like a one-window render of that seed.
-        Cost: the windows' sampling plus one decode; memory: one window's state plus the joined
-        latents (15 MB for 10 minutes) plus one decode chunk.
+        cross-faded into the joined latents. The noise of window k is the k-th draw of one
+        generator seeded with window 0's seed, so window 0 is exactly a one-window render of
+        that seed. `progress` counts steps over all windows (dopri5: thousandths of flow time
+        per window), `should_cancel` is polled at every step of every window.
         """
-        started = time.perf_counter()
         offsets, total_frames = request.offsets(self.frame_rate_hz)
         frames = request.frames(self.frame_rate_hz)
         first = request.windows[0]
@@ -484,30 +493,26 @@ class JascoEngine:
         generator = torch.Generator(device="cpu").manual_seed(first.seed)
         shape = (1, self.config.frames, self.config.flow_dim)
         joined = torch.zeros(1, total_frames, self.config.flow_dim, device=self.device)
-        previous: torch.Tensor | None = None
-        conditioning = sampling = 0.0
+        sampled: list[torch.Tensor] = []
         for index, (window, row) in enumerate(zip(request.windows, inputs, strict=True)):
             if should_cancel is not None and should_cancel():
                 raise GenerationCancelled(f"generation cancelled before window {index + 1}")
             if on_window is not None:
                 on_window(index, len(request.windows))
-            began = time.perf_counter()
             terms = plan_cfg_terms(window.cfg_all, window.cfg_text)
             prepared = self.prepare_conditions(self.condition_rows([row], terms))
             z0 = torch.randn(shape, generator=generator).to(self.device)
             overlap = request.overlap_frames[index]
             known = None
-            if previous is not None:
+            if sampled:
                 shift = offsets[index] - offsets[index - 1]
                 mask = torch.zeros(self.config.frames, dtype=torch.bool, device=self.device)
                 mask[:overlap] = True
                 latents = torch.zeros_like(z0)
-                latents[:, :overlap] = previous[:, shift : shift + overlap]
+                latents[:, :overlap] = sampled[-1][:, shift : shift + overlap]
                 known = KnownFrames(mask, latents)
-            sampled_from = time.perf_counter()
-            done = index * per_window
 
-            def window_progress(step: int, _total: int, done: int = done) -> None:
+            def window_progress(step: int, _total: int, done: int = index * per_window) -> None:
                 if progress is not None:
                     progress(done + step, total_steps)
 
@@ -520,18 +525,31 @@ class JascoEngine:
                 should_cancel=should_cancel,
                 known=known,
             )
-            conditioning += sampled_from - began
-            sampling += time.perf_counter() - sampled_from
             at, own = offsets[index], frames[index]
             if overlap:
-                ramp = torch.arange(1, overlap + 1, device=self.device) / (overlap + 1)
-                ramp = ramp[None, :, None]
+                ramp = torch.arange(1, overlap + 1, device=self.device)[None, :, None] / (
+                    overlap + 1
+                )
                 blended = (1 - ramp) * joined[:, at : at + overlap] + ramp * z1[:, :overlap]
                 joined[:, at : at + overlap] = blended
             joined[:, at + overlap : at + own] = z1[:, overlap:own]
-            previous = z1
-        decoding_began = time.perf_counter()
-        audio = self._to_host(self.decode_long(joined))[0]
+            sampled.append(z1[:, :own])
+        return LongLatents(joined=joined, windows=tuple(sampled))
+
+    def generate_long(
+        self,
+        request: LongRequest,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+        on_window: WindowFn | None = None,
+    ) -> GenerationResult:
+        """`sample_long`, then one decode of the joined latents (`decode_long`): mono float32
+        audio of the whole piece. Cost: the windows' sampling plus one decode; memory: one
+        window's network state, the latents (15 MB for 10 minutes) and one decode chunk."""
+        started = time.perf_counter()
+        latents = self.sample_long(request, progress, should_cancel, on_window)
+        sampled = time.perf_counter()
+        audio = self._to_host(self.decode_long(latents.joined))[0]
         finished = time.perf_counter()
         return GenerationResult(
             audio=audio,
@@ -539,9 +557,8 @@ class JascoEngine:
             engine=self.name,
             model=self.model_id,
             timings={
-                "conditions_seconds": conditioning,
-                "sampling_seconds": sampling,
-                "decoding_seconds": finished - decoding_began,
+                "sampling_seconds": sampled - started,
+                "decoding_seconds": finished - sampled,
                 "total_seconds": finished - started,
             },
             precision=self.precision.name,
