@@ -335,11 +335,7 @@ def plan_render(
             tempo_map, bar, last_bar, origin, segment_seconds, frame_rate_hz
         )
         if count == 0:
-            seconds = BarWindow.of_bars(tempo_map, bar, 1, segment_seconds).duration_seconds
-            raise RenderError(
-                f"bar {bar} lasts {seconds:.1f} s, longer than JASCO's {segment_seconds:g} s "
-                "window: double the tempo in the DAW and the bars, or render from a later bar"
-            )
+            raise _bar_too_long(tempo_map, bar, segment_seconds)
         overlaps.append(0 if not offsets else offsets[-1] + frames[-1] - offset)
         windows.append(BarWindow.of_bars(tempo_map, bar, count, segment_seconds, lead))
         offsets.append(offset)
@@ -379,11 +375,21 @@ def _next_start(
         fitting, *_ = _window_at(tempo_map, start, last_bar, origin, segment_seconds, frame_rate_hz)
         if fitting > context:
             return start
+    if not BarWindow.of_bars(tempo_map, end_bar + 1, 1, segment_seconds).fits:
+        raise _bar_too_long(tempo_map, end_bar + 1, segment_seconds)
     seconds = BarWindow.of_bars(tempo_map, end_bar, 2, segment_seconds).duration_seconds
     raise RenderError(
         f"bars {end_bar}-{end_bar + 1} last {seconds:.1f} s: a long render needs a bar of "
         f"context and a new bar in one {segment_seconds:g} s window; double the tempo in the "
         "DAW and the bars"
+    )
+
+
+def _bar_too_long(tempo_map: TempoMap, bar: int, segment_seconds: float) -> RenderError:
+    seconds = BarWindow.of_bars(tempo_map, bar, 1, segment_seconds).duration_seconds
+    return RenderError(
+        f"bar {bar} lasts {seconds:.1f} s, longer than JASCO's {segment_seconds:g} s window: "
+        "double the tempo in the DAW and the bars, or render from a later bar"
     )
 
 
