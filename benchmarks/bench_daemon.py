@@ -8,11 +8,20 @@ Runs a real daemon on loopback (UDP, free ports) with the preview engine and pri
    CPU engine does to the loop); target p99 < 2 ms;
 2. a flood: N renders sent as fast as possible, then counts of acked, done,
    refused-as-queue-full, other errors and lost (no answer, or acked but never finished);
-   target: none lost.
+   target: none lost;
+3. amplification: invalid datagrams (noise, truncations, wrong arguments, a 64 KB bundle of
+   8,186 bad messages), each from its own socket, and the worst bytes-out / bytes-in ratio of
+   the replies; from a non-loopback address of this machine (a source the network could forge)
+   the target is <= 1; from loopback (which only this machine can send from, so nobody can be
+   made a victim) full error texts are kept and the ratio is shown for information;
+4. storms: /jasco/ping p99 while 1,000 TCP connections are opened and dropped over and over,
+   and while hostile datagrams and TCP junk are sent as fast as one thread can; loopback only,
+   each storm stops with its measurement.
 
 examples:
   python benchmarks/bench_daemon.py
   python benchmarks/bench_daemon.py --samples 2000 --flood 1000 --max-queue 64
+  python benchmarks/bench_daemon.py --only amplification storms
 """
 
 from __future__ import annotations
@@ -20,8 +29,10 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import random
 import socket
 import statistics
+import struct
 import tempfile
 import threading
 import time
@@ -31,7 +42,15 @@ from engine.errors import GenerationCancelled
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.daemon import BackgroundDaemon
 from jasco_bridge.engines import OpenedRenderer, open_preview
-from jasco_bridge.osc import OscMessage, encode_packet, message, parse_packet
+from jasco_bridge.osc import (
+    OscMessage,
+    encode_packet,
+    message,
+    parse_packet,
+    size_prefix_encode,
+)
+
+SECTIONS = ("latency", "flood", "amplification", "storms")
 
 
 class HoldingRenderer:
@@ -109,13 +128,31 @@ def latency_client(port: int, kind: str, samples: int, results: multiprocessing.
     cancelled right after its ack (untimed) so the queue stays short.
     """
     client = Client(port)
+    lossy = kind == "ping-lossy"
     for _ in range(100):  # warm-up
         client.send("/jasco/ping", 0)
-        client.until("/jasco/pong")
+        try:
+            client.until("/jasco/pong", timeout=1.0 if lossy else 10.0)
+        except TimeoutError:
+            if not lossy:
+                raise
     times_ms = []
-    for token in range(samples):
+    lost = 0
+    for token in range(1, samples + 1):
         began = time.perf_counter()
-        if kind == "ping":
+        if lossy:
+            # Under a UDP flood the kernel drops datagrams (ours too): a ping with no pong
+            # within a second counts as lost, not as a latency.
+            client.send("/jasco/ping", token)
+            deadline = began + 1.0
+            while (left := deadline - time.perf_counter()) > 0:
+                reply = client.receive(left)
+                if reply is not None and reply.address == "/jasco/pong" and reply.args == (token,):
+                    times_ms.append((time.perf_counter() - began) * 1000)
+                    break
+            else:
+                lost += 1
+        elif kind == "ping":
             client.send("/jasco/ping", token)
             while client.until("/jasco/pong").args != (token,):
                 pass
@@ -126,7 +163,7 @@ def latency_client(port: int, kind: str, samples: int, results: multiprocessing.
             times_ms.append((time.perf_counter() - began) * 1000)
             client.send("/jasco/cancel", job)
             client.until("/jasco/cancelled")
-    results.put(times_ms)
+    results.put((times_ms, lost))
 
 
 def run_client(running: BackgroundDaemon, kind: str, samples: int) -> tuple[list[float], float]:
@@ -139,9 +176,11 @@ def run_client(running: BackgroundDaemon, kind: str, samples: int) -> tuple[list
     # load does to the latency.
     cpu_before = running.call_in_loop(time.thread_time)
     client.start()
-    times_ms = results.get(timeout=600)
+    times_ms, lost = results.get(timeout=600)
     client.join()
     cpu = running.call_in_loop(time.thread_time) - cpu_before
+    if lost:
+        print(f"  ({lost} of {samples} pings lost in the flood)")
     return times_ms, cpu / (samples + 100)
 
 
@@ -237,6 +276,150 @@ def flood(out_dir: Path, renders: int, max_queue: int, wait_seconds: float) -> N
         )
 
 
+def local_non_loopback_ip() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("203.0.113.1", 9))  # picks a route; sends nothing
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def invalid_datagrams(rng: random.Random) -> list[bytes]:
+    """Hostile inputs that must never be answered with more than they are."""
+    ping = encode_packet(message("/jasco/ping", 1))
+    out = [b"\x00\x01\x02\x03", b"/abc", b"/ab\x00", rng.randbytes(64), b"GET / HTTP/1.0\r\n\r\n"]
+    # "/jasco/ping" alone (12 bytes) is a valid ping in OSC 1.0's no-type-tag form: left out.
+    out += [ping[:cut] for cut in range(1, len(ping)) if cut != 12]
+    out += [
+        encode_packet(message("/jasco/tempo", "fast")),
+        encode_packet(message("/jasco/nope")),
+        encode_packet(message("/jasco/render", "one", "bar")),
+        encode_packet(message("/jasco/session/../tempo", 1.0)),
+        encode_packet(message("/jasco/chords/symbols", 0.0, "H#13", 4.0)),
+        b"#bundle\x00" + struct.pack(">Q", 1) + struct.pack(">i", -4) + ping,
+    ]
+    # 8,186 unknown-address messages without type tags (4 bytes + a 4-byte size each) are as many
+    # as a 64 KB datagram holds.
+    element = struct.pack(">i", 4) + b"/x\x00\x00"
+    out.append(b"#bundle\x00" + struct.pack(">Q", 1) + element * 8186)
+    out += [rng.randbytes(rng.randrange(4, 400)) for _ in range(20)]
+    return out
+
+
+def amplification(out_dir: Path) -> None:
+    remote = local_non_loopback_ip()
+    sources = [("loopback", "127.0.0.1")] + ([("non-loopback", remote)] if remote else [])
+    config = DaemonConfig(host="0.0.0.0", port=0, tcp_port=None, out_dir=out_dir)
+    opened = open_preview()
+    corpus = invalid_datagrams(random.Random(11))
+    with BackgroundDaemon(config, open_engine=lambda _c: opened) as running:
+        port = running.server.udp_port
+        for label, address in sources:
+            worst, worst_input, sent_total, received_total = 0.0, b"", 0, 0
+            for data in corpus:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.bind((address, 0))
+                    sock.sendto(data, (address, port))
+                    received = 0
+                    sock.settimeout(0.3)
+                    try:
+                        while True:
+                            received += len(sock.recvfrom(65536)[0])
+                    except TimeoutError:
+                        pass
+                ratio = received / max(len(data), 1)
+                if ratio > worst:
+                    worst, worst_input = ratio, data
+                sent_total += len(data)
+                received_total += received
+            shown = f"{worst_input[:24]!r}{'...' if len(worst_input) > 24 else ''}"
+            verdict = ""
+            if label == "non-loopback":
+                verdict = "  target <= 1: " + ("met" if worst <= 1 else "MISSED")
+            print(
+                f"invalid input from {label} ({address}), {len(corpus)} datagrams one per socket: "
+                f"worst bytes-out/bytes-in {worst:.2f} (for {len(worst_input)} B {shown}), "
+                f"total {received_total} B out for {sent_total} B in{verdict}"
+            )
+    if remote is None:
+        print(
+            "no non-loopback address on this machine: the forgeable-source ratio was not measured"
+        )
+
+
+def connection_storm(port: int, stop, connections: int = 1000) -> int:
+    """Open `connections` TCP connections, drop them all, repeat until `stop`; returns rounds."""
+    rounds = 0
+    while not stop.is_set():
+        held = []
+        for _ in range(connections):
+            try:
+                held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+            except OSError:
+                break
+        for conn in held:
+            conn.close()
+        rounds += 1
+    return rounds
+
+
+def fuzz_storm(udp_port: int, tcp_port: int, stop) -> int:
+    """Hostile datagrams and TCP junk as fast as one thread sends them; returns datagrams sent."""
+    rng = random.Random(5)
+    corpus = invalid_datagrams(rng)[:-21] + [
+        rng.randbytes(rng.randrange(1, 300)) for _ in range(50)
+    ]
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        while not stop.is_set():
+            for data in corpus:
+                udp.sendto(data, ("127.0.0.1", udp_port))
+                sent += 1
+            try:
+                with socket.create_connection(("127.0.0.1", tcp_port), timeout=2) as conn:
+                    conn.sendall(size_prefix_encode(b"AAA") + rng.randbytes(4096))
+            except OSError:
+                pass
+    return sent
+
+
+def _storm_process(kind: str, udp_port: int, tcp_port: int, stop, count) -> None:
+    # Its own process, so the attacker and the daemon do not share one interpreter lock.
+    if kind == "connections":
+        count.value = connection_storm(tcp_port, stop)
+    else:
+        count.value = fuzz_storm(udp_port, tcp_port, stop)
+
+
+def storms(out_dir: Path, samples: int) -> None:
+    opened = open_preview()
+    config = DaemonConfig(port=0, tcp_port=0, out_dir=out_dir)
+    logging.getLogger("jasco_bridge").setLevel(logging.CRITICAL)  # the storm's own log lines
+    with BackgroundDaemon(config, open_engine=lambda _c: opened) as running:
+        udp_port, tcp_port = running.server.udp_port, running.server.tcp_port
+        quiet, _ = run_client(running, "ping", samples)
+        print(f"ping with no storm:                 {percentiles(quiet)}")
+        for name, kind, unit in (
+            ("1,000-connection TCP storm", "connections", "rounds of 1,000 connections"),
+            ("fuzz storm (UDP + TCP junk)", "fuzz", "hostile datagrams"),
+        ):
+            stop = multiprocessing.Event()
+            count = multiprocessing.Value("q", 0)
+            attacker = multiprocessing.Process(
+                target=_storm_process, args=(kind, udp_port, tcp_port, stop, count)
+            )
+            attacker.start()
+            time.sleep(0.5)  # let the storm build up before measuring
+            try:
+                pings, _ = run_client(running, "ping-lossy", samples)
+            finally:
+                stop.set()
+                attacker.join(60)
+            print(f"ping during {name}: {percentiles(pings)}  ({count.value} {unit})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -251,12 +434,21 @@ def main() -> None:
     parser.add_argument(
         "--wait", type=float, default=600.0, help="seconds to wait for the flood's clips"
     )
+    parser.add_argument(
+        "--only", nargs="+", choices=SECTIONS, default=SECTIONS, help="measure only these"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as scratch:
-        for busy in (False, True):
-            measure_latency(Path(scratch) / f"latency-{busy}", args.samples, busy)
-        flood(Path(scratch) / "flood", args.flood, args.max_queue, args.wait)
+        if "latency" in args.only:
+            for busy in (False, True):
+                measure_latency(Path(scratch) / f"latency-{busy}", args.samples, busy)
+        if "flood" in args.only:
+            flood(Path(scratch) / "flood", args.flood, args.max_queue, args.wait)
+        if "amplification" in args.only:
+            amplification(Path(scratch) / "amplification")
+        if "storms" in args.only:
+            storms(Path(scratch) / "storms", args.samples)
 
 
 if __name__ == "__main__":

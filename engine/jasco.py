@@ -13,8 +13,10 @@ Example::
     engine = JascoEngine.from_pretrained("~/models/jasco-chords-drums-400M")
     result = engine.generate(GenerationRequest(text="funky bass", chord_indices=(2,) * 500))
 
-The lower-level methods (`condition_rows`, `prepare_conditions`, `velocity_field`, `sample`,
-`decode`) are public for research and for the parity check.
+The network runs in the precision chosen at load (`precision="auto"`: bf16 where the device
+executes it natively, see engine.precision); `generate_variations` renders several seeds of one
+request in one batch. The lower-level methods (`condition_rows`, `prepare_conditions`,
+`velocity_field`, `sample`, `decode`) are public for research and for the parity check.
 """
 
 from __future__ import annotations

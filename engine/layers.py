@@ -140,6 +140,8 @@ class TransformerStack(nn.Module):
         self.max_period = config.max_period
         self.positional_scale = config.positional_scale
         self.layers = nn.ModuleList(TransformerLayer(config) for _ in range(config.num_layers))
+        # The sinusoid depends only on the shape: computed once, not at every sampler step.
+        self._positions: dict[tuple[int, int, torch.dtype, torch.device], torch.Tensor] = {}
         self.skip_projections: nn.ModuleList | None = None
         if config.skip_connections:
             self.skip_projections = nn.ModuleList(
@@ -148,9 +150,12 @@ class TransformerStack(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """x [B, T, D], memory [B, S, D] -> [B, T, D]."""
-        x = x + self.positional_scale * positional_embedding(
-            x.shape[1], x.shape[2], self.max_period, dtype=x.dtype, device=x.device
-        )
+        key = (x.shape[1], x.shape[2], x.dtype, x.device)
+        if key not in self._positions:
+            self._positions[key] = self.positional_scale * positional_embedding(
+                x.shape[1], x.shape[2], self.max_period, dtype=x.dtype, device=x.device
+            )
+        x = x + self._positions[key]
         half = len(self.layers) // 2
         skips: list[torch.Tensor] = []
         for index, layer in enumerate(self.layers):

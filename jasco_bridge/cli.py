@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -18,7 +19,17 @@ from jasco_bridge import __version__
 # Each command lives in its own module under jasco_bridge.commands and exposes
 # HELP (one line), add_arguments(parser) and run(args) -> exit code. Command modules import
 # heavy libraries (torch, transformers) inside run(), so `--help` stays instant.
-COMMANDS = ("demo", "chords", "render", "serve", "weights", "doctor")
+COMMANDS = (
+    "demo",
+    "chords",
+    "render",
+    "serve",
+    "request",
+    "daw",
+    "worker",
+    "weights",
+    "doctor",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,13 +84,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     from midi.errors import MidiError
 
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        # Flushed here so that a reader gone away (`| head`) is noticed inside this handler.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except (BridgeError, MidiError, EngineError) as exc:
         print(f"jasco-bridge {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"jasco-bridge {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _reader_gone() -> int:
+    """Stop quietly when stdout's reader has closed the pipe, as Unix tools do on SIGPIPE.
+
+    Whatever is still buffered can never be delivered; pointing stdout at /dev/null keeps the
+    interpreter's final flush from printing a second BrokenPipeError. The status is the shell's
+    for a command ended by SIGPIPE (128 + 13).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

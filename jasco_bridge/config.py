@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ ENGINE_KINDS = ("auto", "jasco", "preview")
 DEFAULT_PORT = 9000
 DEFAULT_OUT_DIR = Path("jasco-clips")
 UDP_PAYLOAD_LIMIT = 65507  # the largest payload a UDP/IPv4 datagram can carry
+TOKEN_ENVIRONMENT_VARIABLE = "JASCO_BRIDGE_TOKEN"
 
 
 def _check_port(name: str, value: int | None, *, allow_none: bool) -> None:
@@ -40,8 +42,17 @@ class DaemonConfig:
 
     `tcp_port=None` turns OSC-over-TCP off. `reply_host`/`reply_port` send every UDP reply to one
     fixed address instead of to each message's sender (needed for senders such as `oscsend`
-    that use a throw-away port). `allow` is an allow-list of client IP addresses or networks
-    (`127.0.0.1`, `192.168.1.0/24`); empty means anyone who can reach the socket.
+    that use a throw-away port). `cluster` is a Ray address (`ray://HOST:PORT`): windows then
+    render on that cluster's workers, everything else stays here. `allow` is an allow-list of
+    client IP addresses or networks (`127.0.0.1`, `192.168.1.0/24`); empty means anyone who can
+    reach the socket. It filters
+    addresses, it does not authenticate (a UDP source address can be forged): `token`, a shared
+    secret, is what state-changing messages from other machines must carry (docs/osc.md).
+    TCP connections are capped at `max_tcp_connections`; one idle for
+    `tcp_idle_timeout_seconds`, or stuck in the middle of a frame for `tcp_frame_timeout_seconds`,
+    is closed. `midi_in` names a live MIDI input port to record chord notes from.
+    `ready_file` is where the daemon writes its bound addresses and engine as JSON once it is
+    ready (see `jasco_bridge.daemon.ready_document`).
     """
 
     host: str = "127.0.0.1"
@@ -55,11 +66,20 @@ class DaemonConfig:
     model: str | None = None
     device: str | None = None
     precision: str = "auto"
+    cluster: str | None = None
     max_queue: int = 64
     max_packet_bytes: int = UDP_PAYLOAD_LIMIT
     max_pending_bundles: int = 1024
     max_bundle_delay_seconds: float = 3600.0
     shutdown_timeout_seconds: float = 10.0
+    ready_file: Path | None = None
+    # Zeroconf/Bonjour `_osc._udp` record on a non-loopback host (see jasco_bridge.discovery).
+    advertise: bool = True
+    max_tcp_connections: int = 64
+    tcp_idle_timeout_seconds: float = 600.0
+    tcp_frame_timeout_seconds: float = 10.0
+    token: str | None = field(default=None, repr=False)
+    midi_in: str | None = None
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -79,6 +99,10 @@ class DaemonConfig:
             raise ConfigError(
                 f"engine must be one of {', '.join(ENGINE_KINDS)}, got {self.engine!r}"
             )
+        if self.cluster is not None:
+            from jasco_bridge.cluster import check_address  # no Ray needed to check it
+
+            check_address(self.cluster)
         if not (isinstance(self.max_queue, int) and 1 <= self.max_queue <= 100_000):
             raise ConfigError(f"max_queue must be a whole number 1..100000, got {self.max_queue!r}")
         if not (
@@ -87,6 +111,23 @@ class DaemonConfig:
             raise ConfigError(f"max_packet_bytes must be 64..16 MiB, got {self.max_packet_bytes!r}")
         if not (isinstance(self.max_pending_bundles, int) and self.max_pending_bundles >= 0):
             raise ConfigError(f"max_pending_bundles must be >= 0, got {self.max_pending_bundles!r}")
+        if not (
+            isinstance(self.max_tcp_connections, int) and 1 <= self.max_tcp_connections <= 10_000
+        ):
+            raise ConfigError(
+                f"max_tcp_connections must be a whole number 1..10000, got {self.max_tcp_connections!r}"
+            )
+        for name in ("tcp_idle_timeout_seconds", "tcp_frame_timeout_seconds"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a number of seconds > 0, got {value!r}")
+        if self.token is not None and not (isinstance(self.token, str) and len(self.token) >= 8):
+            raise ConfigError(
+                "the token must be at least 8 characters (a long random string is best, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe())')"
+            )
+        if self.midi_in is not None and not (isinstance(self.midi_in, str) and self.midi_in):
+            raise ConfigError(f"midi_in must be a MIDI port name, got {self.midi_in!r}")
         for name in ("max_bundle_delay_seconds", "shutdown_timeout_seconds"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -94,6 +135,8 @@ class DaemonConfig:
         # Absolute from the start: /jasco/done tells a DAW (another process, another working
         # folder) where the clip is.
         object.__setattr__(self, "out_dir", Path(self.out_dir).expanduser().absolute())
+        if self.ready_file is not None:
+            object.__setattr__(self, "ready_file", Path(self.ready_file).expanduser().absolute())
 
     @property
     def reply_address(self) -> tuple[str, int] | None:
@@ -101,6 +144,14 @@ class DaemonConfig:
         if self.reply_port is None:
             return None
         return (self.reply_host or "127.0.0.1", self.reply_port)
+
+    @property
+    def listens_beyond_loopback(self) -> bool:
+        """True when machines other than this one may reach the sockets."""
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host != "localhost"
 
     def is_allowed(self, client_ip: str) -> bool:
         if not self.allow:
@@ -129,6 +180,14 @@ class DaemonConfig:
             model=args.model,
             device=args.device,
             precision=args.precision,
+            cluster=args.cluster,
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
+            ready_file=None if args.ready_file is None else Path(args.ready_file),
+            advertise=not args.no_advertise,
+            max_tcp_connections=args.max_connections,
+            tcp_idle_timeout_seconds=args.tcp_idle_timeout,
+            tcp_frame_timeout_seconds=args.tcp_frame_timeout,
+            token=args.token or os.environ.get(TOKEN_ENVIRONMENT_VARIABLE) or None,
+            midi_in=args.midi_in,
         )

@@ -8,22 +8,33 @@ shutdown  stops intake, lets the running job finish within the timeout and cance
           (each job's client gets `/jasco/cancelled`), closes the sockets. A second Ctrl-C cancels
           the running job at its next sampler step instead of waiting. Signal handlers are
           restored afterwards.
+
+With `--ready-file PATH` the daemon writes `ready_document(...)` there as JSON once it is bound
+and its engine is loaded (atomically: a reader never sees half a file), and removes it on
+shutdown, so a script or test that starts `--port 0` learns the ports without parsing logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
+import os
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from jasco_bridge import discovery
 from jasco_bridge.clips import check_clip_folder
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer, open_renderer
+from jasco_bridge.errors import ConfigError
+from jasco_bridge.live_midi import LiveChordRecording
 from jasco_bridge.server import BridgeServer
 
 logger = logging.getLogger(__name__)
@@ -37,7 +48,14 @@ T = TypeVar("T")
 
 def open_configured_engine(config: DaemonConfig) -> OpenedRenderer:
     """Load the engine the config asks for (JASCO imports torch: call it off the event loop)."""
-    return open_renderer(config.engine, config.model, config.device, config.precision, warm_up=True)
+    return open_renderer(
+        config.engine,
+        config.model,
+        config.device,
+        config.precision,
+        warm_up=True,
+        cluster=config.cluster,
+    )
 
 
 def describe_engine(opened: OpenedRenderer) -> list[str]:
@@ -59,6 +77,59 @@ def describe_engine(opened: OpenedRenderer) -> list[str]:
     return lines
 
 
+def ready_document(server: BridgeServer, opened: OpenedRenderer) -> dict[str, object]:
+    """What `--ready-file` holds: where to send (`tcp_port` is None with --no-tcp) and what renders."""
+    host, udp_port = server.udp_address
+    renderer = opened.renderer
+    return {
+        "host": host,
+        "udp_port": udp_port,
+        "tcp_port": server.tcp_port,
+        "engine": "preview" if renderer.is_preview else renderer.name,
+        "model": renderer.model_id,
+        "out_dir": str(server.config.out_dir),
+        "pid": os.getpid(),
+    }
+
+
+def write_file_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the ready file {path}: {exc}; choose another --ready-file"
+        ) from None
+
+
+def exposure_warnings(config: DaemonConfig) -> list[str]:
+    """What an operator must hear when the daemon can be reached from other machines."""
+    if not config.listens_beyond_loopback:
+        return []
+    bar = "!" * 72
+    lines = []
+    if not config.allow:
+        lines += [
+            bar,
+            f"!! listening on {config.host} with no --allow list: any machine that can reach",
+            "!! this one may send OSC. Add --allow ADDR (your DAW's address or network).",
+            bar,
+        ]
+    if config.token is None:
+        lines.append(
+            "warning: no --token: --allow only filters addresses (UDP sources can be forged); "
+            "set --token (or $JASCO_BRIDGE_TOKEN) so other machines must prove they may "
+            "change anything"
+        )
+    return lines
+
+
 class Daemon:
     """One `jasco-bridge serve` run. `announce` receives the lines an operator should see."""
 
@@ -76,6 +147,9 @@ class Daemon:
         self._open_engine = open_engine
         self._stop: asyncio.Event | None = None
         self._stop_requests = 0
+        self._ready_file_written: Path | None = None
+        self._advertiser: discovery.Advertiser | None = None
+        self._midi: LiveChordRecording | None = None
 
     async def startup(self) -> None:
         self._stop = asyncio.Event()
@@ -88,14 +162,57 @@ class Daemon:
         if self.config.reply_address is not None:
             reply_host, reply_port = self.config.reply_address
             self._announce(f"UDP replies go to {reply_host}:{reply_port}")
+        for line in exposure_warnings(self.config):
+            self._announce(line)
+        if self.config.midi_in is not None:
+            self._midi = LiveChordRecording(self.server.sessions, asyncio.get_running_loop())
+            name = self._midi.open(self.config.midi_in)
+            self._announce(
+                f"recording chord notes from MIDI input {name!r} while its MIDI clock runs"
+            )
         self._announce(f"clips are written under {self.config.out_dir.resolve()}")
-        self._announce("loading the engine ...")
         loop = asyncio.get_running_loop()
-        opened = await loop.run_in_executor(None, self._open_engine, self.config)
+        # Registering takes a second or two of multicast probing: do it while the engine loads.
+        advertising = loop.create_task(self._advertise(host, port, tcp))
+        self._announce("loading the engine ...")
+        try:
+            opened = await loop.run_in_executor(None, self._open_engine, self.config)
+        finally:
+            await advertising
         self.server.attach_engine(opened)
         for line in describe_engine(opened):
             self._announce(line)
+        ready_file = self.config.ready_file
+        if ready_file is not None:
+            document = ready_document(self.server, opened)
+            write_file_atomically(ready_file, json.dumps(document, indent=2) + "\n")
+            self._ready_file_written = ready_file
+            self._announce(f"addresses and engine written to {ready_file}")
         self._announce("ready (Ctrl-C to stop)")
+
+    async def _advertise(self, host: str, port: int, tcp_port: int | None) -> None:
+        """The Zeroconf record on a reachable address; a failure only costs discovery."""
+        if not discovery.should_advertise(host, self.config.advertise):
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            advertiser = discovery.advertiser_for(host, port, tcp_port)
+            await loop.run_in_executor(None, advertiser.start)
+        except ImportError:
+            self._announce(
+                f"not advertised over Bonjour: {discovery.INSTALL_HINT} so that controllers "
+                "list this daemon (or type its address into them)"
+            )
+            return
+        except Exception as exc:  # multicast refused, name conflict, no interface ...
+            self._announce(
+                f"not advertised over Bonjour ({exc}); type the address into controllers"
+            )
+            return
+        self._advertiser = advertiser
+        addresses = ", ".join(advertiser.info.parsed_addresses())
+        name = advertiser.info.name.removesuffix("." + discovery.SERVICE_TYPE)
+        self._announce(f"advertised over Bonjour as '{name}' (_osc._udp on {addresses}:{port})")
 
     async def serve(self) -> None:
         if self._stop is None:
@@ -103,10 +220,19 @@ class Daemon:
         await self._stop.wait()
 
     async def shutdown(self) -> None:
+        if self._midi is not None:
+            self._midi.close()
         if not self.server.started:
             return  # startup failed before binding: nothing to stop
+        if self._ready_file_written is not None:
+            # Gone first: nobody should start talking to a daemon on its way out.
+            self._ready_file_written.unlink(missing_ok=True)
+            self._ready_file_written = None
         self._announce("shutting down: finishing the running job (Ctrl-C again to cancel it)")
         await self.server.close(self.config.shutdown_timeout_seconds)
+        if self._advertiser is not None:
+            advertiser, self._advertiser = self._advertiser, None
+            await asyncio.get_running_loop().run_in_executor(None, advertiser.close)
         self._announce("stopped")
 
     def request_stop(self) -> None:

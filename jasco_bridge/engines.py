@@ -87,12 +87,25 @@ def open_jasco(
     return OpenedRenderer(renderer, vocabulary, notice)
 
 
+def open_cluster_renderer(cluster: str, kind: str, model: str | Path | None) -> OpenedRenderer:
+    """A renderer whose windows render on the workers of the Ray cluster at `cluster`
+    (see `jasco_bridge.cluster`); the chord table is the one of the workers' model."""
+    from jasco_bridge.cluster import open_cluster  # Ray is an optional extra
+
+    renderer, chord_table, notice = open_cluster(
+        cluster, kind, None if model is None else str(model)
+    )
+    vocabulary = ChordVocabulary(chord_table, source=f"{renderer.model_id} on {cluster}")
+    return OpenedRenderer(renderer, vocabulary, notice)
+
+
 def open_renderer(
     kind: str = "auto",
     model: str | Path | None = None,
     device: str | None = None,
     precision: str = "auto",
     warm_up: bool = False,
+    cluster: str | None = None,
 ) -> OpenedRenderer:
     """`auto`: JASCO when its weights are found, else the preview with a notice saying how to
     get JASCO. `jasco`: JASCO or a `CheckpointError`. `preview`: the built-in synthesiser.
@@ -100,9 +113,17 @@ def open_renderer(
     A `model` that is named but not found is an error under `auto` too: a typo in a folder
     name must not quietly turn into a preview. `precision` (auto | fp32 | bf16 | fp16) is
     JASCO's arithmetic and `warm_up` asks JASCO for one short render before it is handed out;
-    the preview ignores both."""
+    the preview ignores both. With `cluster` (a Ray address) the same choice is made among the
+    cluster's workers."""
     if kind not in ENGINE_KINDS:
         raise RenderError(f"unknown engine {kind!r}: choose one of {', '.join(ENGINE_KINDS)}")
+    if cluster is not None:
+        if device is not None:
+            raise RenderError(
+                "--device chooses a local device; cluster workers choose theirs "
+                "(`jasco-bridge worker --gpus N`): leave --device out with --cluster"
+            )
+        return open_cluster_renderer(cluster, kind, model)
     if kind == "preview":
         return open_preview()
     if kind == "jasco" or model is not None:

@@ -316,6 +316,12 @@ def _parse(data: bytes, depth: int) -> OscPacket:
     return _parse_message(data)
 
 
+def looks_like_osc(data: bytes) -> bool:
+    """True when `data` starts as an OSC message or bundle does; anything else is not OSC at all
+    (line noise, a port scan, another protocol) and deserves no reply."""
+    return data[:1] == b"/" or data[:8] == _BUNDLE_HEADER
+
+
 def parse_packet(data: bytes) -> OscPacket:
     """Decode one datagram (or one SLIP frame). Raises ProtocolError for anything malformed."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -452,6 +458,11 @@ class SlipDecoder:
             self._frame.append(byte)
         return out
 
+    @property
+    def in_frame(self) -> bool:
+        """True while part of a packet has arrived and its END has not (a slow or stalled frame)."""
+        return bool(self._frame) or self._escaped or self._problem is not None
+
     def _fail(self, problem: str) -> None:
         self._problem = problem
         self._frame.clear()
@@ -468,8 +479,10 @@ def size_prefix_encode(packet: bytes) -> bytes:
 class SizePrefixDecoder:
     """Incremental decoder for OSC 1.0 size-prefixed streams, with the same `feed` as SlipDecoder.
 
-    A size that is not a positive multiple of 4 or exceeds `max_packet_bytes` cannot be skipped
-    safely (the stream has lost its framing), so it is reported once and the rest is discarded.
+    A frame whose size is positive and within `max_packet_bytes` but not a multiple of 4 (no OSC
+    packet is) is skipped whole and reported, and the next frame decodes. A size that is zero,
+    negative or over the limit cannot be skipped safely (the stream has lost its framing), so it
+    is reported once and the rest of the stream is discarded.
     """
 
     def __init__(self, max_packet_bytes: int = 65536) -> None:
@@ -479,6 +492,11 @@ class SizePrefixDecoder:
         self._buffer = bytearray()
         self._broken = False
 
+    @property
+    def in_frame(self) -> bool:
+        """True while part of a frame (its size or its bytes) has arrived and the rest has not."""
+        return bool(self._buffer) and not self._broken
+
     def feed(self, data: bytes) -> list[bytes | ProtocolError]:
         if self._broken:
             return []
@@ -486,7 +504,7 @@ class SizePrefixDecoder:
         out: list[bytes | ProtocolError] = []
         while len(self._buffer) >= 4:
             (size,) = struct.unpack(">i", self._buffer[:4])
-            if size <= 0 or size % 4 or size > self.max_packet_bytes:
+            if size <= 0 or size > self.max_packet_bytes:
                 self._broken = True
                 self._buffer.clear()
                 out.append(
@@ -498,6 +516,13 @@ class SizePrefixDecoder:
                 break
             if len(self._buffer) < 4 + size:
                 break
-            out.append(bytes(self._buffer[4 : 4 + size]))
+            if size % 4:
+                out.append(
+                    ProtocolError(
+                        f"skipped a {size}-byte frame: OSC packets are a multiple of 4 bytes"
+                    )
+                )
+            else:
+                out.append(bytes(self._buffer[4 : 4 + size]))
             del self._buffer[: 4 + size]
         return out

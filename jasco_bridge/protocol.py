@@ -47,6 +47,12 @@ _BPM = Arg("bpm", "float", "quarter notes per minute", low=MIN_BPM, high=MAX_BPM
 _NUMERATOR = Arg("numerator", "int", "beats per bar", low=1, high=MAX_NUMERATOR)
 _DENOMINATOR = Arg("denominator", "int", "beat unit (1, 2, 4, 8, ...)", low=1, high=MAX_DENOMINATOR)
 _JOB = Arg("job", "int", "job id from /jasco/ack", low=1)
+_TOKEN = Arg("token", "str", "the render's token, when it sent one", default=None)
+_START_BAR = Arg("start_bar", "int", "first bar of the clip (1-based)")
+_BARS = Arg("bars", "int", "how many bars the clip covers")
+# Controllers: a button sends 1.0 on press and 0.0 on release; a bare message counts as a press.
+_PRESS = Arg("press", "float", "non-zero = pressed, 0 = released (ignored)", default=1.0)
+_CONTROLLER_REPLIES = ("ctl/progress", "ctl/state", "ctl/clip")
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -73,6 +79,23 @@ COMMANDS: tuple[Command, ...] = (
         args=(_JOB,),
         replies=("cancelled", "error"),
         per_session=False,
+        runs_on="daemon",
+    ),
+    Command(
+        "reply/port",
+        "Send this session's UDP replies (and ping, status and cancel replies, for the default "
+        "session) to a port where you listen; 0 = back to the sending port again.",
+        "set_reply_port",
+        args=(
+            Arg("port", "int", "your listening UDP port; 0 = the sender's port", low=0, high=65535),
+            Arg(
+                "host",
+                "str",
+                "your own address (the default), or, from loopback, another loopback address",
+                default=None,
+            ),
+        ),
+        replies=("error",),
         runs_on="daemon",
     ),
     Command(
@@ -120,14 +143,16 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "chords/file",
-        "Read the chords from a MIDI file on this machine (its notes are in beats).",
+        "Read the chords from a MIDI file on this machine (its notes are in beats); "
+        "track may name several parts, 'RH,LH' or '1,2', read as one harmony.",
         "set_chord_file",
         args=(
             Arg("path", "str", "absolute path of a .mid file"),
             Arg(
                 "track",
                 "int_or_str",
-                "track name or index (default: chosen automatically)",
+                "track name or index, or several separated by commas ('RH,LH', '1,2') "
+                "read as one harmony (default: chosen automatically)",
                 default=None,
             ),
         ),
@@ -189,11 +214,115 @@ COMMANDS: tuple[Command, ...] = (
                 low=0,
                 high=MAX_RENDER_BARS,
             ),
+            Arg(
+                "token",
+                "str",
+                "your name for this request; every reply about its jobs ends with it",
+                default=None,
+            ),
         ),
-        replies=("ack", "notice", "progress", "done", "error"),
+        replies=("ack", "notice", "progress", "done", "error", "cancelled"),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/render",
+        "Button: render the controller's bar range (see ctl/start_bar, ctl/bars) on a press; "
+        "a release (0) is ignored. Feedback on /jasco/ctl/progress, state, clip.",
+        "ctl_render",
+        args=(_PRESS,),
+        replies=_CONTROLLER_REPLIES,
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/cancel",
+        "Button: cancel the jobs the controller's last render queued, on a press.",
+        "ctl_cancel",
+        args=(_PRESS,),
+        replies=_CONTROLLER_REPLIES,
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/another_take",
+        "Button: render the dialled-in bars again with a fresh random seed (the session keeps "
+        "its own seed), on a press.",
+        "ctl_another_take",
+        args=(_PRESS,),
+        replies=_CONTROLLER_REPLIES,
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/start_bar",
+        "Fader/encoder: first bar the controller renders, snapped to a whole bar.",
+        "ctl_set",
+        args=(Arg("value", "float", "bar, any float (snapped)", low=0.5, high=9999),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/bars",
+        "Fader/encoder: how many bars, snapped to whole bars; 0 = as many as fit in one clip.",
+        "ctl_set",
+        args=(Arg("value", "float", "bars, any float (snapped)", low=0, high=256),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/seed",
+        "Fader/encoder: the seed, snapped to a whole number; below 0 = a new random seed each time.",
+        "ctl_set",
+        args=(Arg("value", "float", "seed (snapped)", low=-1, high=2**31 - 1),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/steps",
+        "Fader/encoder: sampler steps, snapped to a whole number.",
+        "ctl_set",
+        args=(Arg("value", "float", "steps (snapped)", low=0.5, high=200),),
+        replies=("ctl/state",),
+        runs_on="daemon",
+    ),
+    Command(
+        "ctl/guidance",
+        "Fader/encoder: classifier-free guidance (cfg_all), snapped to quarter steps so the "
+        "default 1.25 stays reachable.",
+        "ctl_set",
+        args=(Arg("value", "float", "guidance (snapped to 0.25)", low=0, high=20),),
+        replies=("ctl/state",),
         runs_on="daemon",
     ),
 )
+
+
+def _in_parts(command: Command) -> tuple[Command, ...]:
+    """begin / part / commit rows for a bulk command: one list in several datagrams, applied
+    all or nothing at commit."""
+    return (
+        Command(
+            f"{command.name}/begin",
+            f"Start a {command.address} list sent in parts (drops parts not yet committed).",
+            "bulk_begin",
+            runs_on="daemon",
+        ),
+        Command(
+            f"{command.name}/part",
+            f"One datagram's worth of the {command.address} list; kept until commit.",
+            "bulk_part",
+            repeat=command.repeat,
+            runs_on="daemon",
+        ),
+        Command(
+            f"{command.name}/commit",
+            f"Apply every part since begin as one {command.address}, all or nothing; refused "
+            "when the parts do not hold `groups` groups (a datagram lost or refused).",
+            "bulk_commit",
+            args=(Arg("groups", "int", "how many groups all the parts hold together", low=0),),
+            runs_on="daemon",
+        ),
+    )
+
+
+COMMANDS += tuple(row for command in COMMANDS if command.repeat for row in _in_parts(command))
 
 REPLIES: tuple[Reply, ...] = (
     Reply(
@@ -206,6 +335,9 @@ REPLIES: tuple[Reply, ...] = (
             _JOB,
             Arg("seed", "int", "the seed this job renders with"),
             Arg("variation", "int", "0-based variation index"),
+            _START_BAR,
+            _BARS,
+            _TOKEN,
         ),
     ),
     Reply(
@@ -218,6 +350,7 @@ REPLIES: tuple[Reply, ...] = (
             Arg("total", "int", "steps of the whole render, known before the first"),
             Arg("window", "int", "the window running (1-based)"),
             Arg("windows", "int", "windows in the render (1 for the preview)"),
+            _TOKEN,
         ),
     ),
     Reply(
@@ -231,6 +364,9 @@ REPLIES: tuple[Reply, ...] = (
             Arg("start_seconds", "float", "where the clip starts, in seconds"),
             Arg("duration_seconds", "float", "clip length in seconds"),
             Arg("sidecar", "str", "absolute path of the JSON sidecar"),
+            _START_BAR,
+            _BARS,
+            _TOKEN,
         ),
     ),
     Reply(
@@ -239,15 +375,16 @@ REPLIES: tuple[Reply, ...] = (
         (
             Arg("job", "int", "job id or -1"),
             Arg("message", "str", "what went wrong and what to do"),
+            _TOKEN,
         ),
     ),
     Reply(
         "notice",
         "Sent after the acks when a render will probably not be what you want: no tempo, "
         "chords or prompt set, or bars after the song's last note. The job still runs.",
-        (_JOB, Arg("message", "str", "what to check")),
+        (_JOB, Arg("message", "str", "what to check"), _TOKEN),
     ),
-    Reply("cancelled", "A job was cancelled.", (_JOB,)),
+    Reply("cancelled", "A job was cancelled.", (_JOB, _TOKEN)),
     Reply(
         "status",
         "Answer to /jasco/status.",
@@ -257,6 +394,22 @@ REPLIES: tuple[Reply, ...] = (
             Arg("engine", "str", "jasco or preview; none while loading"),
             Arg("running", "int", "id of the running job, -1 if none"),
         ),
+    ),
+    Reply(
+        "ctl/progress",
+        "To a controller: the progress of the job it queued, for a fader or a bar.",
+        (Arg("fraction", "float", "0..1", low=0, high=1),),
+    ),
+    Reply(
+        "ctl/state",
+        "To a controller: what is happening, as text for a label (queued, rendering 40%, done, "
+        "error: ..., the dialled-in range and settings).",
+        (Arg("text", "str", "one line"),),
+    ),
+    Reply(
+        "ctl/clip",
+        "To a controller: the file name of the clip just written.",
+        (Arg("name", "str", "file name of the WAV"),),
     ),
 )
 
@@ -326,6 +479,14 @@ def _split_address(address: str) -> tuple[str, str]:
     raise ProtocolError(f"{address[:200]}: not a jasco-bridge address; they start with /jasco/")
 
 
+def session_of(address: str) -> str:
+    """The session an address works on; the default one for an address that is malformed."""
+    try:
+        return _split_address(address)[0]
+    except ProtocolError:
+        return DEFAULT_SESSION
+
+
 def parse_request(message: OscMessage) -> Request:
     """Check a message against `COMMANDS`; return the typed request or raise ProtocolError."""
     session, name = _split_address(message.address)
@@ -345,8 +506,12 @@ def parse_request(message: OscMessage) -> Request:
     required = sum(1 for a in command.args if a.required)
     if not required <= len(args) <= len(command.args):
         raise ProtocolError(f"{shown}: expected {_arity(command)}, got {len(args)} argument(s)")
+    # OSC nil (N) for an optional argument means "not given": its default (so that a later
+    # argument, such as render's token, can be sent while an earlier one keeps its default).
     values = {
-        arg.name: _coerce(shown, arg, args[i]) if i < len(args) else arg.default
+        arg.name: _coerce(shown, arg, args[i])
+        if i < len(args) and not (args[i] is None and not arg.required)
+        else arg.default
         for i, arg in enumerate(command.args)
     }
     return Request(command, message.address, session, values)
@@ -393,20 +558,36 @@ def pong(token: int | None = None) -> OscMessage:
     return _reply("pong") if token is None else _reply("pong", token)
 
 
-def ack(job_id: int, seed: int, variation: int) -> OscMessage:
-    return _reply("ack", job_id, seed, variation)
+def _tokened(name: str, token: str | None, *args: OscArg) -> OscMessage:
+    # The token is the last argument, and only there when the render sent one.
+    return _reply(name, *args) if token is None else _reply(name, *args, token)
+
+
+def ack(
+    job_id: int, seed: int, variation: int, start_bar: int, bars: int, token: str | None = None
+) -> OscMessage:
+    return _tokened("ack", token, job_id, seed, variation, start_bar, bars)
 
 
 def progress(
-    job_id: int, fraction: float, step: int, total: int, window: int, windows: int
+    job_id: int,
+    fraction: float,
+    step: int,
+    total: int,
+    window: int,
+    windows: int,
+    token: str | None = None,
 ) -> OscMessage:
     """`window` is 1-based here, as a musician counts."""
-    return _reply("progress", job_id, float(fraction), step, total, window, windows)
+    return _tokened("progress", token, job_id, float(fraction), step, total, window, windows)
 
 
-def done(job_id: int, clip: ClipInfo) -> OscMessage:
-    return _reply(
+def done(
+    job_id: int, clip: ClipInfo, start_bar: int, bars: int, token: str | None = None
+) -> OscMessage:
+    return _tokened(
         "done",
+        token,
         job_id,
         str(clip.path),
         float(clip.start_beat),
@@ -414,20 +595,22 @@ def done(job_id: int, clip: ClipInfo) -> OscMessage:
         float(clip.start_seconds),
         float(clip.duration_seconds),
         str(clip.sidecar_path),
+        start_bar,
+        bars,
     )
 
 
-def notice(job_id: int, text: str) -> OscMessage:
-    return _reply("notice", job_id, text[:2000])
+def notice(job_id: int, text: str, token: str | None = None) -> OscMessage:
+    return _tokened("notice", token, job_id, text[:2000])
 
 
-def error(job_id: int, text: str) -> OscMessage:
+def error(job_id: int, text: str, token: str | None = None) -> OscMessage:
     # Replies are datagrams too: keep a runaway message well under any UDP limit.
-    return _reply("error", job_id, text[:2000])
+    return _tokened("error", token, job_id, text[:2000])
 
 
-def cancelled(job_id: int) -> OscMessage:
-    return _reply("cancelled", job_id)
+def cancelled(job_id: int, token: str | None = None) -> OscMessage:
+    return _tokened("cancelled", token, job_id)
 
 
 def status(state: str, queued: int, engine: str, running: int | None) -> OscMessage:

@@ -39,3 +39,23 @@ class VocabularyLookupError(VocabularyError, LookupError):
 
 class RecognitionSettingsError(MidiError, ValueError):
     """A chord recognition setting is out of range or names an unknown chord quality."""
+
+
+class MidiLimitError(MidiFileError):
+    """A song exceeds one of the sizes in `midi.limits`; the message names the limit."""
+
+
+class SongTooLongError(MidiLimitError):
+    """A song lasts longer than `MAX_SONG_BEATS` beats or `MAX_SONG_SECONDS` seconds."""
+
+
+class TooManyTempoChangesError(MidiLimitError):
+    """A song has more than `MAX_TEMPO_CHANGES` tempo events."""
+
+
+class TooManyMeterChangesError(MidiLimitError):
+    """A song has more than `MAX_METER_CHANGES` time-signature events."""
+
+
+class TooManyNotesError(MidiLimitError):
+    """A song has more than `MAX_NOTES` notes."""

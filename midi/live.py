@@ -11,13 +11,19 @@ clock, usually the DAW transport); it returns the notes that message completed:
 
 The sustain pedal (CC 64, value 64 or more = down) keeps released notes sounding until it comes
 up, as on a piano; striking a held pitch again ends its previous note. CC 123 (all notes off)
-ends every note of its channel. Only `open_live_input` touches a real MIDI port; it needs the
-optional python-rtmidi backend.
+ends every note of its channel.
+
+`MidiTransport` follows a sequencer's MIDI clock: Start (beat 0), Continue, Stop, Song Position
+Pointer (in sixteenths) and 24 clock ticks per beat. `ClockedRecorder` puts the two together: it
+records notes at the transport's beat while the transport runs, and ignores them while it is
+stopped. Only `open_live_input` touches a real MIDI port; it needs the optional python-rtmidi
+backend.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import mido
 
@@ -62,6 +68,10 @@ class LiveInput:
             keys = [key for key in self._sounding if key[0] == message.channel]
             return self._end(keys, at_beat)
         return ()
+
+    def release_all(self, at_beat: float) -> tuple[Note, ...]:
+        """End every sounding note at `at_beat` (the transport stopped), pedal or not."""
+        return self._end(sorted(self._sounding), at_beat)
 
     def held_pitches(self) -> frozenset[int]:
         """Pitches sounding now: keys down, or released while the pedal holds them."""
@@ -132,10 +142,75 @@ def _note(pitch: int, start: float, end: float, velocity: int, channel: int) -> 
     return Note(pitch, start, end, velocity, channel)
 
 
-def open_live_input(port_name: str | None = None) -> mido.ports.BaseInput:
+CLOCKS_PER_BEAT = 24  # MIDI timing clock: 24 pulses per quarter note
+_SIXTEENTHS_PER_BEAT = 4  # the Song Position Pointer counts sixteenth notes
+
+
+class MidiTransport:
+    """Where a sequencer's MIDI clock says the song is, in beats.
+
+    Start sets beat 0 and runs; Continue runs from the current position; Stop halts; a Song
+    Position Pointer moves the position (sent while stopped, before Continue); each clock tick
+    while running advances 1/24 of a beat. Without any clock the transport never runs.
+    """
+
+    def __init__(self) -> None:
+        self.running = False
+        self._ticks = 0
+
+    @property
+    def beat(self) -> float:
+        return self._ticks / CLOCKS_PER_BEAT
+
+    def feed(self, message: mido.Message) -> bool:
+        """Apply a transport message; True when it was one (the caller records nothing else)."""
+        kind = message.type
+        if kind == "clock":
+            if self.running:
+                self._ticks += 1
+        elif kind == "start":
+            self._ticks = 0
+            self.running = True
+        elif kind == "continue":
+            self.running = True
+        elif kind == "stop":
+            self.running = False
+        elif kind == "songpos":
+            self._ticks = message.pos * (CLOCKS_PER_BEAT // _SIXTEENTHS_PER_BEAT)
+        else:
+            return False
+        return True
+
+
+class ClockedRecorder:
+    """Records live notes against a MIDI-clock transport: `feed` returns the notes completed.
+
+    Notes are recorded only while the transport runs; Stop ends every sounding note at the stop
+    position. The beats are the sequencer's own, so they line up with its bars whatever the tempo.
+    """
+
+    def __init__(self) -> None:
+        self.transport = MidiTransport()
+        self.input = LiveInput()
+
+    def feed(self, message: mido.Message) -> tuple[Note, ...]:
+        was_running = self.transport.running
+        if self.transport.feed(message):
+            if was_running and not self.transport.running:
+                return self.input.release_all(self.transport.beat)
+            return ()
+        if not self.transport.running:
+            return ()
+        return self.input.feed(message, self.transport.beat)
+
+
+def open_live_input(
+    port_name: str | None = None, callback: Callable[[mido.Message], None] | None = None
+) -> mido.ports.BaseInput:
     """Open a MIDI input port by name (None = the system default) through python-rtmidi.
 
-    Read it with ``for message in port.iter_pending(): live.feed(message, beat_now)``.
+    Read it with ``for message in port.iter_pending(): live.feed(message, beat_now)``, or pass a
+    `callback`, which the backend calls on its own thread for each message.
     """
     try:
         import rtmidi  # noqa: F401  (checked here so the message can say how to install it)
@@ -145,9 +220,17 @@ def open_live_input(port_name: str | None = None) -> mido.ports.BaseInput:
         ) from None
     backend = mido.Backend("mido.backends.rtmidi")
     try:
-        return backend.open_input(port_name)
-    except (OSError, ValueError) as error:
-        names = ", ".join(repr(name) for name in backend.get_input_names()) or "none found"
+        names = backend.get_input_names()
+    except (OSError, SystemError, RuntimeError) as error:
+        # rtmidi raises SystemError when there is no MIDI system at all (no ALSA sequencer).
         raise LiveInputError(
-            f"cannot open MIDI input {port_name!r} ({error}); available inputs: {names}"
+            f"cannot list MIDI inputs ({error}); is a MIDI system running (on Linux, ALSA's "
+            "/dev/snd/seq)?"
+        ) from None
+    try:
+        return backend.open_input(port_name, callback=callback)
+    except (OSError, ValueError, SystemError, RuntimeError) as error:
+        shown = ", ".join(repr(name) for name in names) or "none found"
+        raise LiveInputError(
+            f"cannot open MIDI input {port_name!r} ({error}); available inputs: {shown}"
         ) from None

@@ -17,7 +17,9 @@ anticipation, typical of pop piano) is counted from that line.
 POP909-style files are not always aligned with their own bar lines, so `estimate_bar_offset`
 finds where the bars really start from where the harmony changes most.
 
-All work is vectorised over notes x units with numpy; nothing loops per note per beat.
+All work is vectorised over notes x units with numpy; nothing loops per note per beat, and a
+note takes rows only for the units where its decaying weight still counts, so memory follows
+the notes present (and the song's length, capped by `midi.limits`), not a note's claimed end.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ _EPS = 1e-9
 # The widest step a bass line takes while its previous note still counts (a perfect fourth).
 _BASS_STEP_SEMITONES = 5
 _BASS_MIN_SHARE_OF_UNIT = 0.25
+_NEW_PITCH_CLASS_SHARE = 0.05
+_DECAY_HORIZON = 21.0  # sustains: exp(-21) ~ 8e-10
+_FULL_CHORD_TONE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,12 @@ def _moved_to_line(
 
 
 def unit_profiles(
-    notes: NoteArrays, grid: MetricGrid, sustain_beats: float, bass_memory_beats: float
+    notes: NoteArrays,
+    grid: MetricGrid,
+    sustain_beats: float,
+    bass_memory_beats: float,
+    ornament_beats: float = 0.0,
+    ornament_weight: float = 1.0,
 ) -> Profiles:
     """Chroma and bass profiles of every grid unit (see the module docstring).
 
@@ -256,11 +266,18 @@ def unit_profiles(
     note does, and no note more than a fourth lower was struck less than `bass_memory_beats`
     before: after a low note on the downbeat, the chord played above it on the next beats is
     not heard as a new bass.
+
+    A note at most `ornament_beats` long that starts off the beat (the way passing and
+    neighbour notes, appoggiaturas resolved within the beat and most melody ornaments sound)
+    counts `ornament_weight` times as much; a chord tone struck on the beat, or held, keeps
+    its full weight.
     """
     n_units = grid.n_units
     edges = grid.edges_beat
     start_beat = notes.start_beat
-    end_beat = notes.end_beat
+    # Past this a note's decayed weight is below what counts as sound, so a held note costs
+    # rows for a bounded stretch, not for however long the file says it lasts.
+    end_beat = np.minimum(notes.end_beat, start_beat + _DECAY_HORIZON * sustain_beats)
     first = np.clip(np.searchsorted(edges, start_beat, side="right") - 1, 0, n_units - 1)
     last = np.clip(np.searchsorted(edges, end_beat, side="left") - 1, first, n_units - 1)
     # One row per (note, unit it overlaps), built without Python loops.
@@ -272,7 +289,20 @@ def unit_profiles(
     lo = np.maximum(edges[unit_of], attack) - attack
     hi = np.minimum(edges[unit_of + 1], end_beat[note_of]) - attack
     decayed = sustain_beats * (np.exp(-lo / sustain_beats) - np.exp(-hi / sustain_beats))
-    weight = np.maximum(decayed, 0.0) * notes.velocity[note_of] / 100.0
+    strength = notes.velocity / 100.0
+    if ornament_beats > 0 and ornament_weight != 1.0:
+        beat_lines = edges[grid.levels <= Level.BEAT]
+        nearest = np.clip(np.searchsorted(beat_lines, start_beat), 1, len(beat_lines) - 1)
+        off_beat = (
+            np.minimum(
+                np.abs(beat_lines[nearest] - start_beat),
+                np.abs(beat_lines[nearest - 1] - start_beat),
+            )
+            > _EPS
+        )
+        short = notes.end_beat - start_beat <= ornament_beats + _EPS
+        strength = np.where(off_beat & short, strength * ornament_weight, strength)
+    weight = np.maximum(decayed, 0.0) * strength[note_of]
     pitch = notes.pitch[note_of]
     cell = unit_of * 12 + pitch % 12
     chroma = np.bincount(cell, weights=weight, minlength=n_units * 12).reshape(n_units, 12)
@@ -316,3 +346,29 @@ def _bass_ceiling(
         earlier = np.where(recent, struck[:-shift] + _BASS_STEP_SEMITONES, 128)
         ceiling[shift:] = np.minimum(ceiling[shift:], earlier)
     return ceiling[unit_of]
+
+
+def beat_to_beat_change(profiles: Profiles, grid: MetricGrid) -> float:
+    """How much of each beat's sound is new after the beat before it, over the sounding beats.
+
+    The share of a beat's chroma on pitch classes that had under 5% of the previous beat,
+    counted only where both beats sound a full chord (3 or more pitch classes with a tenth of
+    the beat each): a new chord on most beats (a chorale) gives about 0.4 and up, music that
+    keeps its chord for a bar or more 0.1 to 0.4, and a broken chord, spelled a note or two a
+    beat, adds nothing.
+    """
+    starts = np.flatnonzero(grid.levels[:-1] <= Level.BEAT)
+    if len(starts) < 2:
+        return 0.0
+    beats = np.add.reduceat(profiles.chroma, starts, axis=0)
+    total = beats.sum(axis=1, keepdims=True)
+    sounding = total[:, 0] > _EPS
+    if sounding.sum() < 2:
+        return 0.0
+    shares = np.divide(beats, total, out=np.zeros_like(beats), where=total > _EPS)
+    full = (shares >= _FULL_CHORD_TONE_SHARE).sum(axis=1) >= 3
+    both = full[1:] & full[:-1]
+    absent = shares[:-1] < _NEW_PITCH_CLASS_SHARE
+    new = (shares[1:] * absent).sum(axis=1)
+    pairs = (sounding[1:] & sounding[:-1]).sum()
+    return float(new[both].sum() / pairs)

@@ -13,18 +13,22 @@ How it works, in three steps:
    pitch-class profile and a bass profile (`midi.pcp`): weighted by how long and how loud each
    note sounds there, fading after its attack so that sustained notes count less in the next
    chord, with anticipations (a chord struck up to an eighth before a strong beat) moved to
-   the beat they anticipate and slightly early notes moved onto their beat. Files whose music
+   the beat they anticipate and slightly early notes moved onto their beat; short notes off
+   the beat (passing and neighbour notes) count less. Files whose music
    sits off their own bar lines (a pickup written as a full bar) get their bars re-aligned
    where the harmony changes most.
 2. Templates. For a stretch of units, each candidate chord (every root x the recognised
    qualities of the `QUALITIES` table) scores how much of the profile falls on its tones, minus
    what falls outside them and how many of its tones are missing, plus a bonus when the bass
-   plays its root, minus a small cost for rarer qualities (sevenths, sus, diminished). "No
-   chord" wins where nothing sounds.
+   plays its root, minus a small cost for rarer qualities (sevenths, sus, diminished) and for
+   chords with no function in the local key (`midi.keys`), so that the same notes are read as
+   the chord the key expects. "No chord" wins where nothing sounds.
 3. Segmentation. Dynamic programming picks the boundaries that maximise the total score of
    the stretches minus a cost per chord change; a change costs least on a bar line, then half
    bars, beats, and most between beats, so chords follow the harmonic rhythm instead of every
-   passing note. Within each chord a second, smaller pass follows the bass: a chord tone
+   passing note; in music that brings a new chord on most beats (a chorale) every change
+   costs less. Stretches are scored whole, so an arpeggio or Alberti bass is heard as the
+   chord it spells. Within each chord a second, smaller pass follows the bass: a chord tone
    other than the root held in the bass makes a slash chord (`C:maj/3`), and a change of bass
    costs like a change of chord, so a walking bass does not split the chord.
 
@@ -39,9 +43,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from midi import limits
 from midi.checks import is_finite_number
 from midi.chords import QUALITY_BY_NAME, Chord, TimedChord
 from midi.errors import RecognitionSettingsError
+from midi.keys import functional_chords, local_keys
 from midi.notes import NoteTrack
 from midi.pcp import (
     Level,
@@ -49,6 +55,7 @@ from midi.pcp import (
     NoteArrays,
     Profiles,
     aligned_notes,
+    beat_to_beat_change,
     estimate_bar_offset,
     grid_step,
     metric_grid,
@@ -75,6 +82,10 @@ DEFAULT_QUALITY_COSTS: tuple[tuple[str, float], ...] = (
 )
 
 _NO_CHORD = -1
+_SYMMETRIC_QUALITIES = ("dim7", "aug")
+# Scoring work grows with the longest stretch; in meters with huge bars (255/4) a chord held
+# longer than this many units is scored as joined pieces.
+_MAX_SEGMENT_UNITS = 64
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,17 @@ class RecognitionSettings:
     - `change_costs`: cost of a chord change on a bar line, half bar, beat, between beats.
     - `sounding_no_chord_cost`: what "no chord" gives up per beat in which notes sound.
     - `max_segment_bars`: the longest stretch scored as one piece (longer chords are joined).
+    - `ornament_beats`, `ornament_weight`: a note at most this long starting off the beat
+      (passing and neighbour notes, short appoggiaturas) counts this much (`midi.pcp`).
+    - `key_window_beats`, `off_key_cost`: the local key is estimated over this many beats on
+      each side of every unit (`midi.keys`), and a chord with no function in it gives up this
+      much (so ambiguous notes are read as the chord the key expects).
+    - `harmonic_rhythm_change`, `fast_harmony_cost_factor`: the harmonic rhythm of the music
+      sets the price of a change (`midi.pcp.beat_to_beat_change`: how much of each full-chord
+      beat is new after the beat before). At or below the first value (a pop accompaniment or
+      folk tune keeping its chord for a bar, arpeggios) changes cost `change_costs`; at or above
+      the second (a chorale, a new chord on most beats) `fast_harmony_cost_factor` times that,
+      and in between proportionally.
     """
 
     sustain_beats: float = 3.0
@@ -114,9 +136,15 @@ class RecognitionSettings:
     change_costs: tuple[float, float, float, float] = (0.2, 0.7, 1.2, 1.8)
     sounding_no_chord_cost: float = 1.3
     max_segment_bars: float = 1.0
+    harmonic_rhythm_change: tuple[float, float] = (0.42, 0.5)
+    ornament_beats: float = 0.5
+    ornament_weight: float = 0.75
+    key_window_beats: float = 16.0
+    off_key_cost: float = 0.1
+    fast_harmony_cost_factor: float = 0.15
 
     def __post_init__(self) -> None:
-        for name in ("sustain_beats", "max_segment_bars"):
+        for name in ("sustain_beats", "max_segment_bars", "key_window_beats"):
             _check_setting(name, getattr(self, name), zero_allowed=False)
         for name in _NON_NEGATIVE_SETTINGS:
             _check_setting(name, getattr(self, name))
@@ -124,6 +152,12 @@ class RecognitionSettings:
             raise RecognitionSettingsError(
                 "RecognitionSettings.change_costs needs 4 costs >= 0 (bar, half bar, beat, "
                 f"between beats), got {self.change_costs!r}"
+            )
+        slow, fast = _pair(self.harmonic_rhythm_change)
+        if not 0 <= slow < fast <= 2:
+            raise RecognitionSettingsError(
+                "RecognitionSettings.harmonic_rhythm_change needs two values 0 <= slow < fast "
+                f"<= 2, got {self.harmonic_rhythm_change!r}"
             )
         for level, cost in zip(Level, self.change_costs, strict=True):
             _check_setting(f"change_costs[{level.name}]", cost)
@@ -156,7 +190,17 @@ _NON_NEGATIVE_SETTINGS = (
     "bass_root_bonus",
     "bass_outside_penalty",
     "sounding_no_chord_cost",
+    "fast_harmony_cost_factor",
+    "ornament_beats",
+    "ornament_weight",
+    "off_key_cost",
 )
+
+
+def _pair(value: object) -> tuple[float, float]:
+    if isinstance(value, Sequence) and len(value) == 2 and all(is_finite_number(v) for v in value):
+        return float(value[0]), float(value[1])
+    return (math.nan, math.nan)
 
 
 def _check_setting(name: str, value: object, *, zero_allowed: bool = True) -> None:
@@ -197,36 +241,70 @@ def recognize_chords(
     """The chords of `track`, contiguous from beat 0 to the end of its last note.
 
     Stretches where nothing sounds are `TimedChord(start, end, None)` (N). An empty track gives
-    an empty list.
+    an empty list. A track longer or fuller than `midi.limits` allows raises `MidiLimitError`.
     """
     settings = settings or RecognitionSettings()
     notes = NoteArrays.from_track(track)
     if len(notes) == 0:
         return []
     end_beat = float(notes.end_beat.max())
+    limits.check_song_beats(end_beat, track.label)
+    limits.check_song_seconds(tempo_map.seconds_at(end_beat), track.label)
+    limits.check_notes(len(notes), track.label)
     file_grid = metric_grid(tempo_map, end_beat)
     plain = unit_profiles(notes, file_grid, settings.sustain_beats, settings.bass_memory_beats)
     grid = metric_grid(tempo_map, end_beat, estimate_bar_offset(plain, file_grid, tempo_map))
     heard = aligned_notes(notes, grid, settings.anticipation_beats, settings.timing_slack_beats)
-    profiles = unit_profiles(heard, grid, settings.sustain_beats, settings.bass_memory_beats)
+    profiles = unit_profiles(
+        heard,
+        grid,
+        settings.sustain_beats,
+        settings.bass_memory_beats,
+        settings.ornament_beats,
+        settings.ornament_weight,
+    )
     templates = _Templates.build(settings.quality_costs)
+    keys = local_keys(
+        profiles.chroma, profiles.bass, profiles.length_beats, settings.key_window_beats
+    )
+    off_key = settings.off_key_cost * ~functional_chords(templates.roots, templates.qualities)
     max_units = _max_segment_units(tempo_map, end_beat, settings.max_segment_bars)
-    scores, labels = _segment_scores(profiles, templates, settings, max_units)
-    change_cost = np.asarray(settings.change_costs)[grid.levels]
+    scores, labels = _segment_scores(profiles, templates, settings, max_units, keys, off_key)
+    change_cost = np.asarray(settings.change_costs)[grid.levels] * _change_cost_factor(
+        profiles, grid, settings
+    )
     cuts = _best_cuts(scores, change_cost)
     return _timed_chords(cuts, labels, profiles, templates, grid, change_cost)
+
+
+def _change_cost_factor(
+    profiles: Profiles, grid: MetricGrid, settings: RecognitionSettings
+) -> float:
+    """How much cheaper chord changes are in this music than in slow harmony (1.0)."""
+    slow, fast = settings.harmonic_rhythm_change
+    change = beat_to_beat_change(profiles, grid)
+    share = min(1.0, max(0.0, (change - slow) / (fast - slow)))
+    return 1.0 - share * (1.0 - settings.fast_harmony_cost_factor)
 
 
 def _max_segment_units(tempo_map: TempoMap, end_beat: float, bars: float) -> int:
     meters = [tempo_map.meter_at(0.0), *(m for m in tempo_map.meters if m.beat < end_beat)]
     longest = max(bars * m.beats_per_bar / grid_step(m) for m in meters)
-    return max(1, math.ceil(longest - 1e-9))
+    return max(1, min(_MAX_SEGMENT_UNITS, math.ceil(longest - 1e-9)))
 
 
 def _segment_scores(
-    profiles: Profiles, templates: _Templates, settings: RecognitionSettings, max_units: int
+    profiles: Profiles,
+    templates: _Templates,
+    settings: RecognitionSettings,
+    max_units: int,
+    keys: np.ndarray,
+    off_key: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best score and label of every stretch: `[n + 1, max_units + 1]`, indexed (end unit, length).
+
+    `keys` is the local key of every unit and `off_key` [24, C] what each chord gives up in
+    each key; a stretch is heard in the key of its first unit.
 
     Labels index `templates` rows; `_NO_CHORD` is N. Impossible stretches score -inf.
     """
@@ -242,6 +320,11 @@ def _segment_scores(
     outside = 1.0 - tones
     root_rows = np.zeros_like(tones)
     root_rows[templates.roots, np.arange(len(templates.roots))] = 1.0
+    # A diminished seventh or augmented triad is the same stack of intervals from each of its
+    # tones, so its bass cannot say which is the root (vii°7 is played in every inversion): any
+    # of its tones in the bass earns the bonus, and the key context names the root.
+    symmetric = np.isin(np.array(templates.qualities), _SYMMETRIC_QUALITIES)
+    root_rows[:, symmetric] = tones[:, symmetric]
     weights = np.vstack(
         [
             tones - settings.extra_tone_weight * outside,
@@ -258,6 +341,7 @@ def _segment_scores(
         bass = _shares(cum_bass[end] - cum_bass[end - length])
         missing = (chroma < settings.missing_tone_share).astype(float)
         fit = np.hstack([chroma, bass, missing]) @ weights - templates.costs  # [m, C]
+        fit -= off_key[keys[end - length]]
         sounding_beats = cum_sounding[end] - cum_sounding[end - length]
         silent_beats = cum_length[end] - cum_length[end - length] - sounding_beats
         best = fit.argmax(axis=1)

@@ -14,7 +14,9 @@ Reading rules, chosen to match what DAWs and notation programs write:
 - Note-on with velocity 0 ends a note. Overlapping notes of one pitch end first-in, first-out.
   A note never ended lasts until the end of its track.
 - Type-2 files (independent patterns), SMPTE time codes, and PPQ 0 are refused with an
-  explanation; so are tempos outside 1..1000 bpm.
+  explanation; so are tempos outside 1..1000 bpm, and songs beyond the sizes in `midi.limits`
+  (length in beats and seconds, tempo and meter changes, notes), which are counted while
+  reading, before anything is allocated for them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import mido
 
+from midi import limits
 from midi.checks import is_whole_number
 from midi.errors import MidiFileError, TempoMapError
 from midi.notes import Note, NoteTrack
@@ -125,20 +128,31 @@ def _song_from_mido(midi: mido.MidiFile, path: Path) -> MidiSong:
     tempos: dict[int, TempoChange] = {}
     meters: dict[int, TimeSignature] = {}
     tracks: list[NoteTrack] = []
+    note_count = 0
+    max_tick = limits.MAX_SONG_BEATS * ppq
     for index, mido_track in enumerate(midi.tracks):
         tick = 0
         name = ""
         notes = _NoteCollector(ppq)
         for message in mido_track:
             tick += message.time
+            if tick > max_tick and not message.is_meta:
+                limits.check_song_beats(tick / ppq, f"{path}: track {index}")
             if message.type == "set_tempo":
                 tempos[tick] = _tempo_change(message.tempo, tick, ppq, index, path)
+                limits.check_tempo_changes(len(tempos), str(path))
             elif message.type == "time_signature":
                 meters[tick] = _time_signature(message, tick, ppq, index, path)
+                limits.check_meter_changes(len(meters), str(path))
             elif message.type == "track_name" and not name:
                 name = message.name.strip()
             elif message.type in ("note_on", "note_off"):
-                notes.feed(message, tick)
+                if notes.feed(message, tick):
+                    note_count += 1
+                    limits.check_notes(note_count, str(path))
+        if notes.open_notes and tick > max_tick:
+            # A note never ended lasts to the track's end, however far its last event is.
+            limits.check_song_beats(tick / ppq, f"{path}: track {index} (a note left sounding)")
         tracks.extend(notes.tracks(name, index, end_tick=tick))
 
     try:
@@ -146,7 +160,9 @@ def _song_from_mido(midi: mido.MidiFile, path: Path) -> MidiSong:
         tempo_map = TempoMap(tuple(tempos.values()), tuple(meters.values()))
     except TempoMapError as error:
         raise MidiFileError(f"{path}: {error}") from None
-    return MidiSong(tempo_map, tuple(tracks), ppq, path)
+    song = MidiSong(tempo_map, tuple(tracks), ppq, path)
+    limits.check_song_seconds(song.duration_seconds, str(path))
+    return song
 
 
 def _tempo_change(
@@ -181,15 +197,22 @@ class _NoteCollector:
         self._open: dict[tuple[int, int], deque[tuple[int, int]]] = defaultdict(deque)
         self._closed: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
 
-    def feed(self, message: mido.Message, tick: int) -> None:
+    @property
+    def open_notes(self) -> bool:
+        return any(self._open.values())
+
+    def feed(self, message: mido.Message, tick: int) -> bool:
+        """Take a note-on or note-off; True when it starts a note."""
         key = (message.channel, message.note)
         if message.type == "note_on" and message.velocity > 0:
             self._open[key].append((tick, message.velocity))
-        elif self._open[key]:
+            return True
+        if self._open[key]:
             start, velocity = self._open[key].popleft()
             self._close(message.channel, message.note, start, tick, velocity)
         else:
             logger.debug("note-off without a note-on: channel %d pitch %d", *key)
+        return False
 
     def _close(self, channel: int, pitch: int, start: int, end: int, velocity: int) -> None:
         # On and off on one tick is a zero-length note; drum programs write these for hits,

@@ -11,12 +11,21 @@ The automatic choice never takes a drum track. It scores what a track plays, so 
 are judged as well as named ones: chords mean several notes at once (polyphony), several pitch
 classes at once, for much of the song, usually below the melody. A track name such as "Piano" or
 "Pad" adds a little, "Lead" or "Bass" takes a little away; content decides when names are absent.
+
+Harmony often lives in several parts: a piano written as two hands, a pad over a bass track, a
+choir in four voices. The best part is then joined by the parts that belong to its harmony (a
+part below it, another part playing chords, a part of the same instrument; every voice when no
+part plays chords alone), and their union is recognised, its bass from the lowest. Drums, lead
+melodies (a single line in the melody's register, or a name such as Lead or Vocal) and parts
+heard in under a tenth of the song stay out. The reason says what was combined, why, and what
+was left out.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -30,6 +39,16 @@ _NAME_WEIGHT = 0.25
 # A track sounding for less than this share of the song's span counts proportionally less.
 _FULL_COVERAGE = 0.25
 _REGISTER_CENTRE = 72  # C5: chord parts usually sit below it, melodies around or above it
+LEAD_NAME_HINTS = ("melody", "vocal", "lead", "solo", "vox")
+# Choir voices: a single line, yet part of the harmony.
+VOICE_NAMES = frozenset({"soprano", "alto", "tenor", "bass", "baritone", "choir", "satb"})
+# A part playing two notes at once about this often (on average with 3 pitch classes) plays chords.
+_CHORDAL_POLYPHONY = 0.35
+_MIN_PARTNER_COVERAGE = 0.1
+# A partner this much lower on average is the part below (bass, left hand), not a doubling.
+_LOWER_BY_SEMITONES = 3.0
+# Words naming a hand, a voice number or a staff, not the instrument.
+_PART_WORDS = frozenset({"right", "left", "hand", "upper", "lower", "staff", "part", "track"})
 
 
 @dataclass(frozen=True)
@@ -109,34 +128,104 @@ def profile_track(track: NoteTrack, song_end_beat: float | None = None) -> Track
 
 @dataclass(frozen=True)
 class TrackChoice:
-    """The track chords will be read from, and a sentence saying why it was chosen."""
+    """The notes chords will be read from, which parts they came from, and why.
+
+    `track` is what to recognise: the one chosen part, or the union of the `parts` combined as
+    one harmony (bass from the lowest of them, as the recogniser takes the lowest sounding note).
+    """
 
     track: NoteTrack
     reason: str
+    parts: tuple[NoteTrack, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.parts) or (self.track,))
+
+    @property
+    def label(self) -> str:
+        """``track 3 'PIANO'``, or ``tracks 1 'RH' + 2 'LH'`` for a combination."""
+        if len(self.parts) == 1:
+            return self.parts[0].label
+        return "tracks " + " + ".join(_short(part) for part in self.parts)
 
 
-def choose_chord_track(song: MidiSong, track: str | int | None = None) -> TrackChoice:
-    """The user's `track` (name, case-insensitive, or 0-based file track index), else the best one.
+TrackRequest = str | int | Sequence[str | int] | None
 
-    Raises `TrackSelectionError` listing the song's tracks when the asked-for track does not
-    exist or is a drum track, and when the song has no pitched notes at all.
+
+def choose_chord_track(song: MidiSong, track: TrackRequest = None) -> TrackChoice:
+    """The user's `track`, else the part (or combination of parts) that carries the harmony.
+
+    `track` is a name (case-insensitive) or a 0-based file track index, or several of them (a
+    sequence, or one string separated by commas such as ``"RH,LH"`` or ``"1,2"``), whose notes
+    are then recognised together. Raises `TrackSelectionError` listing the song's tracks when an
+    asked-for track does not exist or is a drum track, and when the song has no pitched notes.
     """
     if track is None:
         return _choose_automatically(song)
-    if isinstance(track, bool) or not isinstance(track, (str, Integral)):
+    requests = _requests(song, track)
+    parts: list[NoteTrack] = []
+    hows: list[str] = []
+    for request in requests:
+        part, how = _requested_part(song, request)
+        if part not in parts:
+            parts.append(part)
+            hows.append(how)
+    if len(parts) == 1:
+        return TrackChoice(parts[0], f"{parts[0].label}: chosen by request ({hows[0]})")
+    choice = combined(parts)
+    return TrackChoice(
+        choice,
+        f"{_labels(parts)}: chosen by request ({', '.join(hows)}), recognised as one harmony",
+        tuple(parts),
+    )
+
+
+def combined(parts: Sequence[NoteTrack]) -> NoteTrack:
+    """The union of several parts' notes as one track (no file index or single channel)."""
+    channels = {part.channel for part in parts}
+    return NoteTrack(
+        " + ".join(part.name or _short(part) for part in parts),
+        [note for part in parts for note in part.notes],
+        None,
+        channels.pop() if len(channels) == 1 else None,
+    )
+
+
+def _requests(song: MidiSong, track: object) -> list[str | int]:
+    """The parts asked for, one per item; a name holding commas that matches no track whole is
+    several names ("RH,LH")."""
+    given = list(track) if isinstance(track, Sequence) and not isinstance(track, str) else [track]
+    items: list[str | int] = []
+    for item in given:
+        if isinstance(item, bool) or not isinstance(item, (str, Integral)):
+            raise TrackSelectionError(
+                f"track must be a name or a 0-based track number, got {item!r}; {_listing(song)}"
+            )
+        if isinstance(item, str) and "," in item and not _matches(song, item.strip()):
+            items.extend(part.strip() for part in item.split(",") if part.strip())
+        else:
+            items.append(item)
+    if not items:
         raise TrackSelectionError(
-            f"track must be a name or a 0-based track number, got {track!r}; {_listing(song)}"
+            f"track must name at least one part, got {track!r}; {_listing(song)}"
         )
-    wanted = track.strip() if isinstance(track, str) else track
+    return items
+
+
+def _matches(song: MidiSong, wanted: str | int) -> list[NoteTrack]:
     if isinstance(wanted, Integral) or wanted.isdigit():
-        number = int(wanted)
-        matches = [t for t in song.tracks if t.index == number]
-        how = f"track {number}"
+        return [t for t in song.tracks if t.index == int(wanted)]
+    exact = [t for t in song.tracks if t.name.strip().lower() == wanted.lower()]
+    return exact or [t for t in song.tracks if wanted.lower() in t.name.lower()]
+
+
+def _requested_part(song: MidiSong, request: str | int) -> tuple[NoteTrack, str]:
+    wanted = request.strip() if isinstance(request, str) else request
+    if isinstance(wanted, Integral) or wanted.isdigit():
+        how = f"track {int(wanted)}"
     else:
-        matches = [t for t in song.tracks if t.name.strip().lower() == wanted.lower()]
-        if not matches:
-            matches = [t for t in song.tracks if wanted.lower() in t.name.lower()]
         how = f"track named {wanted!r}"
+    matches = _matches(song, wanted)
     pitched = [t for t in matches if not t.is_drum]
     if not matches:
         raise TrackSelectionError(f"{song.name}: no {how}; {_listing(song)}")
@@ -149,7 +238,7 @@ def choose_chord_track(song: MidiSong, track: str | int | None = None) -> TrackC
             f"{song.name}: {how} matches {len(pitched)} parts "
             f"({', '.join(_short(t) for t in pitched)}); name one of them"
         )
-    return TrackChoice(pitched[0], f"{pitched[0].label}: chosen by request ({how})")
+    return pitched[0], how
 
 
 def _choose_automatically(song: MidiSong) -> TrackChoice:
@@ -163,6 +252,9 @@ def _choose_automatically(song: MidiSong) -> TrackChoice:
     end = song.end_beat
     profiles = [profile_track(t, end) for t in candidates]
     best = max(profiles, key=lambda p: p.score)
+    partners = _harmony_partners(best, profiles)
+    if partners:
+        return _combination(best, partners, profiles)
     if len(profiles) == 1:
         context = "the only pitched track"
     else:
@@ -172,6 +264,90 @@ def _choose_automatically(song: MidiSong) -> TrackChoice:
     if best.name_bonus > 0:
         context += "; its name suggests chords"
     return TrackChoice(best.track, f"{best.track.label}: {best.describe()} ({context})")
+
+
+def _harmony_partners(
+    best: TrackProfile, profiles: Sequence[TrackProfile]
+) -> list[tuple[TrackProfile, str]]:
+    """The other parts that belong to `best`'s harmony, each with the reason it does.
+
+    A part joins when it plays below the chosen part (a bass, a left hand), when it plays chords
+    itself (a second chord instrument, the other hand), or when it shares the chosen part's
+    instrument name (a piano or choir split by hand or voice). When no part plays chords alone
+    (a choir, a string section), every voice joins. Lead melodies (a single line above the
+    chosen part, or a name such as Lead or Vocal) and parts heard in under a tenth of the song
+    stay out.
+    """
+    chordal = best.polyphony >= _CHORDAL_POLYPHONY
+    family = _name_words(best.track)
+    partners = []
+    for profile in profiles:
+        if profile is best or profile.coverage < _MIN_PARTNER_COVERAGE or _is_lead(profile):
+            continue
+        if not chordal:
+            partners.append((profile, "a voice"))
+        elif profile.mean_pitch < best.mean_pitch - _LOWER_BY_SEMITONES:
+            partners.append((profile, "the part below it"))
+        elif profile.polyphony >= _CHORDAL_POLYPHONY:
+            partners.append((profile, "also plays chords"))
+        elif family & _name_words(profile.track):
+            partners.append((profile, "the same instrument"))
+    return partners
+
+
+def _combination(
+    best: TrackProfile,
+    partners: Sequence[tuple[TrackProfile, str]],
+    profiles: Sequence[TrackProfile],
+) -> TrackChoice:
+    chosen = [best, *(profile for profile, _ in partners)]
+    parts = sorted((p.track for p in chosen), key=lambda t: (t.index is None, t.index or 0))
+    union = combined(parts)
+    lowest = min(chosen, key=lambda p: p.mean_pitch)
+    together = profile_track(union)
+    if best.polyphony >= _CHORDAL_POLYPHONY:
+        why = f"{_short(best.track)} plays chords ({best.describe()}); " + "; ".join(
+            f"{_short(p.track)}: {what}" for p, what in partners
+        )
+    else:
+        why = (
+            f"no part plays chords alone, the {len(chosen)} voices together sound 3 or more "
+            f"pitch classes {together.three_classes_fraction:.0%} of the time"
+        )
+    left_out = [p for p in profiles if p not in chosen]
+    reason = f"{_labels(parts)} as one harmony: {why}; bass from the lowest, {_short(lowest.track)}"
+    if left_out:
+        reason += "; left out: " + ", ".join(
+            f"{_short(p.track)} ({_left_out_because(p)})" for p in left_out
+        )
+    return TrackChoice(union, reason, tuple(parts))
+
+
+def _is_lead(profile: TrackProfile) -> bool:
+    """Named as a melody, or a single line in the melody's register that is not a choir voice."""
+    words = re.sub(r"[^a-z]+", " ", profile.track.name.lower())
+    if any(hint in words for hint in LEAD_NAME_HINTS):
+        return True
+    single_high_line = (
+        profile.polyphony < _CHORDAL_POLYPHONY / 2 and profile.mean_pitch >= _REGISTER_CENTRE
+    )
+    return single_high_line and not _name_words(profile.track) & VOICE_NAMES
+
+
+def _left_out_because(profile: TrackProfile) -> str:
+    if profile.coverage < _MIN_PARTNER_COVERAGE:
+        return "heard in under a tenth of the song"
+    return "a lead melody" if _is_lead(profile) else "a single line above the chords"
+
+
+def _name_words(track: NoteTrack) -> set[str]:
+    """The words of a track's name that say which instrument it is (not which hand or part)."""
+    words = set(re.sub(r"[^a-z]+", " ", track.name.lower()).split())
+    return {w for w in words if len(w) > 2 and w not in _PART_WORDS}
+
+
+def _labels(parts: Sequence[NoteTrack]) -> str:
+    return "tracks " + " + ".join(_short(part) for part in parts)
 
 
 def _short(track: NoteTrack) -> str:

@@ -26,6 +26,7 @@ import io
 import logging
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,10 +96,18 @@ class VocabularyMatch:
     index: int
     exact: bool
     reason: str
+    # The label with its root and bass named as the user wrote them (Dbmaj7 for C#maj7 when
+    # Dbmaj9/F was given); the label itself when nobody wrote the chord.
+    spelled: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.spelled:
+            object.__setattr__(self, "spelled", self.label)
 
     def __str__(self) -> str:
         mark = "" if self.exact else " (nearest)"
-        return f"{self.given} -> {self.label} [{self.index}]{mark}: {self.reason}"
+        shown = self.label if self.spelled == self.label else f"{self.label} ({self.spelled})"
+        return f"{self.given} -> {shown} [{self.index}]{mark}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -261,6 +270,20 @@ class ChordVocabulary:
             )
         return self._cached_match(chord)
 
+    def map_symbol(self, text: str) -> VocabularyMatch:
+        """`map_chord` of a chord symbol as the user wrote it, keeping their spelling beside the
+        label: ``Dbmaj9/F`` lands on ``C#maj7``, spelled ``Dbmaj7``. Raises ChordSymbolError."""
+        chord = parse_chord_symbol(text)
+        match = self.map_chord(chord)
+        if chord is None:
+            return replace(match, given=text)
+        reading = spelled_as(chord.symbol, text)
+        spelled = spelled_as(match.label, text)
+        reason = match.reason.replace(chord.symbol, reading)
+        if spelled != match.label:
+            reason = reason.replace(f"is {match.label}", f"is {match.label} ({spelled})")
+        return replace(match, given=text, spelled=spelled, reason=reason)
+
     def _match(self, chord: Chord | None) -> VocabularyMatch:
         if chord is None:
             return VocabularyMatch("N.C.", NO_CHORD_LABEL, self.no_chord_index, True, "no chord")
@@ -310,6 +333,31 @@ class ChordVocabulary:
 
     def __repr__(self) -> str:
         return f"<ChordVocabulary {len(self)} labels from {self.source}>"
+
+
+_NOTE_NAME = r"([A-G](?:#|b|\u266f|\u266d)*)"
+_LEADING_NAME = re.compile(r"^\s*" + _NOTE_NAME)
+_BASS_NAME = re.compile(r"/\s*" + _NOTE_NAME + r"\s*$")
+_LETTER_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def spelled_as(symbol: str, written: str) -> str:
+    """`symbol` (canonically spelled, such as C#maj7/F) with its root and bass named as in
+    `written` where those name the same pitch classes: ``spelled_as("C#maj7", "Dbmaj9/F")`` is
+    ``Dbmaj7``. Names that differ in pitch class (the vocabulary moved the bass) stay as they are.
+    """
+    result = symbol
+    for pattern in (_LEADING_NAME, _BASS_NAME):
+        ours, theirs = pattern.search(result), pattern.search(written)
+        if ours and theirs and _pitch_class(ours.group(1)) == _pitch_class(theirs.group(1)):
+            result = result[: ours.start(1)] + theirs.group(1) + result[ours.end(1) :]
+    return result
+
+
+def _pitch_class(name: str) -> int:
+    sharps = name.count("#") + name.count("\u266f")
+    flats = name.count("b") + name.count("\u266d")
+    return (_LETTER_PITCH_CLASS[name[0]] + sharps - flats) % 12
 
 
 def _row_under_tensions(chord: Chord) -> Chord | None:
@@ -382,14 +430,15 @@ def describe_symbol(text: str, vocabulary: ChordVocabulary) -> dict[str, object]
     Raises ChordSymbolError (naming the symbol) when the text is not a chord.
     """
     chord = parse_chord_symbol(text)
-    match = vocabulary.map_chord(chord)
+    match = vocabulary.map_symbol(text)
     index = match.index
     return {
         "input": text,
         "harte": "N" if chord is None else chord.harte,
-        "symbol": "N.C." if chord is None else chord.symbol,
+        "symbol": "N.C." if chord is None else spelled_as(chord.symbol, text),
         "pitch_names": [] if chord is None else [pitch_class_name(pc) for pc in chord.voicing],
         "label": match.label,
+        "label_spelled": match.spelled,
         "index": index,
         "label_pitch_names": [pitch_class_name(pc) for pc in vocabulary.pitch_classes_of(index)],
         "exact": match.exact,

@@ -2,7 +2,11 @@
 
 From a MIDI file, the chord track is chosen automatically (the most chord-like part: several
 notes at once, a middle or low register, a name such as PIANO or CHORDS; the reason is shown),
-or by --track NAME or a 0-based track number as listed in the message. Its notes become a
+or by --track NAME or a 0-based track number as listed in the message. When the harmony is
+spread over several parts (a piano written as two hands, a pad over a bass track, a choir in
+four voices) they are combined automatically and recognised as one, with the bass from the
+lowest; drums and lead melodies stay out. Name several parts yourself with --track repeated or
+separated by commas (--track RH --track LH, --track 1,2). Its notes become a
 chord timeline on the song's bar grid: block chords, arpeggios, inversions (C:maj/3 is C over
 E), melody notes on top, anticipations and rests (N) are all handled. Each chord is shown in
 three ways: where it starts (bar:beat and seconds), its Harte label and chord symbol, and the
@@ -18,7 +22,8 @@ Formats:
 
 With --symbol (repeatable) no file is read: each symbol is parsed as a producer or lead sheet
 writes it (Cmaj7, F#m7b5, Bb/D, C7(b9,#11), N.C.) or as a Harte label (A:min7/b3), and the
-JASCO label it maps to is shown with the reason.
+JASCO label it maps to is shown with the reason, spelled as you wrote it beside the
+vocabulary's own spelling (Dbmaj9/F -> C#maj7 (Dbmaj7)).
 
 The vocabulary is the chord table of the checkpoint in --model DIR
 (DIR/chord_to_index_mapping.pkl), else the copy of the released table bundled with
@@ -27,6 +32,7 @@ jasco-bridge; all released JASCO checkpoints share it.
 examples:
   jasco-bridge chords song.mid
   jasco-bridge chords song.mid --track PIANO --format lab > song.lab
+  jasco-bridge chords piano.mid --track RH --track LH
   jasco-bridge chords song.mid --format json | jq '.segments[].jasco_label'
   jasco-bridge chords --symbol Cmaj9 --symbol "Bb/D" --symbol Gsus4
 """
@@ -49,8 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", type=Path, help="a MIDI file (.mid)")
     parser.add_argument(
         "--track",
-        help="chord track: a name (case-insensitive) or a 0-based track number "
-        "(default: chosen automatically)",
+        action="append",
+        metavar="TRACK",
+        help="chord track: a name (case-insensitive) or a 0-based track number; repeat it or "
+        "separate with commas to read several parts as one harmony "
+        "(default: chosen automatically, combining parts when the harmony is spread over them)",
     )
     parser.add_argument(
         "--format", choices=FORMATS, default="table", help="output format (see above)"
@@ -97,7 +106,7 @@ def _open_vocabulary(model: Path | None):
     return ChordVocabulary.from_pickle(table)
 
 
-def _print_file(path: Path, track: str | None, vocabulary, output_format: str) -> None:
+def _print_file(path: Path, track: list[str] | None, vocabulary, output_format: str) -> None:
     from midi.recognize import recognize_chords
     from midi.smf import read_midi_file
     from midi.timeline import to_lab_lines, to_segments
@@ -117,11 +126,15 @@ def _print_file(path: Path, track: str | None, vocabulary, output_format: str) -
         document = {
             "file": str(path),
             "track": {
-                "label": choice.track.label,
+                "label": choice.label,
                 "name": choice.track.name,
                 "index": choice.track.index,
                 "channel": choice.track.channel,
                 "reason": choice.reason,
+                "parts": [
+                    {"label": part.label, "name": part.name, "index": part.index}
+                    for part in choice.parts
+                ],
             },
             "tempo_map": _tempo_summary(song.tempo_map, song.duration_seconds),
             "vocabulary": vocabulary.source,
@@ -209,7 +222,7 @@ def _print_symbols(symbols: Sequence[str], vocabulary, output_format: str) -> in
                     str(d["symbol"]),
                     str(d["harte"]),
                     " ".join(d["pitch_names"]) or "-",
-                    str(d["label"]) + ("" if d["exact"] else " ~"),
+                    _label_beside_spelling(d) + ("" if d["exact"] else " ~"),
                     str(d["index"]),
                 )
                 for d in described
@@ -222,6 +235,11 @@ def _print_symbols(symbols: Sequence[str], vocabulary, output_format: str) -> in
     for error in errors:
         print(f"jasco-bridge chords: error: {error['error']}", file=sys.stderr)
     return 2 if errors else 0
+
+
+def _label_beside_spelling(described: dict[str, Any]) -> str:
+    label, spelled = str(described["label"]), str(described["label_spelled"])
+    return label if label == spelled else f"{label} ({spelled})"
 
 
 def _print_table(

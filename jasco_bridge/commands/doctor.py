@@ -7,7 +7,9 @@ One line per item, OK or MISSING (or NOTE for optional things), with the fix:
   - the compute device: CUDA GPU name and memory, or CPU (a 10 s JASCO render then takes
     minutes instead of seconds);
   - versions of python, torch, transformers, numpy and jasco-bridge;
-  - liblo's oscsend/oscdump, handy for poking the daemon by hand (optional).
+  - liblo's oscsend/oscdump, handy for poking the daemon by hand (optional);
+  - with --cluster: the Ray cluster's engine workers, each with its engine, model, device and
+    machine, and whether it is rendering now (exit 1 when none is there).
 
 The exit code is 0 when a render can run (even as a preview), 1 otherwise.
 
@@ -15,6 +17,7 @@ examples:
   jasco-bridge doctor
   jasco-bridge doctor --model chords-drums-melody-400M
   jasco-bridge doctor --model ~/models/jasco-chords-drums-400M
+  jasco-bridge doctor --cluster ray://10.0.0.5:10001
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ class Check:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="JASCO folder, short name or hub id to look for")
+    parser.add_argument(
+        "--cluster",
+        metavar="ray://HOST:PORT",
+        help="also list the engine workers of this Ray cluster (`jasco-bridge worker`)",
+    )
 
 
 def _weights_checks(model: str | None) -> list[Check]:
@@ -139,11 +147,47 @@ def _tool_checks() -> list[Check]:
     return [Check("OK", "liblo tools", "oscsend, oscdump")]
 
 
+def _cluster_checks(address: str) -> list[Check]:
+    from jasco_bridge.cluster import connect, list_workers
+    from jasco_bridge.errors import RenderError
+
+    try:
+        connect(address)
+        workers = list_workers()
+    except RenderError as error:
+        return [Check("MISSING", "cluster", str(error))]
+    if not workers:
+        return [
+            Check(
+                "MISSING",
+                "cluster",
+                f"{address}: no engine workers; start some with `jasco-bridge worker --cluster ...`",
+            )
+        ]
+    checks = [Check("OK", "cluster", f"{address}: {len(workers)} engine worker(s)")]
+    for worker in workers:
+        state = f"rendering for {worker['busy_for']}" if worker["busy_for"] else "idle"
+        checks.append(
+            Check(
+                "OK",
+                "cluster worker",
+                f"{worker['name']}: {worker['engine']} {worker['model_id']} on {worker['device']}"
+                f" at {worker['node']}, {state}",
+            )
+        )
+    waiting = sum(workers[0]["waiting"].values())
+    if waiting:
+        checks.append(Check("NOTE", "cluster queue", f"{waiting} render(s) waiting for a worker"))
+    return checks
+
+
 def run(args: argparse.Namespace) -> int:
     checks = [*_weights_checks(args.model), *_version_checks(), *_tool_checks()]
+    if args.cluster:
+        checks += _cluster_checks(args.cluster)
     if not any(c.item == "torch" and c.status == "MISSING" for c in checks):
         checks.insert(3, _device_check())
     for check in checks:
         print(check)
-    blocking = {"torch", "numpy", "transformers"}
+    blocking = {"torch", "numpy", "transformers", "cluster"}
     return 1 if any(c.status == "MISSING" and c.item in blocking for c in checks) else 0

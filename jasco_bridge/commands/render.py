@@ -109,6 +109,11 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
         "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
     )
     parser.add_argument(
+        "--cluster",
+        metavar="ray://HOST:PORT",
+        help="render on the workers of this Ray cluster; None = render here",
+    )
+    parser.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="auto",
@@ -284,7 +289,9 @@ def render_file(args: argparse.Namespace) -> int:
         check_clip_folder(args.output.parent)
     out_dir = check_clip_folder(args.out_dir)
     snapshot = session.snapshot()
-    opened = open_renderer(args.engine, args.model, args.device, args.precision)
+    opened = open_renderer(
+        args.engine, args.model, args.device, args.precision, cluster=args.cluster
+    )
     renderer = opened.renderer
     if bars == ALL_BARS:
         bars = bars_to_song_end(snapshot.tempo_map, start_bar, snapshot.last_beat())

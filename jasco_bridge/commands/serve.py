@@ -11,6 +11,8 @@ examples:
   jasco-bridge serve --port 9000 --out-dir ~/Music/jasco-clips
   jasco-bridge serve --engine preview --no-tcp
   jasco-bridge serve --reply-port 9001          # replies to 127.0.0.1:9001
+  jasco-bridge serve --port 0 --ready-file ready.json   # any free port; read it from the file
+  jasco-bridge serve --cluster ray://10.0.0.5:10001   # render on the studio's GPU workers
 
   # in another terminal (liblo-tools):
   oscdump 9001 &
@@ -20,8 +22,12 @@ examples:
   oscsend localhost 9000 /jasco/render ii 1 4     # -> /jasco/ack, /jasco/progress, /jasco/done
 
 Every address, argument and reply is listed in docs/osc.md. Security: the daemon binds
-127.0.0.1 unless --host says otherwise, only writes under --out-dir, and --allow limits who may
-talk to it when you open it to a network.
+127.0.0.1 unless --host says otherwise and only writes under --out-dir. When you open it to a
+network, --allow filters client addresses (a filter, not authentication: UDP sources can be
+forged) and --token (or $JASCO_BRIDGE_TOKEN) is the secret other machines must send before they
+may change anything. On such a bind the daemon is advertised over Bonjour/Zeroconf as an
+`_osc._udp` service (needs the `discovery` extra) so that TouchOSC and Open Stage Control list it;
+--no-advertise turns that off.
 """
 
 from __future__ import annotations
@@ -30,7 +36,13 @@ import argparse
 import dataclasses
 
 from engine.request import PRECISIONS
-from jasco_bridge.config import DEFAULT_OUT_DIR, DEFAULT_PORT, ENGINE_KINDS, DaemonConfig
+from jasco_bridge.config import (
+    DEFAULT_OUT_DIR,
+    DEFAULT_PORT,
+    ENGINE_KINDS,
+    TOKEN_ENVIRONMENT_VARIABLE,
+    DaemonConfig,
+)
 
 HELP = "run the OSC daemon for your DAW (UDP + TCP)"
 
@@ -71,6 +83,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept OSC only from this IP or network (repeatable), e.g. 192.168.1.0/24; "
         "%(default)s = anyone who can reach --host",
     )
+    parser.add_argument(
+        "--no-advertise",
+        action="store_true",
+        help="do not announce the daemon over Zeroconf/Bonjour (_osc._udp); it is only "
+        "announced when --host is not a loopback address",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="shared secret that clients on other machines must send (/jasco/auth s TOKEN) "
+        f"before changing anything; %(default)s = ${TOKEN_ENVIRONMENT_VARIABLE} if set. "
+        "Loopback clients never need it",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=_DEFAULTS["max_tcp_connections"],
+        help="TCP connections open at once; more are closed right away",
+    )
+    parser.add_argument(
+        "--tcp-idle-timeout",
+        type=float,
+        default=_DEFAULTS["tcp_idle_timeout_seconds"],
+        help="seconds a TCP connection may stay silent before it is closed",
+    )
+    parser.add_argument(
+        "--tcp-frame-timeout",
+        type=float,
+        default=_DEFAULTS["tcp_frame_timeout_seconds"],
+        help="seconds a TCP packet, once begun, may take to arrive whole",
+    )
+    parser.add_argument(
+        "--midi-in",
+        metavar="PORT",
+        default=None,
+        help="record chord notes from this live MIDI input (needs pip install "
+        "'jasco-bridge[live]'); beats come from the MIDI clock and song position on that port",
+    )
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
     parser.add_argument(
@@ -86,6 +136,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
     )
     parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ray://HOST:PORT",
+        help="render on the workers of this Ray cluster (see `jasco-bridge worker --help`); "
+        "%(default)s = render here",
+    )
+    parser.add_argument(
         "--max-queue", type=int, default=_DEFAULTS["max_queue"], help="render jobs that may wait"
     )
     parser.add_argument(
@@ -93,6 +150,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=_DEFAULTS["shutdown_timeout_seconds"],
         help="seconds to let the running job finish on Ctrl-C before cancelling it",
+    )
+    parser.add_argument(
+        "--ready-file",
+        metavar="PATH",
+        default=None,
+        help="once ready, write the bound host, UDP/TCP ports, engine and model here as JSON "
+        "(replaced atomically; removed on shutdown), so a script that starts --port 0 "
+        "needs no log parsing",
     )
 
 

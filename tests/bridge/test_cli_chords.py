@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import mido
@@ -12,7 +15,8 @@ import mir_eval
 import pytest
 
 from jasco_bridge.cli import main
-from tests.bridge.support import run_cli
+from tests.bridge.support import REPO, run_cli
+from tests.midi.test_limits import huge_chord
 
 PPQ = 480
 # Bars of 4/4 at 120 bpm (2 s each): C, G7/B (inverted), F, Gsus4.
@@ -205,6 +209,11 @@ def _no_notes(tmp_path: Path) -> Path:
             "s.mid: no track named 'BASS'",
         ),
         (lambda tmp: [str(write_song(tmp / "s.mid")), "--track", "7"], "s.mid: no track 7"),
+        (
+            lambda tmp: [str(write_song(tmp / "s.mid")), "--track", "1", "--track", "9"],
+            "s.mid: no track 9",
+        ),
+        (lambda tmp: [str(huge_chord(tmp / "huge.mid"))], "huge.mid: track 0: lasts"),
         (lambda tmp: ["--symbol", "Hmaj7"], "'Hmaj7'"),
         (lambda tmp: [str(write_song(tmp / "s.mid")), "--symbol", "C"], "not both"),
         (lambda tmp: [], "give a MIDI file or --symbol"),
@@ -233,6 +242,32 @@ def test_the_installed_entry_point_runs_as_a_real_process(song, tmp_path):
     assert broken.returncode == 2
     assert "nope.mid" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+@pytest.mark.parametrize("asked", [["--track", "1", "--track", "MELODY"], ["--track", "1,2"]])
+def test_several_tracks_are_read_as_one_harmony(song, capsys, asked):
+    assert main(["chords", str(song), *asked, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    track = json.loads(captured.out)["track"]
+    assert [part["index"] for part in track["parts"]] == [1, 2]
+    assert track["label"] == "tracks 1 'CHORDS' + 2 'MELODY'"
+    assert "as one harmony" in captured.err
+
+
+def test_a_reader_closing_the_pipe_ends_the_command_quietly():
+    # `jasco-bridge chords ... | head -1`: far more output than a pipe buffer holds.
+    symbols = [arg for _ in range(3000) for arg in ("--symbol", "Dbmaj9/F")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jasco_bridge", "chords", *symbols],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert process.stdout.readline().startswith(b"symbol")
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert stderr == ""
 
 
 def test_commands_that_only_load_weights_silence_the_hub_progress_bars(monkeypatch, capsys):

@@ -128,3 +128,21 @@ def test_oscsend_over_tcp_uses_size_prefixed_framing(tmp_path):
         while daemon.call_in_loop(prompt_of_tcp_session) != "sent over tcp":
             assert time.monotonic() < deadline, "the TCP message never reached the session"
             time.sleep(0.01)
+
+
+def test_oscsend_names_its_reply_port_without_a_daemon_wide_flag(tmp_path, dump):
+    reply_port, dumper = dump
+    with running_daemon(tmp_path) as daemon:  # no --reply-port
+        target = f"127.0.0.1 {daemon.server.udp_port}"
+        # Each oscsend is a new socket; the route holds for this host and session.
+        oscsend(target, "/jasco/session/liblo/reply/port", "i", str(reply_port))
+        for _ in range(100):
+            oscsend(target, "/jasco/session/liblo/prompt", "i", "3")  # an error, for session liblo
+            try:
+                line = dumper.wait_for("/jasco/error", timeout=0.3)
+                break
+            except AssertionError:
+                continue
+        else:
+            pytest.fail("no reply reached the port named with /jasco/session/liblo/reply/port")
+    assert "text must be a string" in line

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jasco_bridge import protocol
+from jasco_bridge import controller, protocol
 from jasco_bridge.clips import ClipInfo
 from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import Impulse, OscMessage, encode_packet, message, parse_packet
@@ -104,27 +104,28 @@ def test_requests_are_read_only():
 
 
 def test_every_reply_builder_matches_its_table_row():
+    clip = ClipInfo(
+        path=Path("/c/a.wav"),
+        sidecar_path=Path("/c/a.json"),
+        start_beat=16.0,
+        length_beats=16.0,
+        start_seconds=9.6,
+        duration_seconds=9.6,
+        sample_rate=32000,
+        time_reference_samples=307200,
+    )
     built = {
         "pong": protocol.pong(7),
-        "ack": protocol.ack(3, 1234, 0),
-        "progress": protocol.progress(3, 0.5, 5, 10, 1, 2),
-        "done": protocol.done(
-            3,
-            ClipInfo(
-                path=Path("/c/a.wav"),
-                sidecar_path=Path("/c/a.json"),
-                start_beat=16.0,
-                length_beats=16.0,
-                start_seconds=9.6,
-                duration_seconds=9.6,
-                sample_rate=32000,
-                time_reference_samples=307200,
-            ),
-        ),
-        "notice": protocol.notice(3, "no prompt was set"),
-        "error": protocol.error(-1, "nope"),
-        "cancelled": protocol.cancelled(3),
+        "ack": protocol.ack(3, 1234, 0, 5, 4, "t"),
+        "progress": protocol.progress(3, 0.5, 5, 10, 1, 2, "t"),
+        "done": protocol.done(3, clip, 5, 4, "t"),
+        "notice": protocol.notice(3, "no prompt was set", "t"),
+        "error": protocol.error(-1, "nope", "t"),
+        "cancelled": protocol.cancelled(3, "t"),
         "status": protocol.status("idle", 0, "preview", None),
+        "ctl/progress": controller.progress(0.5),
+        "ctl/state": controller.state("rendering"),
+        "ctl/clip": controller.clip("bars001-004.wav"),
     }
     assert set(built) == {reply.name for reply in protocol.REPLIES}
     for reply in protocol.REPLIES:
@@ -132,8 +133,11 @@ def test_every_reply_builder_matches_its_table_row():
         assert sent.address == reply.address
         assert len(sent.args) == len(reply.args), reply.name
     assert built["status"].args == ("idle", 0, "preview", -1)
-    assert built["done"].type_tags == "isffffs"
-    assert built["done"].args[1] == "/c/a.wav" and built["done"].args[-1] == "/c/a.json"
+    assert built["done"].type_tags == "isffffsiis"
+    assert built["done"].args[1] == "/c/a.wav" and built["done"].args[6] == "/c/a.json"
+    # Without a token the replies end before it: no empty placeholder.
+    assert protocol.done(3, clip, 5, 4).type_tags == "isffffsii"
+    assert protocol.progress(3, 0.5, 5, 10, 1, 2).args == (3, 0.5, 5, 10, 1, 2)
 
 
 def test_error_replies_stay_small_enough_for_one_datagram():
@@ -187,3 +191,10 @@ def test_the_table_takes_its_limits_from_the_value_objects():
     quiet = protocol.parse_request(message("/jasco/chords/notes", 0.0, 1.0, 60, 0))
     Session().add_chord_notes(quiet.groups)
     assert Note(60, 0.0, 1.0, 0).velocity == 0 and MAX_VELOCITY == 127
+
+
+def test_nil_keeps_an_optional_arguments_default_so_a_later_one_can_be_sent():
+    request = protocol.parse_request(OscMessage("/jasco/render", (5, None, "tok"), "iNs"))
+    assert (request["start_bar"], request["bars"], request["token"]) == (5, None, "tok")
+    with pytest.raises(ProtocolError, match="bpm"):
+        protocol.parse_request(OscMessage("/jasco/tempo", (None,), "N"))  # required: no default

@@ -71,11 +71,14 @@ def test_a_render_goes_tempo_chords_prompt_to_a_bar_exact_clip(tmp_path, peer):
         port = daemon.server.udp_port
         set_up_four_bars(peer, port)
         peer.send(port, "/jasco/render", 2.0, 2.0)  # bars 2-3, sent as floats like REAPER does
-        job, seed, variation = peer.expect("/jasco/ack").args
-        assert (seed, variation) == (1234, 0)
+        job, seed, variation, start_bar, bars = peer.expect("/jasco/ack").args
+        assert (seed, variation, start_bar, bars) == (1234, 0, 2, 2)
         done = peer.expect("/jasco/done", lambda m: m.args[0] == job)
         fractions = [m.args[1] for m in peer.inbox if m.address == "/jasco/progress"]
-    _, path, start_beat, length_beats, start_seconds, duration_seconds, sidecar = done.args
+    _, path, start_beat, length_beats, start_seconds, duration_seconds, sidecar, *bar_range = (
+        done.args
+    )
+    assert bar_range == [2, 2]  # no token was sent, so none comes back
     assert fractions and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     assert (start_beat, length_beats) == (4.0, 8.0)  # bar 2 starts on beat 4; 2 bars of 4/4
     assert (start_seconds, duration_seconds) == pytest.approx((2.0, 4.0))
@@ -170,7 +173,7 @@ def test_variations_get_one_ack_each_with_distinct_seeds(tmp_path, peer):
         peer.send(port, "/jasco/set", "variations", 3)
         peer.send(port, "/jasco/render", 1, 1)
         acks = [peer.expect("/jasco/ack").args for _ in range(3)]
-        for job, _, _ in acks:
+        for job, *_ in acks:
             peer.expect("/jasco/done", lambda m, job=job: m.args[0] == job)
     assert [a[2] for a in acks] == [0, 1, 2]
     assert len({a[1] for a in acks}) == 3
@@ -524,3 +527,23 @@ def test_an_unwritable_out_dir_stops_startup(tmp_path):
     with pytest.raises(ClipError, match="cannot write clips in"):
         with running_daemon(tmp_path, out_dir=tmp_path / "a-file" / "clips"):
             pass
+
+
+def test_a_render_token_ends_every_reply_of_its_jobs(tmp_path, peer):
+    with running_daemon(tmp_path, gated=True) as daemon:
+        port = daemon.server.udp_port
+        set_up_four_bars(peer, port)
+        peer.send(port, "/jasco/set", "variations", 2)
+        peer.send(port, "/jasco/render", 3, 2, "ardour-17")
+        first, second = (peer.expect("/jasco/ack").args for _ in range(2))
+        assert first[3:] == second[3:] == (3, 2, "ardour-17")
+        peer.send(port, "/jasco/cancel", second[0])
+        assert peer.expect("/jasco/cancelled").args == (second[0], "ardour-17")
+        daemon.renderer.gate.set()
+        done = peer.expect("/jasco/done", lambda m: m.args[0] == first[0])
+        assert done.args[7:] == (3, 2, "ardour-17")
+        progress = [m for m in peer.inbox if m.address == "/jasco/progress"]
+        assert progress and all(m.args[2] == "ardour-17" for m in progress)
+        peer.send(port, "/jasco/render", 1, 64, "too-long")  # refused at once: no job
+        refused = peer.expect("/jasco/error")
+        assert refused.args[0] == -1 and refused.args[2] == "too-long"

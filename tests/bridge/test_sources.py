@@ -134,6 +134,20 @@ def test_a_chord_file_track_can_be_chosen_by_name_or_automatically(tmp_path):
         open_chord_file(str(path), track="Bass")
 
 
+def test_a_chord_file_track_may_name_several_parts_read_as_one_harmony(tmp_path):
+    # As /jasco/chords/file sends it: one string, parts separated by commas.
+    path = write_song(
+        tmp_path / "hands.mid",
+        [chord_track("RH", [0, 5]), chord_track("LH", [0, 5], channel=1)],
+    )
+    both = open_chord_file(str(path), track="RH,LH")
+    assert both.requested_track == "RH,LH"
+    assert len(both.track.notes) == 12
+    assert "'RH' + " in both.reason and "as one harmony" in both.reason
+    with pytest.raises(SessionError, match="no track named 'Bass'"):
+        open_chord_file(str(path), track="RH,Bass")
+
+
 def test_a_chord_file_describes_itself_in_plain_json(tmp_path):
     path = write_song(tmp_path / "keys.mid", [chord_track("Keys", [0, 5])])
     chord_file = open_chord_file(str(path), track=1)  # track 0 holds the tempo

@@ -4,7 +4,7 @@ import mido
 import pytest
 
 from midi.errors import LiveInputError
-from midi.live import LiveInput, open_live_input
+from midi.live import ClockedRecorder, LiveInput, MidiTransport, open_live_input
 from midi.notes import Note
 
 
@@ -108,3 +108,54 @@ def test_open_live_input_explains_how_to_install_the_backend(monkeypatch):
     monkeypatch.setitem(sys.modules, "rtmidi", None)  # makes `import rtmidi` fail
     with pytest.raises(LiveInputError, match=r"pip install 'jasco-bridge\[live\]'"):
         open_live_input("IAC Driver Bus 1")
+
+
+# ---------------------------------------------------------------- recording against MIDI clock
+
+
+def clocks(count):
+    return [mido.Message("clock")] * count
+
+
+def record(messages):
+    recorder = ClockedRecorder()
+    notes = []
+    for message in messages:
+        notes += recorder.feed(message)
+    return recorder, notes
+
+
+def test_the_transport_counts_24_clocks_a_beat_only_while_running():
+    transport = MidiTransport()
+    for message in clocks(48):
+        transport.feed(message)
+    assert transport.beat == 0.0 and not transport.running
+    transport.feed(mido.Message("start"))
+    for message in clocks(36):
+        transport.feed(message)
+    assert transport.running and transport.beat == 1.5
+    transport.feed(mido.Message("stop"))
+    transport.feed(mido.Message("songpos", pos=32))  # 32 sixteenths = beat 8
+    assert transport.beat == 8.0
+    transport.feed(mido.Message("continue"))
+    for message in clocks(12):
+        transport.feed(message)
+    assert transport.beat == 8.5
+    assert transport.feed(on(60)) is False
+
+
+def test_notes_are_recorded_at_the_clock_beat_and_stop_ends_held_notes():
+    _, notes = record(
+        [mido.Message("start"), *clocks(24), on(60), on(64), *clocks(48), off(60), *clocks(24)]
+        + [mido.Message("stop")]
+    )
+    assert notes == [Note(60, 1.0, 3.0, 90), Note(64, 1.0, 4.0, 90)]
+
+
+def test_notes_played_while_stopped_are_not_recorded_and_a_song_position_is_honoured():
+    recorder, notes = record(
+        [on(48), *clocks(24), off(48), mido.Message("songpos", pos=16), mido.Message("continue")]
+        + [on(50), *clocks(12), off(50)]
+    )
+    assert notes == [Note(50, 4.0, 4.5, 90)]
+    assert recorder.input.take_track().notes == (Note(50, 4.0, 4.5, 90),)

@@ -116,3 +116,64 @@ def test_ambiguous_index_of_a_type_0_file_asks_for_a_name():
     with pytest.raises(TrackSelectionError, match="matches 2 parts"):
         choose_chord_track(parts, 0)
     assert choose_chord_track(parts, "band ch 2").track.channel == 1
+
+
+def left_hand(index: int, name: str = "Piano LH") -> NoteTrack:
+    notes = [Note(root, bar * 4.0, bar * 4.0 + 4.0) for bar, root in enumerate([36, 41, 43, 36])]
+    return NoteTrack(name, notes, index, 1)
+
+
+def test_two_hands_are_combined_and_the_choice_says_why():
+    choice = choose_chord_track(
+        song(melody(1, "Melody"), block_chords(2, "Piano RH"), left_hand(3), drums(4))
+    )
+    assert [part.index for part in choice.parts] == [2, 3]
+    assert len(choice.track.notes) == 12 + 4
+    assert choice.label == "tracks 2 'Piano RH' + 3 'Piano LH'"
+    assert choice.reason.startswith("tracks 2 'Piano RH' + 3 'Piano LH' as one harmony: ")
+    assert "3 'Piano LH': the part below it" in choice.reason
+    assert "bass from the lowest, 3 'Piano LH'" in choice.reason
+    assert "left out: 1 'Melody' (a lead melody)" in choice.reason
+    assert "drums" not in choice.reason
+
+
+def test_a_pad_over_a_bass_track_is_one_harmony():
+    choice = choose_chord_track(song(block_chords(1, "Pad"), left_hand(2, "Bass")))
+    assert [part.name for part in choice.parts] == ["Pad", "Bass"]
+
+
+def test_four_single_voices_are_combined_as_a_choir():
+    voices = [
+        NoteTrack(name, [Note(pitch + i % 3, i, i + 1.0) for i in range(16)], index, index)
+        for index, (name, pitch) in enumerate(
+            [("Soprano", 72), ("Alto", 64), ("Tenor", 57), ("Bass", 48)], start=1
+        )
+    ]
+    choice = choose_chord_track(song(*voices))
+    assert [part.name for part in choice.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert "no part plays chords alone" in choice.reason
+    assert "bass from the lowest, 4 'Bass'" in choice.reason
+
+
+def test_one_chord_part_with_a_melody_above_stays_alone():
+    choice = choose_chord_track(song(melody(1), block_chords(2)))
+    assert choice.parts == (choice.track,) and choice.track.index == 2
+
+
+@pytest.mark.parametrize("asked", [["Piano RH", 3], ("2", "piano lh"), "2,3", "Piano RH, 3"])
+def test_several_tracks_can_be_asked_for_and_are_read_together(asked):
+    parts = song(melody(1, "Melody"), block_chords(2, "Piano RH"), left_hand(3))
+    choice = choose_chord_track(parts, asked)
+    assert [part.index for part in choice.parts] == [2, 3]
+    assert len(choice.track.notes) == 16
+    assert "chosen by request" in choice.reason and "as one harmony" in choice.reason
+
+
+def test_a_bad_part_in_a_request_is_named():
+    parts = song(block_chords(2, "Piano RH"), left_hand(3), drums(4))
+    with pytest.raises(TrackSelectionError, match="no track 9"):
+        choose_chord_track(parts, [2, 9])
+    with pytest.raises(TrackSelectionError, match="track 4 is a drum track"):
+        choose_chord_track(parts, "2,4")
+    with pytest.raises(TrackSelectionError, match="at least one part"):
+        choose_chord_track(parts, [])

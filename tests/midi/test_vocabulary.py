@@ -9,7 +9,13 @@ import pytest
 from midi.chords import Chord
 from midi.errors import ChordSymbolError, VocabularyError, VocabularyLookupError
 from midi.symbols import parse_chord_symbol
-from midi.vocabulary import ChordVocabulary, MatchWeights, VocabularyMatch, describe_symbol
+from midi.vocabulary import (
+    ChordVocabulary,
+    MatchWeights,
+    VocabularyMatch,
+    describe_symbol,
+    spelled_as,
+)
 
 from .test_symbols import SPELLINGS
 
@@ -176,9 +182,10 @@ def test_describe_symbol(vocabulary):
     assert described == {
         "input": "Dbmaj9/F",
         "harte": "C#:maj9/3",
-        "symbol": "C#maj9/F",
+        "symbol": "Dbmaj9/F",  # read back in the user's spelling
         "pitch_names": ["F", "C#", "Ab", "C", "Eb"],
         "label": "C#maj7",
+        "label_spelled": "Dbmaj7",
         "index": 158,
         "label_pitch_names": ["C#", "F", "Ab", "C"],
         "exact": False,
@@ -188,6 +195,24 @@ def test_describe_symbol(vocabulary):
     assert describe_symbol("N.C.", vocabulary)["label"] == "N"
     with pytest.raises(ChordSymbolError, match="'H7'"):
         describe_symbol("H7", vocabulary)
+
+
+def test_map_symbol_keeps_the_users_spelling_beside_the_label(vocabulary):
+    match = vocabulary.map_symbol("Dbmaj9/F")
+    assert (match.given, match.label, match.spelled) == ("Dbmaj9/F", "C#maj7", "Dbmaj7")
+    assert "no Dbmaj9/F" in match.reason and "C#maj7 (Dbmaj7)" in match.reason
+    assert "C#maj7 (Dbmaj7)" in str(match)
+    flat_bass = vocabulary.map_symbol("Ab/C")
+    assert flat_bass.spelled in ("Ab/C", flat_bass.label)
+    assert vocabulary.map_symbol("Gb7").spelled == "Gb7"
+    assert vocabulary.map_symbol("C#m").spelled == vocabulary.map_symbol("C#m").label
+    assert vocabulary.map_symbol("N.C.").spelled == "N"
+
+
+def test_spelled_as_renames_root_and_bass_only_when_they_are_the_same_pitch_class():
+    assert spelled_as("C#maj7/F", "Dbmaj9/F") == "Dbmaj7/F"
+    assert spelled_as("F#7/A#", "Gb7/Bb") == "Gb7/Bb"
+    assert spelled_as("C#maj7", "Ebmaj9/F") == "C#maj7"
 
 
 # --- reading the table -------------------------------------------------------------------
