@@ -55,9 +55,10 @@ from engine.weights import COMPRESSION_FILE, STATE_DICT_FILE
 
 logger = logging.getLogger(__name__)
 
-DECODE_CHUNK_SECONDS = 60.0
+DECODE_CHUNK_SECONDS = 30.0
 """Latents longer than this are decoded in chunks, so a 10-minute render's decoder activations
-stay those of one minute."""
+stay those of 30 s (a 60 s pass peaked at 3.2 GiB on the tiny model, benchmarks/bench_engine.py
+--long; a chunk costs 2 s of decoding more)."""
 
 DECODE_OVERLAP_SECONDS = 2.0
 """Neighbouring decode chunks share this much audio, cross-faded linearly (the decoder's edges,

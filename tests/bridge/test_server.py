@@ -543,7 +543,7 @@ def test_a_render_token_ends_every_reply_of_its_jobs(tmp_path, peer):
         done = peer.expect("/jasco/done", lambda m: m.args[0] == first[0])
         assert done.args[7:] == (3, 2, "ardour-17")
         progress = [m for m in peer.inbox if m.address == "/jasco/progress"]
-        assert progress and all(m.args[2] == "ardour-17" for m in progress)
-        peer.send(port, "/jasco/render", 1, 64, "too-long")  # refused at once: no job
+        assert progress and all(m.args[-1] == "ardour-17" for m in progress)
+        peer.send(port, "/jasco/render", 1, 400, "too-long")  # 800 s: refused at once, no job
         refused = peer.expect("/jasco/error")
         assert refused.args[0] == -1 and refused.args[2] == "too-long"
