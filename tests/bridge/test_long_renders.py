@@ -370,3 +370,20 @@ def _render_over_osc(daemon, peer, tempo, bars, windows, steps_per_window):
         assert [tuple(p[2:]) for p in progress] == [
             (s, total, s, windows) for s in range(1, total + 1)
         ]
+
+
+def test_long_variations_and_again_render_whole_clips(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("JASCO_BRIDGE_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.chdir(tmp_path)
+    tempo = TempoMap.constant(96.0)
+    midi = write_song(tmp_path / "song.mid", tempo, 12)
+    args = ["render", str(midi), "--prompt", "rhodes", "--bars", "12", "--variations", "2"]
+    assert main([*args, "--seed", "4"]) == 0
+    clips = sorted((tmp_path / "jasco-clips" / "song").glob("*.wav"))
+    assert [c.name for c in clips] == ["bars001-012_rhodes_4.wav", "bars001-012_rhodes_5.wav"]
+    for clip in clips:
+        assert len(assert_clip(clip, read_midi_file(midi).tempo_map, 1, 12)["windows"]) == 4
+    assert main(["render", "--again", str(clips[0].with_suffix(".json"))]) == 0
+    (again,) = set((tmp_path / "jasco-clips" / "song").glob("*.wav")) - set(clips)
+    assert np.array_equal(soundfile.read(again)[0], soundfile.read(clips[0])[0])
+    capsys.readouterr()
