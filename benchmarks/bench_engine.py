@@ -422,7 +422,11 @@ def bench_long(args: argparse.Namespace, device: torch.device) -> None:
             for part, got in pair.items():
                 extra = max(args.steps - args.long_steps, 0) * got["windows"] * step
                 estimate = got["seconds"] + (extra if shape != "preview" else 0.0)
-                load = "load unknown" if got["other_cores"] is None else f"others {got['other_cores']:.2f} cores"
+                load = (
+                    "load unknown"
+                    if got["other_cores"] is None
+                    else f"others {got['other_cores']:.2f} cores"
+                )
                 print(f"  {shape} round {round_} {part:>7}: {got['windows']} windows, "
                       f"{got['audio_seconds']:.1f} s audio, measured {got['seconds']:7.2f} s "
                       f"(decode {got['decode_seconds']:.2f} s), at {args.steps} steps ~{estimate:7.1f} s, "

@@ -548,7 +548,8 @@ class JascoEngine:
     ) -> GenerationResult:
         """`sample_long`, then one decode of the joined latents (`decode_long`): mono float32
         audio of the whole piece. Cost: the windows' sampling plus one decode; memory: one
-        window's network state, the latents (15 MB for 10 minutes) and one decode chunk."""
+        window's network state, the latents (about 30 MB for 10 minutes: the joined piece and each
+        window's) and one decode chunk (30 s)."""
         started = time.perf_counter()
         latents = self.sample_long(request, progress, should_cancel, on_window)
         sampled = time.perf_counter()

@@ -309,13 +309,13 @@ def plan_render(
     tempo and meter changes anywhere, overlaps included, only change how many bars fit.
     Raises RenderError for a span past the cap or a bar that cannot share a window.
     """
+    if not (isinstance(start_bar, int) and start_bar >= 1):
+        raise RenderError(f"start bar must be a whole number >= 1, got {start_bar!r}")
+    if bars is not None and not (isinstance(bars, int) and 1 <= bars <= MAX_RENDER_BARS):
+        raise RenderError(f"bars must be a whole number 1..{MAX_RENDER_BARS}, got {bars!r}")
     if bars is None or BarWindow.of_bars(tempo_map, start_bar, bars, segment_seconds).fits:
         window = plan_window(tempo_map, start_bar, bars, segment_seconds)
         return RenderPlan(window, (window,), frame_rate_hz, (0,), (0,), (0,))
-    if not (isinstance(start_bar, int) and start_bar >= 1):
-        raise RenderError(f"start bar must be a whole number >= 1, got {start_bar!r}")
-    if not (isinstance(bars, int) and 1 <= bars <= MAX_RENDER_BARS):
-        raise RenderError(f"bars must be a whole number 1..{MAX_RENDER_BARS}, got {bars!r}")
     if not (isinstance(context_bars, int) and context_bars >= 1):
         raise RenderError(f"context_bars must be a whole number >= 1, got {context_bars!r}")
     span = BarWindow.of_bars(tempo_map, start_bar, bars, segment_seconds)
