@@ -16,12 +16,17 @@ Runs a real daemon on loopback (UDP, free ports) with the preview engine and pri
    made a victim) full error texts are kept and the ratio is shown for information;
 4. storms: /jasco/ping p99 while 1,000 TCP connections are opened and dropped over and over,
    and while hostile datagrams and TCP junk are sent as fast as one thread can; loopback only,
-   each storm stops with its measurement.
+   each storm stops with its measurement;
+5. memory: every session (the default and MAX_SESSIONS named ones) filled over UDP to its caps
+   (chord and melody notes, chord symbols, tempo and meter changes), then the process RSS
+   before and after, the sessions still held and how many the total budget forgot (least
+   recently used first); target: RSS growth bounded by the total budget, not by the sessions.
 
 examples:
   python benchmarks/bench_daemon.py
   python benchmarks/bench_daemon.py --samples 2000 --flood 1000 --max-queue 64
   python benchmarks/bench_daemon.py --only amplification storms
+  python benchmarks/bench_daemon.py --only memory --fill-sessions 64
 """
 
 from __future__ import annotations
@@ -49,8 +54,18 @@ from jasco_bridge.osc import (
     parse_packet,
     size_prefix_encode,
 )
+from jasco_bridge.session import (
+    MAX_CHORD_SYMBOLS,
+    MAX_METER_CHANGES,
+    MAX_NOTES,
+    MAX_SESSIONS,
+    MAX_TEMPO_CHANGES,
+    MAX_TOTAL_BYTES,
+)
 
-SECTIONS = ("latency", "flood", "amplification", "storms")
+SECTIONS = ("latency", "flood", "amplification", "storms", "memory")
+NOTES_PER_DATAGRAM = 3000  # 4 floats each: under the 64 KB a datagram carries
+SYMBOLS_PER_DATAGRAM = 2000
 
 
 class HoldingRenderer:
@@ -420,6 +435,74 @@ def storms(out_dir: Path, samples: int) -> None:
             print(f"ping during {name}: {percentiles(pings)}  ({count.value} {unit})")
 
 
+def rss_mib() -> float:
+    """The process's resident memory now (Linux /proc), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status (this figure needs Linux)")
+
+
+def fill_session(client: Client, prefix: str) -> list[str]:
+    """One session filled to every cap; returns the errors it got (the caps' refusals)."""
+    for target in ("chords/notes", "melody/notes"):
+        for first in range(0, MAX_NOTES, NOTES_PER_DATAGRAM):
+            args: list[float] = []
+            for i in range(first, min(first + NOTES_PER_DATAGRAM, MAX_NOTES)):
+                args += [i * 0.25, 0.25, float(48 + i % 24), 90.0]
+            client.send(f"{prefix}/{target}", *args)
+    for first in range(0, MAX_CHORD_SYMBOLS, SYMBOLS_PER_DATAGRAM):
+        symbols: list[object] = []
+        for i in range(first, min(first + SYMBOLS_PER_DATAGRAM, MAX_CHORD_SYMBOLS)):
+            symbols += [i * 2.0, ("Am7", "D9", "Gmaj7", "C#m7b5")[i % 4]]
+        client.send(f"{prefix}/chords/symbols", *symbols)
+    for i in range(1, MAX_TEMPO_CHANGES):  # the session already has one, at beat 0
+        client.send(f"{prefix}/tempo/change", i * 4.0, 90.0 + i % 40)
+    for i in range(1, MAX_METER_CHANGES):
+        client.send(f"{prefix}/meter/change", i * 4.0, 4, 4)
+    client.send("/jasco/ping", 1)
+    errors = []
+    while True:
+        reply = client.receive(60.0)
+        if reply is None:
+            raise TimeoutError(f"{prefix}: no pong within 60 s")
+        if reply.address == "/jasco/pong":
+            return errors
+        if reply.address == "/jasco/error":
+            errors.append(str(reply.args[1]))
+
+
+def memory(out_dir: Path, sessions: int) -> None:
+    config = DaemonConfig(port=0, tcp_port=None, out_dir=out_dir)
+    with BackgroundDaemon(config, open_engine=lambda _c: open_preview()) as running:
+        client = Client(running.server.udp_port)
+        set_up(client)
+        before = rss_mib()
+        began = time.perf_counter()
+        errors: list[str] = []
+        prefixes = ["/jasco"] + [f"/jasco/session/s{n}" for n in range(sessions)]
+        for prefix in prefixes:
+            errors += fill_session(client, prefix)
+        elapsed = time.perf_counter() - began
+        after = rss_mib()
+        store = running.server.sessions
+        held = running.call_in_loop(lambda: len(store))
+        forgotten = running.call_in_loop(lambda: store.forgotten)
+        estimated = running.call_in_loop(store.estimated_bytes) / 2**20
+    caps = sorted({text.rpartition("(")[2].partition(")")[0] for text in errors if "(" in text})
+    print(
+        f"memory: {len(prefixes)} sessions filled to their caps over UDP in {elapsed:.0f} s "
+        f"({MAX_NOTES} chord + {MAX_NOTES} melody notes, {MAX_CHORD_SYMBOLS} symbols, "
+        f"{MAX_TEMPO_CHANGES} tempo and {MAX_METER_CHANGES} meter changes each):"
+    )
+    print(
+        f"  RSS {before:.0f} MiB -> {after:.0f} MiB (+{after - before:.0f} MiB); sessions held "
+        f"{held}, forgotten {forgotten} (least recently used); estimated "
+        f"{estimated:.0f} MiB of the {MAX_TOTAL_BYTES / 2**20:.0f} MiB budget"
+    )
+    print(f"  refusals: {len(errors)} ({', '.join(caps) or 'none'}); sessions cap {MAX_SESSIONS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -433,6 +516,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--wait", type=float, default=600.0, help="seconds to wait for the flood's clips"
+    )
+    parser.add_argument(
+        "--fill-sessions",
+        type=int,
+        default=MAX_SESSIONS,
+        help="named sessions filled to their caps for the memory figure (%(default)s = all)",
     )
     parser.add_argument(
         "--only", nargs="+", choices=SECTIONS, default=SECTIONS, help="measure only these"
@@ -449,6 +538,8 @@ def main() -> None:
             amplification(Path(scratch) / "amplification")
         if "storms" in args.only:
             storms(Path(scratch) / "storms", args.samples)
+        if "memory" in args.only:
+            memory(Path(scratch) / "memory", args.fill_sessions)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ COMMANDS = (
     "request",
     "daw",
     "worker",
+    "devices",
+    "latency",
     "weights",
     "doctor",
 )

@@ -18,11 +18,13 @@ The WAV bytes themselves (RIFF, `fmt `, `bext`, `data`) are built by `jasco_brid
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
 import re
+import secrets
 import tempfile
 import unicodedata
 from collections.abc import Mapping
@@ -199,102 +201,230 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _temporary_file(folder: Path, data: bytes, final_name: str) -> Path:
-    descriptor, name = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".part", dir=folder)
+TEMPORARY_SUFFIX = ".part"
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_CONFINED = os.open in os.supports_dir_fd and bool(_NO_FOLLOW)
+
+
+def _open_folder_below(root: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor of `root/parts...`, each part created if missing and opened without
+    following a symlink, relative to the folder before it: whatever is renamed or linked while
+    this runs, the descriptor names a real folder reached from `root` (no race writes outside)."""
+    descriptor = os.open(root, os.O_RDONLY | _DIRECTORY)
     try:
-        # mkstemp creates the file private (0600); a clip is for the DAW and the producer to
-        # open, possibly as another user, so give it the usual permissions of a document.
-        os.fchmod(descriptor, 0o644)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        for part in parts:
+            try:
+                os.mkdir(part, 0o755, dir_fd=descriptor)
+            except FileExistsError:
+                pass
+            try:
+                inner = os.open(part, os.O_RDONLY | _DIRECTORY | _NO_FOLLOW, dir_fd=descriptor)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise ClipError(
+                        f"{root / part} is a link or not a folder; clips are written only in real "
+                        "folders inside the clip folder: remove it or choose another --out-dir"
+                    ) from None
+                raise
+            os.close(descriptor)
+            descriptor = inner
     except BaseException:
-        Path(name).unlink(missing_ok=True)
+        os.close(descriptor)
         raise
-    return Path(name)
+    return descriptor
 
 
-def _publish(temporary: Path, final: Path) -> None:
-    """Give the finished `temporary` file the name `final`; FileExistsError if that is taken.
+class _Folder:
+    """File operations inside one folder, relative to its descriptor where the system has them
+    (POSIX), by path elsewhere (Windows, where a folder cannot be replaced by a link unnoticed
+    as easily and `dir_fd` does not exist)."""
 
-    With hard links the temporary name stays until the caller removes it; without them the
-    file itself moves, and `temporary` no longer exists afterwards.
-    """
-    try:
-        os.link(temporary, final)
-    except FileExistsError:
-        raise
-    except OSError:
-        # Filesystems without hard links (FAT, some network shares): claim the name exclusively,
-        # then move the complete file over the empty placeholder.
-        os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    def __init__(self, root: Path, parts: tuple[str, ...]) -> None:
+        self.path = root.joinpath(*parts)
+        if _CONFINED:
+            self.fd: int | None = _open_folder_below(root, parts)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.fd = None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+    def _where(self, name: str) -> tuple[str | Path, dict[str, int]]:
+        if self.fd is None:
+            return self.path / name, {}
+        return name, {"dir_fd": self.fd}
+
+    def create_exclusive(self, name: str, mode: int = 0o644) -> int:
+        target, where = self._where(name)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW | getattr(os, "O_BINARY", 0)
+        return os.open(target, flags, mode, **where)
+
+    def exists(self, name: str) -> bool:
+        target, where = self._where(name)
         try:
-            os.replace(temporary, final)
-        except OSError:
-            final.unlink(missing_ok=True)
+            os.stat(target, follow_symlinks=False, **where)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def unlink(self, name: str) -> None:
+        target, where = self._where(name)
+        try:
+            os.unlink(target, **where)
+        except FileNotFoundError:
+            pass
+
+    def link(self, source: str, target: str) -> None:
+        if self.fd is None:
+            os.link(self.path / source, self.path / target)
+        else:
+            os.link(source, target, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+
+    def replace(self, source: str, target: str) -> None:
+        if self.fd is None:
+            os.replace(self.path / source, self.path / target)
+        else:
+            os.replace(source, target, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def fsync(self) -> None:
+        if self.fd is not None:
+            os.fsync(self.fd)
+
+    def write_temporary(self, data: bytes, final_name: str) -> str:
+        """`data` in a new hidden `.part` file, flushed to disk; removed again if that fails (a
+        full disk leaves nothing behind)."""
+        for _ in range(_MAX_NAME_ATTEMPTS):
+            name = f".{final_name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+            try:
+                descriptor = self.create_exclusive(name)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise ClipError(f"cannot find a free temporary name in {self.path}")
+        try:
+            # A clip is for the DAW and the producer to open, possibly as another user: the
+            # usual permissions of a document, whatever the umask of the daemon.
+            if hasattr(os, "fchmod"):
+                os.fchmod(descriptor, 0o644)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            self.unlink(name)
             raise
+        return name
+
+    def publish(self, temporary: str, final: str) -> None:
+        """Give the finished `temporary` file the name `final`; FileExistsError if that is taken.
+
+        With hard links the temporary name stays until the caller removes it; without them the
+        file itself moves, and `temporary` no longer exists afterwards.
+        """
+        try:
+            self.link(temporary, final)
+        except FileExistsError:
+            raise
+        except OSError:
+            # Filesystems without hard links (FAT, some network shares): claim the name
+            # exclusively, then move the complete file over the empty placeholder.
+            os.close(self.create_exclusive(final))
+            try:
+                self.replace(temporary, final)
+            except OSError:
+                self.unlink(final)
+                raise
 
 
 def _candidate(path: Path, attempt: int) -> Path:
     return path if attempt == 1 else path.with_name(f"{path.stem}-{attempt}{path.suffix}")
 
 
-def _fsync_folder(folder: Path) -> None:
+def _folder_parts(path: Path, root: Path | None) -> tuple[Path, tuple[str, ...]]:
+    if root is None:
+        return path.parent, ()
     try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # Windows cannot open folders; the rename is durable enough there.
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        parts = path.parent.relative_to(root).parts
+    except ValueError:
+        raise ClipError(f"clip path {path} is not inside the clip folder {root}") from None
+    if any(part in ("", ".", "..") for part in parts):
+        raise ClipError(f"clip path {path} must name plain folders below {root}")
+    return root, parts
 
 
-def write_files_exclusively(path: Path, wav: bytes, sidecar_text: str) -> tuple[Path, Path]:
+def write_files_exclusively(
+    path: Path, wav: bytes, sidecar_text: str, *, root: Path | None = None
+) -> tuple[Path, Path]:
     """Write `wav` at `path` (or the next free `-N` name) and the sidecar beside it as `.json`.
 
     Returns the two final paths. Neither file is ever visible half-written and no existing file
-    is replaced: a name counts as free only when both the `.wav` and the `.json` are.
+    is replaced: a name counts as free only when both the `.wav` and the `.json` are. With
+    `root`, the folders between `root` and the file are created and opened relative to `root`'s
+    descriptor without following links, and every file is created exclusively in the folder
+    so opened: a folder swapped for a symlink mid-render cannot send a byte outside `root`.
     """
-    folder = path.parent
+    base, parts = _folder_parts(path, root)
+    temporaries: list[str] = []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        wav_temporary = _temporary_file(folder, wav, path.name)
-        json_temporary = _temporary_file(folder, sidecar_text.encode("utf-8"), path.name)
+        base.mkdir(parents=True, exist_ok=True)  # the folder the user named may be a link
+        folder = _Folder(base, parts)
     except OSError as error:
-        raise ClipError(f"cannot write a clip in {folder}: {error.strerror or error}") from error
+        raise ClipError(
+            f"cannot write a clip in {path.parent}: {error.strerror or error}"
+        ) from error
     try:
+        temporaries.append(folder.write_temporary(wav, path.name))
+        temporaries.append(folder.write_temporary(sidecar_text.encode("utf-8"), path.name))
+        wav_temporary, json_temporary = temporaries
         for attempt in range(1, _MAX_NAME_ATTEMPTS + 1):
             wav_path = _candidate(path, attempt)
             json_path = wav_path.with_suffix(".json")
-            if json_path.exists():
+            if folder.exists(json_path.name):
                 continue
             try:
-                _publish(wav_temporary, wav_path)
+                folder.publish(wav_temporary, wav_path.name)
             except FileExistsError:
                 continue
             try:
-                _publish(json_temporary, json_path)
+                folder.publish(json_temporary, json_path.name)
             except FileExistsError:
                 # Another writer took the sidecar name between our check and now: give the
                 # WAV name back (moving the file back where it was moved) and try the next.
-                if wav_temporary.exists():
-                    wav_path.unlink()
+                if folder.exists(wav_temporary):
+                    folder.unlink(wav_path.name)
                 else:
-                    os.replace(wav_path, wav_temporary)
+                    folder.replace(wav_path.name, wav_temporary)
                 continue
-            _fsync_folder(folder)
+            folder.fsync()
             return wav_path, json_path
     except OSError as error:
         raise ClipError(f"cannot write clip {path}: {error.strerror or error}") from error
     finally:
-        wav_temporary.unlink(missing_ok=True)
-        json_temporary.unlink(missing_ok=True)
+        for name in temporaries:
+            folder.unlink(name)
+        folder.close()
     raise ClipError(
-        f"{_MAX_NAME_ATTEMPTS} clips named like {path.name} already exist in {folder}: "
+        f"{_MAX_NAME_ATTEMPTS} clips named like {path.name} already exist in {path.parent}: "
         "move old clips away or choose another --out-dir"
     )
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Remove the hidden `.part` files a killed writer left in `root` and its session folders
+    (only names this module makes, `.<clip>.wav.<random>.part` and `.<clip>.json.<random>.part`,
+    so a clip folder shared with other programs keeps their files); returns what was removed."""
+    removed = []
+    for folder in (root, *(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())):
+        for pattern in (f".*.wav.*{TEMPORARY_SUFFIX}", f".*.json.*{TEMPORARY_SUFFIX}"):
+            for candidate in folder.glob(pattern):
+                if candidate.is_file() and not candidate.is_symlink():
+                    candidate.unlink(missing_ok=True)
+                    removed.append(candidate)
+    return removed
 
 
 def write_clip(
@@ -308,6 +438,7 @@ def write_clip(
     start_beat: float | None = None,
     length_beats: float | None = None,
     origination: datetime | None = None,
+    root: str | os.PathLike[str] | None = None,
 ) -> ClipInfo:
     """Write `audio` as it is (no trimming) to `path`, with a BWF time stamp and a JSON sidecar.
 
@@ -315,6 +446,7 @@ def write_clip(
     default to the sidecar's keys of the same names. The sidecar gets an `"audio"` entry (sample
     rate, samples, time reference); it shares the WAV's name stem instead of naming the file.
     If `path` is taken, the next free `-N` name is used; the returned `ClipInfo.path` says which.
+    With `root` (the clip folder) the file is written confined to it (`write_files_exclusively`).
     """
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
@@ -352,7 +484,9 @@ def write_clip(
         )
     except (TypeError, ValueError) as error:
         raise ClipError(f"clip sidecar for {path.name} cannot be saved as JSON: {error}") from error
-    wav_path, json_path = write_files_exclusively(path, wav, text)
+    wav_path, json_path = write_files_exclusively(
+        path, wav, text, root=None if root is None else Path(root)
+    )
     if wav_path != path:
         logger.info("%s already existed; wrote %s instead", path.name, wav_path.name)
     return ClipInfo(
@@ -378,6 +512,7 @@ def save_clip(
     target_lufs: float | None = None,
     description: str = DEFAULT_DESCRIPTION,
     origination: datetime | None = None,
+    root: str | os.PathLike[str] | None = None,
 ) -> ClipInfo:
     """Rendered audio -> a bar-exact clip on disk: resample, trim/pad, normalise, write.
 
@@ -410,6 +545,7 @@ def save_clip(
         start_beat=window.start_beat,
         length_beats=window.length_beats,
         origination=origination,
+        root=root,
     )
 
 
@@ -423,7 +559,6 @@ def check_clip_folder(out_dir: str | os.PathLike[str]) -> Path:
             pass
     except OSError as error:
         raise ClipError(
-            f"cannot write clips in {folder}: {error.strerror or error}; "
-            "choose another --out-dir"
+            f"cannot write clips in {folder}: {error.strerror or error}; choose another --out-dir"
         ) from error
     return folder

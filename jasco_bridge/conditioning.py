@@ -540,10 +540,15 @@ def condition(
     vocabulary: ChordVocabulary,
     *,
     seed: int,
+    chords: Sequence[TimedChord] | None = None,
     duration_seconds: float | None = None,
 ) -> ConditionedRequest:
     """The engine request for `window` of a session: its chords, drums, melody and settings
-    (exactly the window's own span of each; `duration_seconds` as in `build_request`)."""
+    (exactly the window's own span of each; `duration_seconds` as in `build_request`).
+
+    `chords`: the chord timeline when the caller has recognised it already (the render queue
+    does, within a time limit, up to the end of a render's last window); by default it is taken
+    from the snapshot."""
     settings = snapshot.settings
     drums_wav, drums_rate = None, renderer.sample_rate
     if snapshot.drums is not None:
@@ -555,7 +560,7 @@ def condition(
         )
     return build_request(
         window,
-        snapshot.chord_timeline(until_beat=window.horizon_beat),
+        snapshot.chord_timeline(until_beat=window.horizon_beat) if chords is None else chords,
         vocabulary,
         renderer,
         prompt=snapshot.prompt,

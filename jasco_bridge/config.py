@@ -73,6 +73,8 @@ class DaemonConfig:
     max_bundle_delay_seconds: float = 3600.0
     shutdown_timeout_seconds: float = 10.0
     ready_file: Path | None = None
+    read_roots: tuple[Path, ...] = ()
+    file_read_timeout_seconds: float = 10.0
     # Zeroconf/Bonjour `_osc._udp` record on a non-loopback host (see jasco_bridge.discovery).
     advertise: bool = True
     max_tcp_connections: int = 64
@@ -80,6 +82,10 @@ class DaemonConfig:
     tcp_frame_timeout_seconds: float = 10.0
     token: str | None = field(default=None, repr=False)
     midi_in: str | None = None
+    audio_out: str | None = None
+    audio_in: str | None = None
+    input_latency_ms: float = 0.0
+    link: bool = False
     _allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         init=False, repr=False, compare=False
     )
@@ -128,15 +134,37 @@ class DaemonConfig:
             )
         if self.midi_in is not None and not (isinstance(self.midi_in, str) and self.midi_in):
             raise ConfigError(f"midi_in must be a MIDI port name, got {self.midi_in!r}")
-        for name in ("max_bundle_delay_seconds", "shutdown_timeout_seconds"):
+        for name in (
+            "max_bundle_delay_seconds",
+            "shutdown_timeout_seconds",
+            "file_read_timeout_seconds",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        latency = self.input_latency_ms
+        if not (
+            isinstance(latency, (int, float)) and math.isfinite(latency) and -1000 <= latency <= 1000
+        ):
+            raise ConfigError(
+                f"input_latency_ms must be -1000..1000 (jasco-bridge latency measures it), "
+                f"got {latency!r}"
+            )
         # Absolute from the start: /jasco/done tells a DAW (another process, another working
         # folder) where the clip is.
         object.__setattr__(self, "out_dir", Path(self.out_dir).expanduser().absolute())
         if self.ready_file is not None:
             object.__setattr__(self, "ready_file", Path(self.ready_file).expanduser().absolute())
+        for root in self.read_roots:
+            if not Path(root).expanduser().is_dir():
+                raise ConfigError(f"--read-root {root} is not a folder; give an existing folder")
+
+    @property
+    def allowed_read_roots(self) -> tuple[Path, ...]:
+        """Where files named over OSC may be read from, links resolved: the user's home, the
+        clip folder, and each --read-root."""
+        roots = [Path.home(), self.out_dir, *(Path(r).expanduser() for r in self.read_roots)]
+        return tuple(dict.fromkeys(Path(os.path.realpath(root)) for root in roots))
 
     @property
     def reply_address(self) -> tuple[str, int] | None:
@@ -184,10 +212,15 @@ class DaemonConfig:
             max_queue=args.max_queue,
             shutdown_timeout_seconds=args.shutdown_timeout,
             ready_file=None if args.ready_file is None else Path(args.ready_file),
+            read_roots=tuple(Path(root) for root in args.read_root or ()),
             advertise=not args.no_advertise,
             max_tcp_connections=args.max_connections,
             tcp_idle_timeout_seconds=args.tcp_idle_timeout,
             tcp_frame_timeout_seconds=args.tcp_frame_timeout,
             token=args.token or os.environ.get(TOKEN_ENVIRONMENT_VARIABLE) or None,
             midi_in=args.midi_in,
+            audio_out=args.audio_out,
+            audio_in=args.audio_in,
+            input_latency_ms=args.input_latency_ms,
+            link=args.link,
         )

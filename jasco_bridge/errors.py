@@ -40,6 +40,10 @@ class UsageError(BridgeError):
     """A command line that cannot be carried out: options that exclude each other, or none given."""
 
 
+class AudioDeviceError(BridgeError):
+    """A sound device is missing, busy or refused a stream; the message lists the devices."""
+
+
 @contextlib.contextmanager
 def session_input(what: str) -> Iterator[None]:
     """The one place where a `midi` refusal of user input (a value object, a MIDI file) becomes

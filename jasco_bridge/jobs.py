@@ -20,6 +20,7 @@ message says what to do; the worker carries on with the next job.
 
 from __future__ import annotations
 
+import concurrent.futures
 import enum
 import logging
 import random
@@ -36,8 +37,11 @@ from jasco_bridge.clips import ClipInfo
 from jasco_bridge.conditioning import BarWindow, RenderPlan, bars_to_song_end, plan_render
 from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import BridgeError, RenderError
+from jasco_bridge.journal import JobJournal
+from jasco_bridge.ownership import check_job_owner
 from jasco_bridge.pipeline import render_clip, variation_seeds
 from jasco_bridge.session import SessionSnapshot
+from midi.chords import TimedChord
 from midi.errors import MidiError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,9 @@ DEFAULT_MAX_QUEUED = 64
 CANCEL_GRACE_SECONDS = 30.0
 # Finished jobs remembered for cancel/status lookups; older ones are forgotten.
 MAX_FINISHED_JOBS = 1024
+# Chord recognition of one window may take this long before its job fails; it runs on its own
+# thread, so a huge chord file fails one job instead of holding the queue for everyone.
+RECOGNITION_TIMEOUT_SECONDS = 60.0
 
 
 class JobState(str, enum.Enum):
@@ -95,6 +102,7 @@ class RenderJob:
     seed: int
     variation: int
     reply_to: object = field(default=None, repr=False)
+    owner: str | None = None  # the client that queued it (`jasco_bridge.ownership`)
     state: JobState = JobState.QUEUED
     created: float = 0.0
     started: float | None = None
@@ -133,7 +141,11 @@ class JobQueue:
         on_event: Callable[[JobEvent], None],
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        journal: JobJournal | None = None,
+        recognition_timeout_seconds: float = RECOGNITION_TIMEOUT_SECONDS,
     ) -> None:
+        """`journal`: where queued and running jobs are written down (the daemon's, in the
+        clip folder); ids then continue from the last run's."""
         if max_queued < 1:
             raise RenderError(f"max_queued must be at least 1, got {max_queued}")
         self.opened = opened
@@ -149,6 +161,10 @@ class JobQueue:
         self._jobs: dict[int, RenderJob] = {}
         self._running: RenderJob | None = None
         self._finished: deque[int] = deque()
+        self._journal = journal
+        self._recognition_timeout = recognition_timeout_seconds
+        # One thread: a recognition given up on keeps it busy, so they can never pile up.
+        self._recognizer = concurrent.futures.ThreadPoolExecutor(1, "jasco-chords")
         self._next_id = 1
         self._accepting = True
         self._stopping = False
@@ -177,6 +193,7 @@ class JobQueue:
             self._emit(JobEvent(JobState.CANCELLED, job.id, job.reply_to, message=job.message))
         worker = self._worker
         if worker is None:
+            self._recognizer.shutdown(wait=False)
             return
         worker_done = self._wait_until_idle(timeout)
         with self._lock:
@@ -188,6 +205,7 @@ class JobQueue:
             self._stopping = True
             self._wakeup.notify_all()
         worker.join(CANCEL_GRACE_SECONDS)
+        self._recognizer.shutdown(wait=False, cancel_futures=True)
         if worker.is_alive():
             logger.error(
                 "the engine ignored cancellation for %.0f s; leaving its thread behind",
@@ -213,12 +231,18 @@ class JobQueue:
         start_bar: int,
         bars: int | None = None,
         reply_to: object = None,
+        *,
+        owner: str | None = None,
+        token: str | None = None,
+        reply_address: tuple[str, int] | None = None,
     ) -> list[RenderJob]:
         """Queue one job per variation of the session's settings; never blocks.
 
         The bars are planned now, so a bad range fails at once with RenderError; so does a full
         queue. `bars=None` renders as many whole bars as fit in one clip (at most 4), `bars=0`
         to the song's last note; more bars than fit one window are a long render.
+        `owner` may cancel the jobs; `token` and `reply_address` (a UDP client) are written in
+        the journal, so that a restarted daemon can tell that client its job was interrupted.
         """
         if bars == 0:
             bars = bars_to_song_end(snapshot.tempo_map, start_bar, snapshot.last_beat())
@@ -240,29 +264,48 @@ class JobQueue:
                     "wait for /jasco/done or cancel jobs"
                 )
             now = self._clock()
+            first = self._journal.take_ids(count) if self._journal else self._next_id
             jobs = [
                 RenderJob(
-                    id=self._next_id + variation,
+                    id=first + variation,
                     snapshot=snapshot,
                     plan=plan,
                     seed=seed,
                     variation=variation,
                     reply_to=reply_to,
+                    owner=owner,
                     created=now,
                 )
                 for variation, seed in enumerate(variation_seeds(snapshot.settings, self._rng))
             ]
-            self._next_id += count
+            self._next_id = first + count
+            if self._journal is not None:
+                self._journal.queued(
+                    [
+                        {
+                            "job": job.id,
+                            "session": job.session,
+                            "start_bar": job.start_bar,
+                            "bars": job.bars,
+                            "seed": job.seed,
+                            "variation": job.variation,
+                            "token": token,
+                            "reply_to": None if reply_address is None else list(reply_address),
+                        }
+                        for job in jobs
+                    ]
+                )
             for job in jobs:
                 self._jobs[job.id] = job
                 self._queued.append(job)
             self._wakeup.notify_all()
         return jobs
 
-    def cancel(self, job_id: int) -> bool:
+    def cancel(self, job_id: int, by: str | None = None) -> bool:
         """Cancel a job: a queued one at once, a running one within one sampler step.
 
-        Returns False when the job has already finished; raises RenderError for an unknown id.
+        Returns False when the job has already finished; raises RenderError for an unknown id,
+        or when `by` (a client) is not the client that queued it (None: the daemon itself).
         """
         with self._lock:
             job = self._jobs.get(job_id)
@@ -271,6 +314,7 @@ class JobQueue:
                     f"there is no job {job_id}; job ids come from /jasco/ack "
                     "(/jasco/status shows the running one)"
                 )
+            check_job_owner(job.owner, by, job_id)
             if job.state is JobState.RUNNING:
                 job.cancel_requested.set()
                 return True
@@ -309,6 +353,8 @@ class JobQueue:
                 job.state = JobState.RUNNING
                 job.started = self._clock()
                 self._running = job
+            if self._journal is not None:
+                self._journal.running(job.id)
             event = self._run_safely(job)
             with self._lock:
                 self._running = None
@@ -361,6 +407,7 @@ class JobQueue:
             job.snapshot,
             job.plan,
             self.opened,
+            chords=self._recognise(job),
             seed=job.seed,
             out_dir=self.out_dir,
             job_id=job.id,
@@ -386,6 +433,23 @@ class JobQueue:
 
     # ---------------------------------------------------------------- helpers
 
+    def _recognise(self, job: RenderJob) -> list[TimedChord]:
+        """The render's chords (to its last window's horizon), recognised on the recogniser
+        thread within the time limit."""
+        horizon = job.plan.windows[-1].horizon_beat
+        try:
+            running = self._recognizer.submit(job.snapshot.chord_timeline, horizon)
+        except RuntimeError:  # the queue is shutting down
+            raise GenerationCancelled("the daemon is shutting down") from None
+        try:
+            return running.result(timeout=self._recognition_timeout)
+        except concurrent.futures.TimeoutError:
+            raise RenderError(
+                f"chord recognition took longer than {self._recognition_timeout:g} s and was "
+                "given up; the chord file or notes are too many for one song: send fewer "
+                "(or chord symbols)"
+            ) from None
+
     def _finish(
         self, job: RenderJob, state: JobState, message: str, clip: ClipInfo | None = None
     ) -> None:
@@ -393,6 +457,8 @@ class JobQueue:
         job.finished = self._clock()
         job.message = message
         job.clip = clip
+        if self._journal is not None:
+            self._journal.finished(job.id, state.value)
         self._finished.append(job.id)
         while len(self._finished) > MAX_FINISHED_JOBS:
             self._jobs.pop(self._finished.popleft(), None)

@@ -22,7 +22,7 @@ import platform
 import random
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import RenderError
 from jasco_bridge.session import SessionSnapshot
 from jasco_bridge.settings import MAX_SEED, RenderSettings
+from midi.chords import TimedChord
 
 SIDECAR_SCHEMA = 1
 
@@ -64,6 +65,7 @@ def render_clip(
     on_conditioned: Callable[[ConditionedRequest], None] | None = None,
     timings: Mapping[str, float] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    chords: Sequence[TimedChord] | None = None,
 ) -> ClipInfo:
     """Render the bars of `plan` from `snapshot` with `seed` and write them as one clip that
     never replaces a file.
@@ -72,7 +74,8 @@ def render_clip(
     the first window's engine request and the chords of the whole span before the engine runs;
     `progress(step, total)` counts the steps of every window, `on_window(index, count)` says
     which one starts, `should_cancel` is polled between sampler steps. `timings` (e.g. the time
-    a job waited) are added to the sidecar's.
+    a job waited) are added to the sidecar's. `chords`: the span's chords when already
+    recognised (see `conditioning.condition`).
     """
     renderer = opened.renderer
     window = plan.span
@@ -83,6 +86,7 @@ def render_clip(
             renderer,
             opened.vocabulary,
             seed=seed,
+            chords=chords,
             duration_seconds=plan.engine_seconds(index),
         )
         for index, part in enumerate(plan.windows)
@@ -106,12 +110,14 @@ def render_clip(
     rendered = clock()
     if should_cancel is not None and should_cancel():
         raise GenerationCancelled("cancelled after the last sampler step; no clip was written")
+    root = None
     if path is None:
         if out_dir is None:
             raise RenderError("render_clip needs out_dir= or path= to know where the clip goes")
         path = clip_path(
             out_dir, snapshot.name, window.start_bar, window.bars, snapshot.prompt, seed, job_id
         )
+        root = Path(out_dir).resolve()
     settings = snapshot.settings
     sidecar = {
         "schema": SIDECAR_SCHEMA,
@@ -142,6 +148,7 @@ def render_clip(
         output_sample_rate=settings.sample_rate,
         target_lufs=settings.target_lufs,
         description=f"jasco-bridge {label}: {snapshot.prompt}"[:256],
+        root=root,
     )
 
 

@@ -291,6 +291,72 @@ COMMANDS: tuple[Command, ...] = (
         replies=("ctl/state",),
         runs_on="daemon",
     ),
+    Command(
+        "transport",
+        "The DAW's transport: playing or not, and the beat sounding latency_ms ago. Auditions "
+        "and drum takes line up with it (Ableton Link wins when it has peers).",
+        "set_transport",
+        args=(
+            Arg("playing", "int", "1 = playing, 0 = stopped", low=0, high=1),
+            Arg("beat", "float", "quarter notes from the song start (0 = bar 1)", low=0),
+            Arg(
+                "latency_ms",
+                "float",
+                "how long ago beat was current",
+                default=0.0,
+                low=0,
+                high=10000,
+            ),
+        ),
+        runs_on="daemon",
+    ),
+    Command(
+        "play",
+        "Audition a clip through the --audio-out device from the next bar of the transport "
+        "(at once when none is known); loop 1 repeats the clip's bars until /jasco/stop.",
+        "play",
+        args=(
+            Arg(
+                "job",
+                "int",
+                "job id from /jasco/ack; 0 = the session's last clip",
+                default=0,
+                low=0,
+            ),
+            Arg("loop", "int", "1 = loop the clip's bars", default=0, low=0, high=1),
+        ),
+        replies=("playing", "stopped", "link/tempo", "error"),
+        runs_on="daemon",
+    ),
+    Command(
+        "stop",
+        "Stop the clip being auditioned.",
+        "stop_audition",
+        replies=("error",),
+        per_session=False,
+        runs_on="daemon",
+    ),
+    Command(
+        "drums/record",
+        "Record a drum take from the --audio-in device for exactly these bars, after a count-in "
+        "click on --audio-out; it becomes the session's drum stem (a WAV beside the clips).",
+        "record_drums",
+        args=(
+            Arg("start_bar", "int", "first bar of the take (1-based)", low=1),
+            Arg("bars", "int", "how many bars", low=1, high=64),
+            Arg("count_in", "int", "bars of click before the take", default=1, low=0, high=4),
+            Arg(
+                "click",
+                "int",
+                "1 = the click goes on through the take (it is recorded too without headphones)",
+                default=0,
+                low=0,
+                high=1,
+            ),
+        ),
+        replies=("drums/recorded", "link/tempo", "error"),
+        runs_on="daemon",
+    ),
 )
 
 
@@ -410,6 +476,34 @@ REPLIES: tuple[Reply, ...] = (
         "ctl/clip",
         "To a controller: the file name of the clip just written.",
         (Arg("name", "str", "file name of the WAV"),),
+    ),
+    Reply(
+        "playing",
+        "An audition is about to start.",
+        (
+            Arg("path", "str", "the clip being played"),
+            Arg("starts_in_seconds", "float", "seconds until its first sample sounds"),
+            Arg("loop", "int", "1 = looping until /jasco/stop"),
+        ),
+    ),
+    Reply("stopped", "An audition ended or was stopped.", (Arg("path", "str", "the clip played"),)),
+    Reply(
+        "drums/recorded",
+        "A drum take is saved and is now the session's drum stem; the next render follows it.",
+        (
+            Arg("path", "str", "absolute path of the take's WAV"),
+            Arg("start_beat", "float", "where the take starts on the timeline"),
+            Arg("length_beats", "float", "take length in quarter notes"),
+            Arg("latency_ms", "float", "input latency subtracted from the take"),
+        ),
+    ),
+    Reply(
+        "link/tempo",
+        "Ableton Link runs at another tempo than the session: bars are timed by Link's.",
+        (
+            Arg("link_bpm", "float", "Link's tempo"),
+            Arg("session_bpm", "float", "the session's first tempo"),
+        ),
     ),
 )
 
@@ -615,6 +709,24 @@ def cancelled(job_id: int, token: str | None = None) -> OscMessage:
 
 def status(state: str, queued: int, engine: str, running: int | None) -> OscMessage:
     return _reply("status", state, queued, engine, -1 if running is None else running)
+
+
+def playing(path: str, starts_in_seconds: float, loop: bool) -> OscMessage:
+    return _reply("playing", path, float(starts_in_seconds), int(loop))
+
+
+def stopped(path: str) -> OscMessage:
+    return _reply("stopped", path)
+
+
+def drums_recorded(
+    path: str, start_beat: float, length_beats: float, latency_ms: float
+) -> OscMessage:
+    return _reply("drums/recorded", path, float(start_beat), float(length_beats), float(latency_ms))
+
+
+def link_tempo(link_bpm: float, session_bpm: float) -> OscMessage:
+    return _reply("link/tempo", float(link_bpm), float(session_bpm))
 
 
 # ---------------------------------------------------------------------------- docs

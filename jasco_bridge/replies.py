@@ -195,7 +195,8 @@ class PacketReplies:
     are dropped), error replies limited per source host, and, with `max_error_bytes` (UDP, where
     the source address can be forged), an error reply never larger than the packet that caused it;
     its text is shortened to fit, and when even the bare error does not fit nothing is sent.
-    Other replies (pong, status, acks) and job events pass through.
+    Other replies (pong, status, acks) and job events pass through. `token_holder`: the packet
+    (or its TCP connection) gave the daemon's shared token (`jasco_bridge.ownership`).
     """
 
     channel: ReplyChannel
@@ -203,6 +204,7 @@ class PacketReplies:
     limit: ErrorRateLimit
     max_error_bytes: int | None = None
     budget: _PacketBudget = field(default_factory=_PacketBudget)
+    token_holder: bool = False
 
     @property
     def errors_dropped(self) -> int:

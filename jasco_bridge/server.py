@@ -24,16 +24,21 @@ import hmac
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.errors import EngineError
 from jasco_bridge import controller, protocol
+from jasco_bridge.audition import AudioDesk, AudioSettings, Take
+from jasco_bridge.clips import ClipInfo, check_clip_folder, remove_stale_temporaries
 from jasco_bridge.config import DaemonConfig
 from jasco_bridge.engines import OpenedRenderer
-from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError
+from jasco_bridge.errors import BridgeError, ConfigError, ProtocolError, RenderError, SessionError
 from jasco_bridge.jobs import JobEvent, JobQueue, JobState
+from jasco_bridge.journal import InterruptedJob, JobJournal
 from jasco_bridge.osc import (
     SLIP_END,
     OscBundle,
@@ -41,11 +46,13 @@ from jasco_bridge.osc import (
     OscPacket,
     SizePrefixDecoder,
     SlipDecoder,
+    encode_packet,
     looks_like_osc,
     parse_packet,
     size_prefix_encode,
     slip_encode,
 )
+from jasco_bridge.ownership import claim_session, client_of
 from jasco_bridge.pipeline import notices
 from jasco_bridge.replies import (
     ErrorRateLimit,
@@ -69,6 +76,8 @@ _MAX_REPLY_ROUTES = 1024  # (session, client) pairs with their own reply port
 # Per-session commands applied as they arrive rather than in the session lane: where replies go
 # is the transport's business, and a ping sent right after must already follow it.
 _ON_ARRIVAL = frozenset({"set_reply_port"})
+# Per-session commands that change nothing another client owns (a reply port is per client).
+_ANYONE = frozenset({"set_reply_port"})
 # Bulk lists sent in parts (begin / part / commit): at most this many lists waiting for their
 # commit, each at most this many groups.
 _MAX_PENDING_LISTS = 256
@@ -109,10 +118,13 @@ class BridgeServer:
         queue_factory: Callable[..., JobQueue] = JobQueue,
     ) -> None:
         self.config = config
-        self.sessions = sessions if sessions is not None else SessionStore()
+        self.sessions = (
+            sessions if sessions is not None else SessionStore(read_roots=config.allowed_read_roots)
+        )
         self._wall_clock = wall_clock
         self._queue_factory = queue_factory
         self._queue: JobQueue | None = None
+        self._journal: JobJournal | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -132,6 +144,13 @@ class BridgeServer:
         self._tcp_log = ThrottledLog(logger, "TCP connection problems", lines_per_period=3)
         self._tcp_cap = config.max_tcp_connections
         self._previous_exception_handler: Callable[..., object] | None = None
+        self.audio = AudioDesk(
+            AudioSettings(config.audio_out, config.audio_in, config.input_latency_ms)
+        )
+        self._last_clips: dict[str, ClipInfo] = {}
+        # What the server keeps per session goes when the store forgets the session, so a flood
+        # of session names grows nothing here either.
+        self.sessions.on_forget = self._session_forgotten
         self._daemon_handlers = {
             c.handler: self._daemon_handler(c) for c in protocol.COMMANDS if c.runs_on == "daemon"
         }
@@ -140,6 +159,11 @@ class BridgeServer:
                 getattr(Session, command.handler, None)
             ):
                 raise BridgeError(f"{command.address}: Session has no method {command.handler!r}")
+
+    def _session_forgotten(self, name: str) -> None:
+        self._panels.pop(name, None)
+        self._last_clips.pop(name, None)
+        self.audio.forget(name)
 
     def _daemon_handler(self, command: protocol.Command) -> Callable[..., None]:
         method = getattr(self, f"_on_{command.handler}", None)
@@ -152,6 +176,8 @@ class BridgeServer:
     async def start(self) -> None:
         """Bind the UDP socket (and the TCP listener unless disabled) and start the command lane."""
         self._loop = asyncio.get_running_loop()
+        if self.config.link:
+            self.audio.join_link()
         self._lane = asyncio.Queue(maxsize=_MAX_PENDING_COMMANDS)
         self._lane_task = self._loop.create_task(self._run_lane(), name="jasco-command-lane")
         host = self.config.host
@@ -178,14 +204,32 @@ class BridgeServer:
         """Start the render queue on a loaded engine; until then renders are refused politely."""
         if self._queue is not None:
             raise BridgeError("an engine is already attached to this server")
+        out_dir = check_clip_folder(self.config.out_dir)
+        journal, interrupted = JobJournal.open(out_dir)
+        for stale in remove_stale_temporaries(out_dir):
+            logger.info("removed %s, left half-written by a daemon that was stopped", stale)
         queue = self._queue_factory(
             opened,
             self.config.out_dir,
             max_queued=self.config.max_queue,
             on_event=self._on_job_event_threadsafe,
+            journal=journal,
         )
         queue.start()
+        self._journal = journal
         self._queue = queue
+        for job in interrupted:
+            self._report_interrupted(job)
+
+    def _report_interrupted(self, job: InterruptedJob) -> None:
+        """Tell the log, and the UDP client that queued it (when it still listens there), that
+        a job of the last run was interrupted: failed, with its own id and token."""
+        logger.warning("%s", job.message)
+        if job.reply_to is not None and self._udp is not None:
+            if self.config.is_allowed(job.reply_to[0]):
+                self._udp.sendto(
+                    encode_packet(protocol.error(job.id, job.message, job.token)), job.reply_to
+                )
 
     async def close(self, timeout_seconds: float | None = None) -> None:
         """Stop intake, let the running job finish (or cancel it after the timeout), close sockets."""
@@ -193,6 +237,7 @@ class BridgeServer:
             self.config.shutdown_timeout_seconds if timeout_seconds is None else timeout_seconds
         )
         self._accepting = False
+        await asyncio.get_running_loop().run_in_executor(None, self.audio.close)
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -205,6 +250,8 @@ class BridgeServer:
         if self._queue is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self._queue.shutdown, timeout)
+        if self._journal is not None:
+            self._journal.close()
         if self._tcp is not None:
             self._tcp.close()
             for transport in list(self._tcp_transports):
@@ -365,7 +412,7 @@ class BridgeServer:
 
     # ------------------------------------------------------------------ packets and bundles
 
-    def _receive(self, data: bytes, channel: ReplyChannel, client: _Client) -> None:
+    def _receive(self, data: bytes, channel: PacketReplies, client: _Client) -> None:
         if not looks_like_osc(data):
             # Not OSC at all (noise, a scan, another protocol): logged, never answered.
             self._invalid_log.warning(
@@ -381,6 +428,8 @@ class BridgeServer:
         packet = self._authenticate(packet, channel, client)
         if packet is None:
             return
+        if self.config.token is not None and client.authenticated:
+            channel = dataclasses.replace(channel, token_holder=True)
         if isinstance(packet, OscBundle) and not self._bundle_is_valid(packet, channel, client):
             return
         self._route(packet, channel)
@@ -521,6 +570,8 @@ class BridgeServer:
             channel = channel.rerouted(routed) if isinstance(channel, PacketReplies) else routed
         try:
             request = protocol.parse_request(message)
+            if request.command.per_session and request.command.handler not in _ANYONE:
+                claim_session(self.sessions.get(request.session), client_of(channel))
             channel = controller.feedback_channel(request.command.name, channel)
             if not request.command.per_session or request.command.handler in _ON_ARRIVAL:
                 self._daemon_handlers[request.command.handler](request, channel)
@@ -567,7 +618,7 @@ class BridgeServer:
                 if request.command.runs_on == "daemon":
                     self._daemon_handlers[request.command.handler](request, channel)
                 elif request.command.reads_file:
-                    await loop.run_in_executor(None, self._apply, request)
+                    await self._read_file(loop, request)
                 else:
                     self._apply(request)
             except asyncio.CancelledError:
@@ -576,6 +627,24 @@ class BridgeServer:
                 self._report(request.address, exc, channel)
             finally:
                 lane.task_done()
+
+    async def _read_file(self, loop: asyncio.AbstractEventLoop, request: protocol.Request) -> None:
+        """A file command: the file is read on a worker thread within the time limit, and only
+        then is the session changed (on the loop), so a huge file stalls no one and a read
+        given up on changes nothing."""
+        session = self.sessions.get(request.session)
+        reading = loop.run_in_executor(
+            None, session.read_file, request.command.handler, request.values
+        )
+        limit = self.config.file_read_timeout_seconds
+        try:
+            apply = await asyncio.wait_for(reading, timeout=limit)
+        except asyncio.TimeoutError:
+            raise SessionError(
+                f"the file took longer than {limit:g} s to read and was given up "
+                "(file_read_timeout_seconds): send a smaller file or a faster disk's path"
+            ) from None
+        apply()
 
     # ------------------------------------------------------------------ job events (worker thread)
 
@@ -589,10 +658,12 @@ class BridgeServer:
         logger.warning("job %s event %s arrived after the loop closed", event.job_id, event.kind)
 
     def _deliver(self, event: JobEvent) -> None:
+        job = self._queue.job(event.job_id) if self._queue is not None else None
+        if event.clip is not None and job is not None:
+            self._last_clips[job.session] = event.clip  # what /jasco/play plays by default
         replies = event.reply_to
         if not isinstance(replies, JobReplies):
             return
-        job = self._queue.job(event.job_id) if self._queue is not None else None
         bars = (job.start_bar, job.bars) if job is not None else (0, 0)
         channel = replies.channel
         try:
@@ -687,7 +758,7 @@ class BridgeServer:
 
     def _on_cancel(self, request: protocol.Request, channel: ReplyChannel) -> None:
         job_id = int(request["job"])  # type: ignore[call-overload]
-        if not self._require_queue().cancel(job_id):
+        if not self._require_queue().cancel(job_id, by=client_of(channel)):
             raise RenderError(f"job {job_id} has already finished; nothing to cancel")
 
     # ------------------------------------------------------------------ session commands
@@ -713,7 +784,16 @@ class BridgeServer:
             queue = self._require_queue()
             snapshot = self.sessions.get(request.session).snapshot()
             replies = JobReplies(channel, token)
-            jobs = queue.submit(snapshot, request["start_bar"], request["bars"], reply_to=replies)
+            sender = _udp_sender(channel)
+            jobs = queue.submit(
+                snapshot,
+                request["start_bar"],
+                request["bars"],
+                reply_to=replies,
+                owner=client_of(channel),
+                token=token,
+                reply_address=None if sender is None else sender.address,
+            )
         except Exception as exc:  # refused: the error still carries the client's token
             self._report(request.address, exc, channel, token)
             return
@@ -724,7 +804,6 @@ class BridgeServer:
         for text in notices(snapshot, jobs[0].window):
             for job in jobs:
                 channel.send(protocol.notice(job.id, text, token))
-
 
     # ------------------------------------------------------------------ controller commands
 
@@ -748,8 +827,14 @@ class BridgeServer:
             snapshot = dataclasses.replace(
                 snapshot, settings=dataclasses.replace(snapshot.settings, seed=None)
             )
+        sender = _udp_sender(channel)
         jobs = queue.submit(
-            snapshot, panel.start_bar, panel.bars, reply_to=JobReplies(channel, None)
+            snapshot,
+            panel.start_bar,
+            panel.bars,
+            reply_to=JobReplies(channel, None),
+            owner=client_of(channel),
+            reply_address=None if sender is None else sender.address,
         )
         panel.last_jobs = tuple(job.id for job in jobs)
         for job in jobs:
@@ -760,7 +845,8 @@ class BridgeServer:
             return
         queue = self._require_queue()
         panel = self._panel(request.session)
-        cancelled = [job_id for job_id in panel.last_jobs if queue.cancel(job_id)]
+        by = client_of(channel)
+        cancelled = [job_id for job_id in panel.last_jobs if queue.cancel(job_id, by=by)]
         if not cancelled:
             channel.send(controller.state("nothing to cancel: the last render has finished"))
 
@@ -790,9 +876,81 @@ class BridgeServer:
             )
         )
 
+    # ------------------------------------------------------------------ audio (audition.py)
+
+    def _on_set_transport(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        self.audio.transport(request.session).report_osc(
+            bool(request["playing"]),
+            request["beat"],  # type: ignore[arg-type]
+            request["latency_ms"] / 1000.0,  # type: ignore[operator]
+        )
+
+    def _on_play(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        job_id = int(request["job"])  # type: ignore[call-overload]
+        if job_id == 0:
+            clip = self._last_clips.get(request.session)
+            if clip is None:
+                raise RenderError(
+                    f"session {request.session!r} has no clip yet; render one first "
+                    "(or give a job id from /jasco/ack)"
+                )
+        else:
+            job = self._require_queue().job(job_id)
+            if job is None or job.clip is None:
+                raise RenderError(
+                    f"job {job_id} has no clip to play (unknown, not finished or failed); "
+                    "wait for its /jasco/done"
+                )
+            clip = job.clip
+        tempo_map = self.sessions.get(request.session).tempo_map
+        self.audio.play(
+            request.session,
+            clip,
+            tempo_map,
+            loop=bool(request["loop"]),
+            report=self._desk_report(request.session, channel),
+        )
+
+    def _on_stop_audition(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        # Closing a stream waits for PortAudio: off the loop.
+        threading.Thread(target=self.audio.stop, name="jasco-audition-stop", daemon=True).start()
+
+    def _on_record_drums(self, request: protocol.Request, channel: ReplyChannel) -> None:
+        session = self.sessions.get(request.session)
+        self.audio.record_drums(
+            request.session,
+            session.tempo_map,
+            start_bar=request["start_bar"],  # type: ignore[arg-type]
+            bars=request["bars"],  # type: ignore[arg-type]
+            count_in_bars=request["count_in"],  # type: ignore[arg-type]
+            click_through=bool(request["click"]),
+            out_dir=self.config.out_dir / session.name,
+            report=self._desk_report(request.session, channel),
+        )
+
+    def _desk_report(self, session: str, channel: ReplyChannel) -> _AudioReplies:
+        if self._loop is None:
+            raise BridgeError("the server is not started")
+        return _AudioReplies(self, session, channel, self._loop)
+
+    def _adopt_take(self, session: str, take: Take, channel: ReplyChannel) -> None:
+        """On the loop: the take becomes the session's drum stem, then the client hears of it."""
+        try:
+            self.sessions.get(session).set_drums_file(str(take.path), take.start_beat)
+        except Exception as exc:  # the take stays on disk; say why it is not used
+            self._report(protocol.PREFIX + "drums/record", exc, channel)
+            return
+        channel.send(
+            protocol.drums_recorded(
+                str(take.path), take.start_beat, take.length_beats, take.latency_ms
+            )
+        )
+
 
 def _udp_sender(channel: ReplyChannel) -> SenderUdpReply | None:
     """The UDP sender behind a packet's channel (None over TCP)."""
+    if isinstance(channel, controller.ControllerFeedback):
+        channel = channel.inner
     if isinstance(channel, PacketReplies):
         channel = channel.channel
     return channel if isinstance(channel, SenderUdpReply) else None
@@ -900,6 +1058,40 @@ def _event_message(event: JobEvent, token: str | None, bars: tuple[int, int]) ->
     if event.kind is JobState.DONE and event.clip is not None:
         return protocol.done(event.job_id, event.clip, *bars, token)
     return protocol.error(event.job_id, event.message or f"job {event.job_id} failed", token)
+
+
+class _AudioReplies:
+    """The audio desk's news (from its threads) as OSC replies sent from the loop."""
+
+    def __init__(
+        self,
+        server: BridgeServer,
+        session: str,
+        channel: ReplyChannel,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._server, self._session, self._channel, self._loop = server, session, channel, loop
+
+    def _later(self, function: Callable[..., None], *args: object) -> None:
+        try:
+            self._loop.call_soon_threadsafe(function, *args)
+        except RuntimeError:  # the loop is closed: the daemon is gone
+            logger.info("audio news after shutdown dropped")
+
+    def playing(self, path: Path, starts_in_seconds: float, looping: bool) -> None:
+        self._later(self._channel.send, protocol.playing(str(path), starts_in_seconds, looping))
+
+    def stopped(self, path: Path) -> None:
+        self._later(self._channel.send, protocol.stopped(str(path)))
+
+    def recorded(self, take: Take) -> None:
+        self._later(self._server._adopt_take, self._session, take, self._channel)
+
+    def link_tempo(self, link_bpm: float, session_bpm: float) -> None:
+        self._later(self._channel.send, protocol.link_tempo(link_bpm, session_bpm))
+
+    def failed(self, message: str) -> None:
+        self._later(self._channel.send, protocol.error(-1, message))
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

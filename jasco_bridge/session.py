@@ -25,15 +25,25 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from bisect import bisect_right, insort
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jasco_bridge.errors import SessionError, session_input
 from jasco_bridge.settings import SETTING_NAMES, RenderSettings, setting_value
-from jasco_bridge.sources import ChordFile, Drums, MidiDrums, open_chord_file, open_drums
+from jasco_bridge.sources import (
+    ChordFile,
+    Drums,
+    MidiDrums,
+    ReadRoots,
+    open_chord_file,
+    open_drums,
+)
 from midi.checks import is_finite_number
 from midi.chords import Chord, TimedChord
 from midi.notes import Note, NoteTrack
@@ -46,10 +56,22 @@ logger = logging.getLogger(__name__)
 DEFAULT_SESSION = "default"
 MAX_SESSION_NAME_CHARS = 64
 _SESSION_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SESSION_NAME_CHARS}}}")
-MAX_SESSIONS = 256
+MAX_SESSIONS = 256  # named sessions; the default session is always there besides them
 MAX_NOTES = 20_000  # per note list: about 100 minutes of four-note chords on every beat
 MAX_CHORD_SYMBOLS = 4096
+MAX_TEMPO_CHANGES = 1024  # per session; a tempo map is rebuilt (O(n)) only when it is read
+MAX_METER_CHANGES = 1024
 MAX_PROMPT_CHARS = 2000
+# Memory budgets, in estimated bytes (what the objects below cost in CPython, measured): one
+# session may not pass MAX_SESSION_BYTES, all of them together not MAX_TOTAL_BYTES. Past the
+# total, least recently used sessions are forgotten first; the one being changed never is.
+MAX_SESSION_BYTES = 32 * 2**20
+MAX_TOTAL_BYTES = 256 * 2**20
+NOTE_BYTES = 200  # a Note (frozen dataclass, two floats) in a list
+SYMBOL_BYTES = 400  # a ChordSymbol with its parsed Chord and label
+CHANGE_BYTES = 200  # a TempoChange or TimeSignature in the session and in its built map
+HIT_BYTES = 150  # a DrumHit of drum MIDI
+_ON_BAR_LINE = 1e-9
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,13 +212,26 @@ def _notes(groups: Sequence[NoteGroup], what: str) -> list[Note]:
 class Session:
     """One DAW project's state. Every method validates and raises SessionError for the user."""
 
-    def __init__(self, name: str = DEFAULT_SESSION) -> None:
+    def __init__(
+        self,
+        name: str = DEFAULT_SESSION,
+        *,
+        read_roots: ReadRoots = None,
+        budget: Callable[[Session, int], None] | None = None,
+    ) -> None:
+        """`read_roots`: the folders files named by path may be read from (None = anywhere, for
+        the command line). `budget(session, bytes)` is asked before the session grows to that
+        estimated size (a `SessionStore` enforces the total budget with it)."""
         self.name = check_session_name(name)
+        self.read_roots = read_roots
+        self._budget = budget
         self.reset()
 
     def reset(self) -> None:
-        """Back to 120 bpm 4/4, no chords, drums or melody, an empty prompt, default settings."""
-        self.tempo_map = TempoMap.constant(120.0)
+        """Back to 120 bpm 4/4, no chords, drums or melody, an empty prompt, default settings;
+        nobody owns it any more (`jasco_bridge.ownership`)."""
+        self.owner: str | None = None
+        self._set_changes(TempoMap.constant(120.0))
         self._tempo_given = False
         self.prompt = ""
         self.settings = RenderSettings()
@@ -215,16 +250,77 @@ class Session:
 
     def set_tempo_map(self, tempo_map: TempoMap) -> None:
         """A whole tempo map at once (a MIDI file's)."""
-        self.tempo_map = tempo_map
+        _check_count(len(tempo_map.tempos), MAX_TEMPO_CHANGES, "tempo changes", "MAX_TEMPO_CHANGES")
+        _check_count(len(tempo_map.meters), MAX_METER_CHANGES, "meter changes", "MAX_METER_CHANGES")
+        self._check_growth(
+            CHANGE_BYTES
+            * (
+                len(tempo_map.tempos)
+                + len(tempo_map.meters)
+                - len(self._tempos)
+                - len(self._meters)
+            )
+        )
+        self._set_changes(tempo_map)
         self._tempo_given = True
 
+    def _set_changes(self, tempo_map: TempoMap) -> None:
+        self._tempos = {t.beat: t for t in tempo_map.tempos}
+        self._meters = {m.beat: m for m in tempo_map.meters}
+        self._meter_beats = sorted(self._meters)
+        self._built_map: TempoMap | None = tempo_map
+
+    @property
+    def tempo_map(self) -> TempoMap:
+        """The session's tempo map, built from its changes when first read after one (so a
+        DAW sending a thousand tempo changes costs one build, not a thousand)."""
+        if self._built_map is None:
+            self._built_map = TempoMap(tuple(self._tempos.values()), tuple(self._meters.values()))
+        return self._built_map
+
     def add_tempo_change(self, at_beat: float, bpm: float) -> None:
+        """From `at_beat` on the tempo is `bpm` (a change already at that beat is replaced)."""
         with session_input("tempo change"):
-            self.set_tempo_map(self.tempo_map.with_tempo_change(at_beat, bpm))
+            change = TempoChange(at_beat, bpm)
+        if change.beat not in self._tempos:
+            _check_count(
+                len(self._tempos) + 1, MAX_TEMPO_CHANGES, "tempo changes", "MAX_TEMPO_CHANGES"
+            )
+            self._check_growth(CHANGE_BYTES)
+        self._tempos[change.beat] = change
+        self._built_map = None
+        self._tempo_given = True
 
     def add_meter_change(self, at_beat: float, numerator: int, denominator: int) -> None:
+        """From `at_beat`, which must be a bar line, bars are `numerator/denominator`."""
         with session_input("meter change"):
-            self.set_tempo_map(self.tempo_map.with_time_signature(at_beat, numerator, denominator))
+            meter = TimeSignature(at_beat, numerator, denominator)
+        self._check_on_bar_line(meter)
+        if meter.beat not in self._meters:
+            _check_count(
+                len(self._meters) + 1, MAX_METER_CHANGES, "meter changes", "MAX_METER_CHANGES"
+            )
+            self._check_growth(CHANGE_BYTES)
+            insort(self._meter_beats, meter.beat)
+        self._meters[meter.beat] = meter
+        self._built_map = None
+        self._tempo_given = True
+
+    def _check_on_bar_line(self, meter: TimeSignature) -> None:
+        """One bisect: bar lines after a meter change fall every bar of it, so only the change
+        before `meter` decides (a change at the same beat is being replaced)."""
+        i = bisect_right(self._meter_beats, meter.beat) - 1
+        if i >= 0 and self._meter_beats[i] == meter.beat:
+            i -= 1
+        before = self._meters[self._meter_beats[i]] if i >= 0 else TimeSignature(0.0, 4, 4)
+        bars = (meter.beat - before.beat) / before.beats_per_bar
+        if abs(bars - round(bars)) * before.beats_per_bar <= _ON_BAR_LINE:
+            return
+        previous = before.beat + math.floor(bars) * before.beats_per_bar
+        raise SessionError(
+            f"meter change: time signature {meter} at beat {meter.beat:g} falls inside a bar; "
+            f"put it on a bar line (beat {previous:g} or {previous + before.beats_per_bar:g})"
+        )
 
     # -- chords
 
@@ -269,14 +365,30 @@ class Session:
         merged.update((symbol.start_beat, symbol) for symbol in parsed)
         if len(merged) > MAX_CHORD_SYMBOLS:
             raise SessionError(
-                f"a session holds at most {MAX_CHORD_SYMBOLS} chord symbols; "
-                "send /jasco/chords/clear first"
+                f"a session holds at most {MAX_CHORD_SYMBOLS} chord symbols "
+                "(MAX_CHORD_SYMBOLS); send /jasco/chords/clear first"
             )
+        self._check_growth(SYMBOL_BYTES * (len(merged) - len(self._chord_symbols)))
         self._chord_symbols = merged
 
     def set_chord_file(self, path: str | os.PathLike[str], track: str | int | None = None) -> None:
         """Take chords from a MIDI file's track (by name or 0-based index; None = choose)."""
-        chord_file = open_chord_file(path, track)
+        self.read_file("set_chord_file", {"path": path, "track": track})()
+
+    def read_file(self, command: str, values: Mapping[str, Any]) -> Callable[[], None]:
+        """The slow half of a file command (`set_chord_file`, `set_drums_file`): check and read
+        the file, touching nothing of the session, so it may run on a worker thread and be
+        abandoned after a time limit. Returns the quick half, which changes the session."""
+        if command == "set_chord_file":
+            chord_file = open_chord_file(values["path"], values.get("track"), self.read_roots)
+            return lambda: self._use_chord_file(chord_file)
+        if command == "set_drums_file":
+            drums = open_drums(values["path"], values.get("start_beat", 0.0), self.read_roots)
+            return lambda: self.set_drums(drums)
+        raise SessionError(f"{command} does not read a file")
+
+    def _use_chord_file(self, chord_file: ChordFile) -> None:
+        self._check_growth(NOTE_BYTES * (len(chord_file.track.notes) - self._file_notes()))
         self._chord_file = chord_file
         logger.info("session %s: chords from %s, %s", self.name, chord_file.path, chord_file.reason)
 
@@ -285,10 +397,11 @@ class Session:
     def set_drums_file(self, path: str | os.PathLike[str], start_beat: float = 0.0) -> None:
         """A drum stem (wav/flac/aiff/ogg) or a drum MIDI file whose start sits at `start_beat`
         on the DAW timeline (0 = the file was exported from the song's start)."""
-        self._drums = open_drums(path, start_beat)
+        self.read_file("set_drums_file", {"path": path, "start_beat": start_beat})()
 
     def set_drums(self, drums: Drums | None) -> None:
         """Drums already opened (a MIDI file's own drum track)."""
+        self._check_growth(HIT_BYTES * (_hits(drums) - _hits(self._drums)))
         self._drums = drums
 
     def clear_drums(self) -> None:
@@ -311,14 +424,44 @@ class Session:
     def clear_melody(self) -> None:
         self._melody_notes.clear()
 
-    @staticmethod
-    def _add_notes(target: list[Note], notes: list[Note], what: str) -> None:
+    def _add_notes(self, target: list[Note], notes: list[Note], what: str) -> None:
         if len(target) + len(notes) > MAX_NOTES:
             raise SessionError(
-                f"a session holds at most {MAX_NOTES} {what}; send the matching clear message "
-                "first or send fewer notes"
+                f"a session holds at most {MAX_NOTES} {what} (MAX_NOTES); send the matching "
+                "clear message first or send fewer notes"
             )
+        self._check_growth(NOTE_BYTES * len(notes))
         target.extend(notes)
+
+    # -- memory
+
+    def estimated_bytes(self) -> int:
+        """What this session's content costs in memory, estimated from its counts (O(1))."""
+        return (
+            NOTE_BYTES * (len(self._chord_notes) + len(self._melody_notes) + self._file_notes())
+            + SYMBOL_BYTES * len(self._chord_symbols)
+            + CHANGE_BYTES * (len(self._tempos) + len(self._meters))
+            + HIT_BYTES * _hits(self._drums)
+            + len(self.prompt)
+        )
+
+    def _file_notes(self) -> int:
+        return 0 if self._chord_file is None else len(self._chord_file.track.notes)
+
+    def _check_growth(self, added_bytes: int) -> None:
+        """Refuse a change that would take the session past its budget (naming the cap), and
+        let the store make room for it in the total budget."""
+        if added_bytes <= 0:
+            return
+        projected = self.estimated_bytes() + added_bytes
+        if projected > MAX_SESSION_BYTES:
+            raise SessionError(
+                f"session {self.name} would hold about {projected / 2**20:.1f} MiB of notes, "
+                f"symbols and tempo changes; the limit is {MAX_SESSION_BYTES / 2**20:.0f} MiB a "
+                "session (MAX_SESSION_BYTES): clear what it no longer needs or split the song"
+            )
+        if self._budget is not None:
+            self._budget(self, projected)
 
     # -- prompt and settings
 
@@ -362,6 +505,18 @@ class Session:
             drums=self._drums,
             melody_notes=tuple(self._melody_notes),
             tempo_given=self._tempo_given,
+        )
+
+
+def _hits(drums: Drums | None) -> int:
+    return len(drums.hits) if isinstance(drums, MidiDrums) else 0
+
+
+def _check_count(count: int, cap: int, what: str, name: str) -> None:
+    if count > cap:
+        raise SessionError(
+            f"a session holds at most {cap} {what} ({name}); send /jasco/tempo to start the "
+            "tempo map again, or thin out the tempo automation"
         )
 
 
@@ -411,23 +566,80 @@ def check_session_name(name: object) -> str:
 
 
 class SessionStore:
-    """The daemon's sessions by name, created on first use."""
+    """The daemon's sessions by name, created on first use, least recently used forgotten first.
 
-    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
-        self._sessions: dict[str, Session] = {}
+    The default session is always there and never forgotten. Named sessions are kept up to
+    `max_sessions`; one more forgets the one used longest ago (its queued renders are not
+    affected: they hold a snapshot), so a flood of names never locks anyone out. The same
+    happens when all sessions together would pass `max_total_bytes`.
+    """
+
+    def __init__(
+        self,
+        max_sessions: int = MAX_SESSIONS,
+        *,
+        max_total_bytes: int = MAX_TOTAL_BYTES,
+        read_roots: ReadRoots = None,
+    ) -> None:
         self._max_sessions = max_sessions
+        self._max_total_bytes = max_total_bytes
+        self._read_roots = read_roots
+        self._default = self._new(DEFAULT_SESSION)
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self.forgotten = 0
+        # Told the name of each session forgotten (whoever keeps more per session drops it).
+        self.on_forget: Callable[[str], None] | None = None
+
+    def _new(self, name: str) -> Session:
+        return Session(name, read_roots=self._read_roots, budget=self._make_room)
 
     def get(self, name: str = DEFAULT_SESSION) -> Session:
         name = check_session_name(name)
+        if name == DEFAULT_SESSION:
+            return self._default
         session = self._sessions.get(name)
         if session is None:
-            if len(self._sessions) >= self._max_sessions:
-                raise SessionError(
-                    f"the daemon already holds {self._max_sessions} sessions; reuse a name "
-                    "or restart the daemon"
-                )
-            session = self._sessions[name] = Session(name)
+            while len(self._sessions) >= self._max_sessions:
+                self._forget_oldest("the session limit (MAX_SESSIONS)")
+            session = self._sessions[name] = self._new(name)
+        else:
+            self._sessions.move_to_end(name)
         return session
 
     def names(self) -> list[str]:
-        return sorted(self._sessions)
+        return sorted([DEFAULT_SESSION, *self._sessions])
+
+    def __len__(self) -> int:
+        return 1 + len(self._sessions)
+
+    def estimated_bytes(self) -> int:
+        """All sessions' content, estimated (what the total budget counts)."""
+        return self._default.estimated_bytes() + sum(
+            s.estimated_bytes() for s in self._sessions.values()
+        )
+
+    def _forget_oldest(self, reason: str) -> bool:
+        if not self._sessions:
+            return False
+        name, _ = self._sessions.popitem(last=False)
+        self.forgotten += 1
+        if self.on_forget is not None:
+            self.on_forget(name)
+        logger.info("session %s forgotten (least recently used) to stay within %s", name, reason)
+        return True
+
+    def _make_room(self, growing: Session, projected_bytes: int) -> None:
+        others = self.estimated_bytes() - growing.estimated_bytes()
+        while others + projected_bytes > self._max_total_bytes:
+            oldest = next(iter(self._sessions.values()), None)
+            if oldest is growing:
+                self._sessions.move_to_end(growing.name)
+                oldest = next(iter(self._sessions.values()))
+            if oldest is None or oldest is growing:
+                raise SessionError(
+                    f"the daemon's sessions would hold about {(others + projected_bytes) / 2**20:.0f}"
+                    f" MiB; the limit is {self._max_total_bytes / 2**20:.0f} MiB in all "
+                    "(MAX_TOTAL_BYTES): clear or reset sessions you no longer use"
+                )
+            others -= oldest.estimated_bytes()
+            self._forget_oldest("the memory budget (MAX_TOTAL_BYTES)")

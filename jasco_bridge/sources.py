@@ -34,17 +34,55 @@ from midi.tempo import TempoMap
 from midi.tracks import choose_chord_track
 
 MAX_AUDIO_BYTES = 200 * 1024 * 1024
+# A header's claims are checked before anything is allocated for them: a window buffer is
+# channels x rate x seconds, so a header claiming 2**31-1 Hz would ask for 80 GiB.
+MAX_AUDIO_SAMPLE_RATE = 384_000
+MAX_AUDIO_CHANNELS = 8
 MAX_MIDI_BYTES = 16 * 1024 * 1024
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff", ".ogg")
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 _DRUM_NAME = re.compile(r"drum|beat|kit|perc", re.IGNORECASE)
 
 
-def checked_file(path: object, suffixes: Sequence[str], max_bytes: int, kind: str) -> Path:
+ReadRoots: TypeAlias = tuple[Path, ...] | None
+
+
+def not_allowed(kind: str, text: str) -> SessionError:
+    """The one answer for a path outside the read roots: it says nothing about the path (whether
+    it exists, is a folder, how big it is), so a client cannot explore the machine with it."""
+    return SessionError(
+        f"{kind} path {text[:200]!r}: not allowed (the daemon reads files only under its "
+        "read roots: your home folder, the clip folder and each serve --read-root)"
+    )
+
+
+def confine(candidate: Path, roots: ReadRoots, kind: str, text: str) -> Path:
+    """`candidate` with every link resolved, when it lies under one of `roots` (None = anywhere,
+    for the command line); SessionError "not allowed" otherwise, before anything is looked up."""
+    if roots is None:
+        return candidate
+    try:
+        resolved = Path(os.path.realpath(candidate))
+    except (OSError, ValueError):
+        raise not_allowed(kind, text) from None
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise not_allowed(kind, text)
+    return resolved
+
+
+def checked_file(
+    path: object,
+    suffixes: Sequence[str],
+    max_bytes: int,
+    kind: str,
+    roots: ReadRoots = None,
+) -> Path:
     """An existing, readable regular file of an expected extension and size, or SessionError.
 
     `kind` names the file in messages ("chord MIDI", "drum"). Relative paths are refused: the
-    daemon's working folder is not the DAW's, so they would name some other file.
+    daemon's working folder is not the DAW's, so they would name some other file. With `roots`
+    (the daemon's read roots, already resolved) a path whose real location is outside all of
+    them is refused as "not allowed" and nothing else about it is said.
     """
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise SessionError(f"{kind} path must be a non-empty string, got {path!r}")
@@ -57,6 +95,7 @@ def checked_file(path: object, suffixes: Sequence[str], max_bytes: int, kind: st
             f"{kind} path {text!r} is relative; send an absolute path "
             "(the daemon's working folder is not your DAW's)"
         )
+    candidate = confine(candidate, roots, kind, text)
     if not candidate.exists():
         raise SessionError(f"{kind} file {candidate} does not exist; check the path")
     if candidate.is_dir():
@@ -102,10 +141,12 @@ class ChordFile:
         }
 
 
-def open_chord_file(path: object, track: str | int | None = None) -> ChordFile:
+def open_chord_file(
+    path: object, track: str | int | None = None, roots: ReadRoots = None
+) -> ChordFile:
     """Check and read a chord MIDI file and choose its chord track (by name, 0-based index, or
-    automatically when `track` is None)."""
-    checked = checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "chord MIDI")
+    automatically when `track` is None); `roots` as in `checked_file`."""
+    checked = checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "chord MIDI", roots)
     song = _read_song(checked, "chord MIDI")
     with session_input(f"chord MIDI file {checked}"):
         choice = choose_chord_track(song, track)
@@ -125,6 +166,8 @@ class AudioDrums:
     frames: int
     channels: int
     start_beat: float = 0.0
+    # Where `path` led when it was checked; a read that finds it leading elsewhere refuses.
+    real_path: str | None = field(default=None, repr=False, compare=False)
 
     def window_audio(
         self, tempo_map: TempoMap, start_seconds: float, seconds: float, sample_rate: int
@@ -143,12 +186,25 @@ class AudioDrums:
         out = np.zeros((self.channels, length), dtype=np.float32)
         begin, end = max(first - stem_first, 0), min(first + length - stem_first, self.frames)
         if begin < end:
+            if self.real_path is not None and os.path.realpath(self.path) != self.real_path:
+                # Checked (and confined to the read roots) when it was sent: a link put in its
+                # place since then could point anywhere.
+                raise SessionError(
+                    f"drum stem {self.path} now leads to another file than the one checked when "
+                    "it was sent (a link changed); send /jasco/drums/file again"
+                )
             try:
                 data, _ = soundfile.read(
                     self.path, start=begin, stop=end, dtype="float32", always_2d=True
                 )
             except (OSError, RuntimeError) as error:
                 raise SessionError(f"drum stem {self.path} cannot be read now: {error}") from error
+            if not np.isfinite(data).all():
+                raise SessionError(
+                    f"drum stem {self.path} holds NaN or infinite samples between "
+                    f"{begin / rate:.2f} s and {end / rate:.2f} s of the file; a silent clip "
+                    "would come out: export the drums again (fixed-point PCM cannot hold them)"
+                )
             offset = stem_first + begin - first
             out[:, offset : offset + len(data)] = data.T
         return out, rate
@@ -193,15 +249,16 @@ class MidiDrums:
 Drums: TypeAlias = AudioDrums | MidiDrums
 
 
-def open_drums(path: object, start_beat: float = 0.0) -> Drums:
+def open_drums(path: object, start_beat: float = 0.0, roots: ReadRoots = None) -> Drums:
     """A drum stem (wav/flac/aiff/ogg) or a drum MIDI file, chosen by the file's extension,
-    whose start sits at `start_beat` on the DAW timeline (0 = exported from the song's start)."""
+    whose start sits at `start_beat` on the DAW timeline (0 = exported from the song's start);
+    `roots` as in `checked_file`."""
     if not (is_finite_number(start_beat) and start_beat >= 0):
         raise SessionError(f"drums start_beat must be a number >= 0, got {start_beat!r}")
     if Path(str(path)).suffix.lower() in MIDI_SUFFIXES:
-        checked = checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "drum MIDI")
+        checked = checked_file(path, MIDI_SUFFIXES, MAX_MIDI_BYTES, "drum MIDI", roots)
         return _open_midi_drums(checked, start_beat)
-    checked = checked_file(path, AUDIO_SUFFIXES + MIDI_SUFFIXES, MAX_AUDIO_BYTES, "drum")
+    checked = checked_file(path, AUDIO_SUFFIXES + MIDI_SUFFIXES, MAX_AUDIO_BYTES, "drum", roots)
     return _open_audio_drums(checked, start_beat)
 
 
@@ -217,7 +274,20 @@ def _open_audio_drums(path: Path, start_beat: float) -> AudioDrums:
         ) from error
     if info.frames == 0:
         raise SessionError(f"drum stem {path} holds no audio; export the drum track again")
-    return AudioDrums(path, info.samplerate, info.frames, info.channels, start_beat)
+    if not 1 <= info.samplerate <= MAX_AUDIO_SAMPLE_RATE:
+        raise SessionError(
+            f"drum stem {path} claims a sample rate of {info.samplerate} Hz; the limit is "
+            f"{MAX_AUDIO_SAMPLE_RATE} Hz (MAX_AUDIO_SAMPLE_RATE): the header is damaged or the "
+            "file is not audio; export it again at 44.1 or 48 kHz"
+        )
+    if not 1 <= info.channels <= MAX_AUDIO_CHANNELS:
+        raise SessionError(
+            f"drum stem {path} claims {info.channels} channels; the limit is "
+            f"{MAX_AUDIO_CHANNELS} (MAX_AUDIO_CHANNELS): export the drums as a mono or stereo stem"
+        )
+    return AudioDrums(
+        path, info.samplerate, info.frames, info.channels, start_beat, os.path.realpath(path)
+    )
 
 
 def _open_midi_drums(path: Path, start_beat: float) -> MidiDrums:

@@ -20,6 +20,7 @@ examples:
   oscsend localhost 9000 /jasco/chords/symbols fsfsfsfs 0 Am7 4 D9 8 Gmaj7 12 Cmaj7
   oscsend localhost 9000 /jasco/prompt s "lofi hip hop, rhodes, vinyl crackle"
   oscsend localhost 9000 /jasco/render ii 1 4     # -> /jasco/ack, /jasco/progress, /jasco/done
+  oscsend localhost 9000 /jasco/play              # hear the last clip, from the next bar
 
 Every address, argument and reply is listed in docs/osc.md. Security: the daemon binds
 127.0.0.1 unless --host says otherwise and only writes under --out-dir. When you open it to a
@@ -122,6 +123,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'jasco-bridge[live]'); beats come from the MIDI clock and song position on that port",
     )
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR), help="folder for the clips")
+    parser.add_argument(
+        "--read-root",
+        action="append",
+        metavar="DIR",
+        help="also read chord and drum files named over OSC from this folder (repeatable); "
+        "always allowed: your home folder and --out-dir. Paths elsewhere get 'not allowed'",
+    )
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="auto", help="renderer to load")
     parser.add_argument(
         "--model", default=None, help="JASCO weights folder or model id; %(default)s = find it"
@@ -158,6 +166,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="once ready, write the bound host, UDP/TCP ports, engine and model here as JSON "
         "(replaced atomically; removed on shutdown), so a script that starts --port 0 "
         "needs no log parsing",
+    )
+
+
+    audio = parser.add_argument_group(
+        "audio (audition with /jasco/play, drum takes with /jasco/drums/record)"
+    )
+    audio.add_argument(
+        "--audio-out",
+        metavar="DEVICE",
+        default=None,
+        help="output device: name, part of a name or index (jasco-bridge devices lists them); "
+        "%(default)s = the system's default",
+    )
+    audio.add_argument(
+        "--audio-in",
+        metavar="DEVICE",
+        default=None,
+        help="input device for drum takes; %(default)s = the system's default",
+    )
+    audio.add_argument(
+        "--input-latency-ms",
+        type=float,
+        default=_DEFAULTS["input_latency_ms"],
+        help="input latency the driver does not report, subtracted from takes "
+        "(jasco-bridge latency measures it)",
+    )
+    audio.add_argument(
+        "--link",
+        action="store_true",
+        help="join an Ableton Link session for tempo and bar phase (needs the link extra)",
     )
 
 

@@ -166,11 +166,14 @@ def running_daemon(
     """
     opened = open_preview()
     renderer = GatedRenderer(opened.renderer) if gated else opened.renderer
+    tmp_path.mkdir(parents=True, exist_ok=True)
     settings = {
         "port": 0,
         "tcp_port": 0,
         "out_dir": tmp_path / "clips",
         "shutdown_timeout_seconds": 5.0,
+        # The test's files live in its temporary folder, outside the home folder.
+        "read_roots": (tmp_path,),
     }
     config = DaemonConfig(**{**settings, **overrides})
     running = BackgroundDaemon(

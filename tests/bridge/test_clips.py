@@ -162,7 +162,7 @@ def test_writers_racing_for_one_name_all_get_their_own_file(tmp_path):
 
 
 def test_without_hard_links_clips_are_still_never_overwritten(tmp_path, monkeypatch):
-    def no_links(source, target):
+    def no_links(source, target, **where):
         raise PermissionError(1, "Operation not permitted")  # as exFAT or an SMB share answers
 
     monkeypatch.setattr(clips.os, "link", no_links)

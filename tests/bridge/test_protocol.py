@@ -126,6 +126,10 @@ def test_every_reply_builder_matches_its_table_row():
         "ctl/progress": controller.progress(0.5),
         "ctl/state": controller.state("rendering"),
         "ctl/clip": controller.clip("bars001-004.wav"),
+        "playing": protocol.playing("/c/a.wav", 1.5, False),
+        "stopped": protocol.stopped("/c/a.wav"),
+        "drums/recorded": protocol.drums_recorded("/c/d.wav", 16.0, 8.0, -12.5),
+        "link/tempo": protocol.link_tempo(124.0, 120.0),
     }
     assert set(built) == {reply.name for reply in protocol.REPLIES}
     for reply in protocol.REPLIES:

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from jasco_bridge import session as session_module
 from jasco_bridge.errors import SessionError
 from jasco_bridge.session import Session, SessionStore
 from jasco_bridge.settings import RenderSettings
@@ -313,10 +314,68 @@ def test_unsafe_session_names_are_refused(name):
         SessionStore().get(name)
 
 
-def test_the_store_has_a_limit():
+def test_a_full_store_forgets_the_least_recently_used_session_instead_of_refusing():
     store = SessionStore(max_sessions=2)
-    store.get("a")
+    store.get("a").set_prompt("kept")
     store.get("b")
-    with pytest.raises(SessionError, match="already holds 2 sessions"):
-        store.get("c")
-    assert store.get("a").name == "a"
+    store.get("a")  # a is now the most recently used
+    store.get("default").set_prompt("always there")
+    store.get("c")
+    assert store.names() == ["a", "c", "default"]
+    assert store.get("a").prompt == "kept"
+    assert store.forgotten == 1
+    for n in range(100):
+        store.get(f"flood-{n}")
+    assert store.get().prompt == "always there"  # the default session is never forgotten
+
+
+def test_the_total_memory_budget_forgets_old_sessions_and_names_its_cap():
+    # three sessions of 100 notes; every session (the default too) holds a tempo and a meter
+    budget = 3 * 100 * session_module.NOTE_BYTES + 4 * 2 * session_module.CHANGE_BYTES
+    store = SessionStore(max_total_bytes=budget)
+    notes = [(float(i), 0.5, 60, 100) for i in range(100)]
+    for name in ("a", "b", "c"):
+        store.get(name).add_chord_notes(notes)
+    store.get("d").add_chord_notes(notes)  # a, the oldest, makes room
+    assert store.names() == ["b", "c", "d", "default"]
+    assert store.estimated_bytes() <= budget
+    with pytest.raises(SessionError, match="MAX_TOTAL_BYTES"):
+        store.get("d").add_chord_notes([(float(i), 0.5, 62, 100) for i in range(400)])
+    assert len(store.get("d").snapshot().chord_notes) == 100  # all or nothing
+
+
+def test_each_session_cap_is_named_in_its_refusal(monkeypatch):
+    session = Session()
+    monkeypatch.setattr(session_module, "MAX_TEMPO_CHANGES", 3)
+    monkeypatch.setattr(session_module, "MAX_METER_CHANGES", 2)
+    for beat in (4.0, 8.0):
+        session.add_tempo_change(beat, 100)
+    session.add_tempo_change(8.0, 90)  # replacing a change costs nothing
+    with pytest.raises(SessionError, match="MAX_TEMPO_CHANGES"):
+        session.add_tempo_change(12.0, 100)
+    session.add_meter_change(4.0, 3, 4)
+    with pytest.raises(SessionError, match="MAX_METER_CHANGES"):
+        session.add_meter_change(7.0, 3, 4)
+    with pytest.raises(SessionError, match="MAX_NOTES"):
+        session.add_chord_notes([(0.0, 1.0, 60, 100)] * (session_module.MAX_NOTES + 1))
+    monkeypatch.setattr(session_module, "MAX_SESSION_BYTES", 10 * session_module.NOTE_BYTES)
+    with pytest.raises(SessionError, match="MAX_SESSION_BYTES"):
+        session.add_melody_notes([(float(i), 1.0, 60, 100) for i in range(20)])
+
+
+def test_tempo_and_meter_changes_build_the_same_map_as_the_tempo_map_does():
+    session = Session()
+    expected = TempoMap.constant(120.0)
+    changes = [(16.0, 90.0), (4.0, 100.0), (16.0, 95.0), (40.0, 70.0)]
+    for beat, bpm in changes:
+        session.add_tempo_change(beat, bpm)
+        expected = expected.with_tempo_change(beat, bpm)
+    for beat, num, den in [(8.0, 3, 4), (17.0, 6, 8), (8.0, 7, 8)]:
+        session.add_meter_change(beat, num, den)
+        expected = expected.with_time_signature(beat, num, den)
+    built = session.tempo_map
+    for beat in (0.0, 3.0, 9.5, 17.0, 30.0, 50.0):
+        assert built.seconds_at(beat) == pytest.approx(expected.seconds_at(beat))
+        assert built.position_at(beat) == expected.position_at(beat)
+    with pytest.raises(SessionError, match=r"inside a bar.*beat 8 or 11\.5"):
+        session.add_meter_change(9.0, 4, 4)

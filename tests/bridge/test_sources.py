@@ -229,3 +229,88 @@ def test_a_drum_midi_file_without_notes_is_refused(tmp_path):
     path = write_song(tmp_path / "silent.mid", [NoteTrack("Drums", [], channel=9, is_drum=True)])
     with pytest.raises(SessionError, match="has no notes"):
         open_drums(str(path))
+
+
+# ---------------------------------------------------------------------------- read roots
+
+
+def test_paths_outside_the_read_roots_are_not_allowed_and_say_nothing_more(tmp_path):
+    root = (tmp_path / "songs").resolve()
+    root.mkdir()
+    inside = write_song(root / "verse.mid", [chord_track("Keys", [0, 5])])
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    write_song(outside / "secret.mid", [chord_track("Keys", [0, 5])])
+    (root / "link.mid").symlink_to(outside / "secret.mid")
+    assert open_chord_file(str(inside), roots=(root,)).path == inside
+    answers = set()
+    for probe in (
+        outside / "secret.mid",  # exists
+        outside / "missing.mid",  # does not
+        outside,  # a folder
+        root / "link.mid",  # a link inside pointing out
+        root / ".." / "elsewhere" / "secret.mid",
+        "/dev/zero",
+    ):
+        with pytest.raises(SessionError, match="not allowed") as raised:
+            open_chord_file(str(probe), roots=(root,))
+        answers.add(str(raised.value).replace(str(probe)[:200], "PATH"))
+    assert len(answers) == 1  # the same words whatever lies there: nothing leaks
+    with pytest.raises(SessionError, match="not allowed"):
+        open_drums(str(outside / "secret.mid"), roots=(root,))
+
+
+# ---------------------------------------------------------------------------- audio headers
+
+
+def _wav_header(rate: int, channels: int, frames: int = 4) -> bytes:
+    import struct
+
+    bits = 16
+    data = b"\0" * (frames * channels * bits // 8)
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, channels * 2, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "cap"),
+    [(2**31 - 1, 1, "MAX_AUDIO_SAMPLE_RATE"), (44100, 1000, "MAX_AUDIO_CHANNELS")],
+)
+def test_a_header_claiming_absurd_sizes_is_refused_before_anything_is_allocated(
+    tmp_path, rate, channels, cap
+):
+    import resource
+    import time
+
+    path = tmp_path / "claims.wav"
+    path.write_bytes(_wav_header(rate, channels))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(SessionError, match=cap):
+        open_drums(str(path))
+    assert time.perf_counter() - started < 5.0
+    # ru_maxrss is in KiB on Linux: the 80 GiB the header asks for was never touched.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024
+
+
+def test_a_drum_stem_with_nan_or_inf_samples_is_an_error_not_a_silent_clip(tmp_path):
+    audio = np.full((44100, 1), 0.1, dtype=np.float32)
+    audio[1000] = np.nan
+    audio[2000] = np.inf
+    path = tmp_path / "broken.wav"
+    soundfile.write(path, audio, 44100, subtype="FLOAT")
+    drums = open_drums(str(path))
+    with pytest.raises(SessionError, match="NaN or infinite"):
+        drums.window_audio(AT_120_BPM, 0.0, 1.0, 32000)
+
+
+def test_a_drum_stem_swapped_for_a_link_after_its_check_is_not_read(tmp_path):
+    stem = write_wav(tmp_path / "drums.wav")
+    drums = open_drums(str(stem))
+    secret = write_wav(tmp_path / "elsewhere.wav", seconds=2.0)
+    stem.unlink()
+    stem.symlink_to(secret)
+    with pytest.raises(SessionError, match="now leads to another file"):
+        drums.window_audio(AT_120_BPM, 0.0, 1.0, 32000)

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from jasco_bridge.config import DaemonConfig
+from jasco_bridge.daemon import BackgroundDaemon
+from jasco_bridge.engines import OpenedRenderer, open_preview
 from tests.bridge.support import REPO, running_daemon
 
 LUA = shutil.which("lua5.4") or shutil.which("lua")
@@ -98,13 +101,49 @@ def test_the_clip_lands_on_a_new_jasco_track_at_the_items_bar(tmp_path):
     assert item["position"] == pytest.approx(2.0, abs=1e-9)  # bar 2
     assert result["undo"] == ["JASCO render bars 2-3"] and result["undo_depth"] == 0
     assert [p["timeout"] for p in result["processes"]] == [-1]  # REAPER is never blocked
-    assert any("rendering" in text for text in result["drawn"])  # progress was shown
     audio, rate = sf.read(item["path"])
     assert len(audio) == round((4.0 + 8.0 / 3.0 - 2.0) * rate)  # exactly bars 2-3
     sidecar = json.loads(Path(item["path"]).with_suffix(".json").read_text())
     assert [c["given"] for c in sidecar["chords"]][:2] == ["C:maj", "F:maj"]
     second = json.loads(Path(jasco_items(again)[0]["path"]).with_suffix(".json").read_text())
     assert second["seed"] != sidecar["seed"]  # a new seed per run
+
+
+class _HeldAfterTheFirstStep:
+    """The preview, held for a while after its first sampler step, so the script's loop gets
+    to draw a progress frame before the clip is done (a plain preview can finish in one tick)."""
+
+    def __init__(self, inner, hold_seconds: float) -> None:
+        self.inner = inner
+        self.hold_seconds = hold_seconds
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def generate(self, request, progress=None, should_cancel=None):
+        def step(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total)
+            if done == 1:
+                deadline = time.monotonic() + self.hold_seconds
+                while time.monotonic() < deadline and not (should_cancel and should_cancel()):
+                    time.sleep(0.01)
+
+        return self.inner.generate(request, step, should_cancel)
+
+
+def test_progress_is_drawn_while_the_render_runs(tmp_path):
+    opened = open_preview()
+    renderer = _HeldAfterTheFirstStep(opened.renderer, hold_seconds=2.0)
+    config = DaemonConfig(port=0, tcp_port=0, out_dir=tmp_path / "clips")
+    daemon = BackgroundDaemon(
+        config, open_engine=lambda _config: OpenedRenderer(renderer, opened.vocabulary, None)
+    )
+    with daemon:
+        result = run_reaper(tmp_path, daemon.server.tcp_port, notes=triads_ppq([0, 5]))
+    assert result["message_boxes"] == []
+    assert any("rendering" in text for text in result["drawn"])
+    assert len(jasco_items(result)) == 1
 
 
 def test_a_fixed_seed_and_a_dense_item_go_in_one_request(tmp_path):
