@@ -20,8 +20,16 @@ audio; below 1 is faster than real time), minor page faults, peak memory, precis
 and the CPU that OTHER processes used meanwhile (from /proc/stat, in cores), with a warning when
 the machine was busy: then the figure says little about the engine.
 
+--long compares a 32-bar render at 120 bpm (64 s: 8 windows continuing each other, one decode)
+with the same 32 bars as 8 separate 4-bar windows (the way to get 64 s before long renders), for
+the preview and each --shape. Each run is its own process (so its peak memory is its own), the
+two alternate (long, windows, long, windows, ...) and the ratio of each pair is printed. With
+--long-steps fewer than --steps (the default on a CPU: 1), the sampling is measured at
+--long-steps and the figure for --steps is estimated from the measured median step.
+
 examples:
   python benchmarks/bench_engine.py --shape 400M                 # auto precision, best device
+  python benchmarks/bench_engine.py --long --shape 400M --rounds 2
   python benchmarks/bench_engine.py --shape 400M --precision fp32 --renders 2
   python benchmarks/bench_engine.py --shape tiny --sampler midpoint
   python benchmarks/bench_engine.py --shape 400M --device cuda --variations 8
@@ -30,8 +38,11 @@ examples:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +60,7 @@ from engine.flow_model import FlowMatchingTransformer
 from engine.jasco import JascoEngine, resolve_device
 from engine.precision import PRECISIONS, resolve_precision
 from engine.preview import PreviewEngine, synthesize_drums
-from engine.request import SAMPLER_NAMES, GenerationRequest
+from engine.request import SAMPLER_NAMES, GenerationRequest, LongRequest
 from engine.text import T5Encoder
 from jasco_bridge.wav import encode_bwf_wav
 
@@ -331,6 +342,103 @@ def bench_preview() -> None:
           f"(RTF {span.seconds / runs / SEGMENT_SECONDS:.3f}), {span.load()}")  # fmt: skip
 
 
+# -- a long render against separate windows -----------------------------------------------------
+
+LONG_BARS, LONG_BPM = 32, 120.0
+
+
+def long_requests(sampler: str, steps: int) -> tuple[LongRequest, list[GenerationRequest]]:
+    """32 bars at 120 bpm as the bridge plans them (8 windows of 5 bars sharing one), and the
+    same bars as 8 separate 4-bar windows."""
+    from jasco_bridge.conditioning import plan_render
+    from midi.tempo import TempoMap
+
+    plan = plan_render(TempoMap.constant(LONG_BPM), 1, LONG_BARS, SEGMENT_SECONDS, 50.0)
+    base = bench_request(1, sampler, steps)
+    windows = tuple(
+        GenerationRequest(**{**base.__dict__, "duration_seconds": frames / 50.0})
+        for frames in plan.window_frames
+    )
+    separate = [
+        GenerationRequest(**{**base.__dict__, "duration_seconds": 8.0, "seed": k})
+        for k in range(LONG_BARS // 4)
+    ]
+    return LongRequest(windows, plan.overlap_frames), separate
+
+
+def run_long_part(part: str, shape: str, args: argparse.Namespace, device: torch.device) -> dict:
+    """One side of the comparison in this process: wall time, sampling, decode, peak memory."""
+    torch.manual_seed(0)
+    if shape == "preview":
+        engine = PreviewEngine({2: (0, 4, 7), 8: (9, 0, 4), 1: (5, 9, 0), 14: (7, 11, 2)})
+    else:
+        engine = random_engine(shape, device, args.precision)
+        engine.generate(bench_request(0, args.sampler, 1))  # warm-up
+    long, separate = long_requests(args.sampler, args.long_steps)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    span = Span()
+    results = []
+    with measured(span, device):
+        if part == "long":
+            results.append(engine.generate_long(long))
+        else:
+            results += [engine.generate(r) for r in separate]
+    audio_seconds = sum(len(r.audio) / r.sample_rate for r in results)
+    decode = sum(r.timings.get("decoding_seconds", 0.0) for r in results)
+    sampling = sum(r.timings.get("sampling_seconds", 0.0) for r in results)
+    return {
+        "seconds": span.seconds,
+        "audio_seconds": audio_seconds,
+        "decode_seconds": decode,
+        "sampling_seconds": sampling,
+        "windows": len(long.windows) if part == "long" else len(separate),
+        "peak_gib": peak_memory_gib(device if shape != "preview" else torch.device("cpu")),
+        "other_cores": span.other_cores,
+    }
+
+
+def bench_long(args: argparse.Namespace, device: torch.device) -> None:
+    """Alternate the two sides in fresh processes and print each pair's figures and ratio."""
+    print(f"\n{LONG_BARS} bars at {LONG_BPM:g} bpm: one long render vs {LONG_BARS // 4} separate "
+          f"4-bar windows; sampling measured at {args.long_steps} step(s), {args.steps} estimated")  # fmt: skip
+    for shape in ["preview", *args.shape]:
+        for round_ in range(1, args.rounds + 1):
+            pair = {}
+            for part in ("long", "windows"):
+                command = [sys.executable, __file__, "--long-part", part, "--shape", shape,
+                           "--precision", args.precision, "--sampler", args.sampler,
+                           "--long-steps", str(args.long_steps)]  # fmt: skip
+                if args.device:
+                    command += ["--device", args.device]
+                if args.threads:
+                    command += ["--threads", str(args.threads)]
+                done = subprocess.run(command, capture_output=True, text=True, check=True)
+                pair[part] = json.loads(done.stdout.strip().splitlines()[-1])
+            # the same network on the same 500-frame windows: one step costs the same on both
+            # sides, so the measured separate windows' sampling gives the step time
+            windows = pair["windows"]
+            step = windows["sampling_seconds"] / (windows["windows"] * args.long_steps)
+            for part, got in pair.items():
+                extra = max(args.steps - args.long_steps, 0) * got["windows"] * step
+                estimate = got["seconds"] + (extra if shape != "preview" else 0.0)
+                load = (
+                    "load unknown"
+                    if got["other_cores"] is None
+                    else f"others {got['other_cores']:.2f} cores"
+                )
+                print(f"  {shape} round {round_} {part:>7}: {got['windows']} windows, "
+                      f"{got['audio_seconds']:.1f} s audio, measured {got['seconds']:7.2f} s "
+                      f"(decode {got['decode_seconds']:.2f} s), at {args.steps} steps ~{estimate:7.1f} s, "
+                      f"peak memory {got['peak_gib']:.2f} GiB, {load}")  # fmt: skip
+                got["estimate"] = estimate
+            ratio = pair["long"]["seconds"] / pair["windows"]["seconds"]
+            estimated = pair["long"]["estimate"] / pair["windows"]["estimate"]
+            print(f"  {shape} round {round_}: long / windows = {ratio:.2f}x measured, "
+                  f"{estimated:.2f}x at {args.steps} steps; peak memory "
+                  f"{pair['long']['peak_gib'] / pair['windows']['peak_gib']:.2f}x")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -340,7 +448,9 @@ def main() -> None:
             {},
         ),
     )
-    parser.add_argument("--shape", nargs="+", choices=tuple(SHAPES), default=["tiny", "400M"])
+    parser.add_argument(
+        "--shape", nargs="+", choices=(*SHAPES, "preview"), default=["tiny", "400M"]
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best present)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument("--sampler", choices=SAMPLER_NAMES, default="euler")
@@ -362,14 +472,32 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the flow model (CUDA graphs on GPU)"
     )
+    parser.add_argument(
+        "--long", action="store_true", help="compare a 32-bar render with 8 separate windows"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="--long pairs to run")
+    parser.add_argument(
+        "--long-steps",
+        type=int,
+        help="sampler steps --long measures (default: --steps on a GPU, 1 on a CPU)",
+    )
+    parser.add_argument("--long-part", choices=("long", "windows"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     kept = False if args.release_memory else keep_freed_memory()
     device = resolve_device(args.device)
+    if args.long_steps is None:
+        args.long_steps = args.steps if device.type == "cuda" else 1
+    if args.long_part:
+        print(json.dumps(run_long_part(args.long_part, args.shape[0], args, device)))
+        return
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type.upper()
     print(f"torch {torch.__version__} on {name}, {torch.get_num_threads()} CPU threads, "
           f"{os.cpu_count()} cores, malloc keeps freed memory: {kept}")  # fmt: skip
+    if args.long:
+        bench_long(args, device)
+        return
     bench_preview()
     for shape in args.shape:
         run_shape(shape, args, device)

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +41,28 @@ from engine.errors import CheckpointError, ConditioningError, DeviceError, Gener
 from engine.flow_model import FlowMatchingTransformer, use_reduced_weights
 from engine.guidance import CfgTerm, guided, plan_cfg_terms
 from engine.precision import Precision, resolve_precision
-from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
-from engine.samplers import SAMPLERS, VelocityFn
+from engine.request import (
+    CancelFn,
+    GenerationRequest,
+    GenerationResult,
+    LongRequest,
+    ProgressFn,
+    WindowFn,
+)
+from engine.samplers import DOPRI5_PROGRESS_UNITS, SAMPLERS, KnownFrames, VelocityFn
 from engine.text import T5Encoder
 from engine.weights import COMPRESSION_FILE, STATE_DICT_FILE
 
 logger = logging.getLogger(__name__)
+
+DECODE_CHUNK_SECONDS = 30.0
+"""Latents longer than this are decoded in chunks, so a 10-minute render's decoder activations
+stay those of 30 s (a 60 s pass peaked at 3.2 GiB on the tiny model, benchmarks/bench_engine.py
+--long; a chunk costs 2 s of decoding more)."""
+
+DECODE_OVERLAP_SECONDS = 2.0
+"""Neighbouring decode chunks share this much audio, cross-faded linearly (the decoder's edges,
+with their reflection padding and a fresh LSTM state, fall where the fade hides them)."""
 
 
 def available_devices() -> list[str]:
@@ -83,6 +100,15 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise DeviceError(f"device {device!r} is not supported; use {here}")
     return resolved
+
+
+@dataclass(frozen=True)
+class LongLatents:
+    """What `sample_long` made: the joined latents [1, frames, F] of the whole piece and each
+    window's own latents [1, window frames, F] (normalised)."""
+
+    joined: torch.Tensor
+    windows: tuple[torch.Tensor, ...]
 
 
 class JascoEngine:
@@ -123,6 +149,8 @@ class JascoEngine:
         self.segment_seconds = config.segment_seconds
         self.separator = DrumSeparator(device)  # loads demucs on first use only
         self._forward: nn.Module | Callable[..., torch.Tensor] = self.network
+        self.decode_chunk_frames = round(DECODE_CHUNK_SECONDS * config.frame_rate_hz)
+        self.decode_overlap_frames = round(DECODE_OVERLAP_SECONDS * config.frame_rate_hz)
 
     @classmethod
     def from_pretrained(
@@ -252,15 +280,22 @@ class JascoEngine:
         steps: int = 10,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
+        known: KnownFrames | None = None,
     ) -> torch.Tensor:
-        """Integrate from noise z0 [B, T, F] to latents z1 (normalised)."""
+        """Integrate from noise z0 [B, T, F] to latents z1 (normalised); `known` holds frames on
+        their path to given latents (a continuation, see engine.samplers)."""
         if sampler not in SAMPLERS:
             raise ConditioningError(
                 f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}"
             )
         with torch.inference_mode():
             z1 = SAMPLERS[sampler](
-                velocity_fn, z0, steps=steps, progress=progress, should_cancel=should_cancel
+                velocity_fn,
+                z0,
+                steps=steps,
+                progress=progress,
+                should_cancel=should_cancel,
+                known=known,
             )
         return z1.float()
 
@@ -279,6 +314,30 @@ class JascoEngine:
         autocast = self._autocast() if bf16 else nullcontext()
         with torch.inference_mode(), autocast:
             return self.codec.decode(self.unnormalise(latents.float()))[:, 0].float()
+
+    def decode_long(self, latents: torch.Tensor) -> torch.Tensor:
+        """`decode` for latents of any length: one pass up to `decode_chunk_frames`, else
+        chunks of that many frames sharing `decode_overlap_frames`, cross-faded linearly."""
+        frames = latents.shape[1]
+        chunk, overlap = self.decode_chunk_frames, self.decode_overlap_frames
+        if frames <= chunk:
+            return self.decode(latents)
+        hop = round(self.sample_rate / self.frame_rate_hz)
+        with torch.inference_mode():
+            audio = torch.zeros(latents.shape[0], frames * hop, device=latents.device)
+            fade = torch.linspace(0.0, 1.0, overlap * hop + 2, device=latents.device)[1:-1]
+            start = 0
+            while True:
+                end = min(start + chunk, frames)
+                part = self.decode(latents[:, start:end])
+                if start > 0:
+                    part[:, : overlap * hop] *= fade
+                if end < frames:
+                    part[:, -overlap * hop :] *= fade.flip(0)
+                audio[:, start * hop : end * hop] += part
+                if end == frames:
+                    return audio
+                start = end - overlap
 
     def initial_noise(self, seed: int, batch: int = 1) -> torch.Tensor:
         """z0 [batch, T, F] from a per-request CPU generator (same noise on every device).
@@ -411,6 +470,103 @@ class JascoEngine:
             )
             for row, seed in enumerate(seeds)
         ]
+
+    def sample_long(
+        self,
+        request: LongRequest,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+        on_window: WindowFn | None = None,
+    ) -> LongLatents:
+        """Sample the windows one after the other, each a continuation of the one before.
+
+        Window k is sampled with its first `overlap_frames[k]` frames held on the path to window
+        k-1's latents there (`KnownFrames`), under its own conditions; the overlap is then
+        cross-faded into the joined latents. The noise of window k is the k-th draw of one
+        generator seeded with window 0's seed, so window 0 is exactly a one-window render of
+        that seed. `progress` counts steps over all windows (dopri5: thousandths of flow time
+        per window), `should_cancel` is polled at every step of every window.
+        """
+        offsets, total_frames = request.offsets(self.frame_rate_hz)
+        frames = request.frames(self.frame_rate_hz)
+        first = request.windows[0]
+        inputs = [self.request_inputs(window) for window in request.windows]
+        per_window = DOPRI5_PROGRESS_UNITS if first.sampler == "dopri5" else first.steps
+        total_steps = per_window * len(request.windows)
+        generator = torch.Generator(device="cpu").manual_seed(first.seed)
+        shape = (1, self.config.frames, self.config.flow_dim)
+        joined = torch.zeros(1, total_frames, self.config.flow_dim, device=self.device)
+        sampled: list[torch.Tensor] = []
+        for index, (window, row) in enumerate(zip(request.windows, inputs, strict=True)):
+            if should_cancel is not None and should_cancel():
+                raise GenerationCancelled(f"generation cancelled before window {index + 1}")
+            if on_window is not None:
+                on_window(index, len(request.windows))
+            terms = plan_cfg_terms(window.cfg_all, window.cfg_text)
+            prepared = self.prepare_conditions(self.condition_rows([row], terms))
+            z0 = torch.randn(shape, generator=generator).to(self.device)
+            overlap = request.overlap_frames[index]
+            known = None
+            if sampled:
+                shift = offsets[index] - offsets[index - 1]
+                mask = torch.zeros(self.config.frames, dtype=torch.bool, device=self.device)
+                mask[:overlap] = True
+                latents = torch.zeros_like(z0)
+                latents[:, :overlap] = sampled[-1][:, shift : shift + overlap]
+                known = KnownFrames(mask, latents)
+
+            def window_progress(step: int, _total: int, done: int = index * per_window) -> None:
+                if progress is not None:
+                    progress(done + step, total_steps)
+
+            z1 = self.sample(
+                self.velocity_field(prepared, terms),
+                z0,
+                sampler=window.sampler,
+                steps=window.steps,
+                progress=window_progress,
+                should_cancel=should_cancel,
+                known=known,
+            )
+            at, own = offsets[index], frames[index]
+            if overlap:
+                ramp = torch.arange(1, overlap + 1, device=self.device)[None, :, None] / (
+                    overlap + 1
+                )
+                blended = (1 - ramp) * joined[:, at : at + overlap] + ramp * z1[:, :overlap]
+                joined[:, at : at + overlap] = blended
+            joined[:, at + overlap : at + own] = z1[:, overlap:own]
+            sampled.append(z1[:, :own])
+        return LongLatents(joined=joined, windows=tuple(sampled))
+
+    def generate_long(
+        self,
+        request: LongRequest,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+        on_window: WindowFn | None = None,
+    ) -> GenerationResult:
+        """`sample_long`, then one decode of the joined latents (`decode_long`): mono float32
+        audio of the whole piece. Cost: the windows' sampling plus one decode; memory: one
+        window's network state, the latents (about 30 MB for 10 minutes: the joined piece and each
+        window's) and one decode chunk (30 s)."""
+        started = time.perf_counter()
+        latents = self.sample_long(request, progress, should_cancel, on_window)
+        sampled = time.perf_counter()
+        audio = self._to_host(self.decode_long(latents.joined))[0]
+        finished = time.perf_counter()
+        return GenerationResult(
+            audio=audio,
+            sample_rate=self.sample_rate,
+            engine=self.name,
+            model=self.model_id,
+            timings={
+                "sampling_seconds": sampled - started,
+                "decoding_seconds": finished - sampled,
+                "total_seconds": finished - started,
+            },
+            precision=self.precision.name,
+        )
 
     def _to_host(self, audio: torch.Tensor) -> np.ndarray:
         """[B, samples] on the device -> float32 numpy; from a GPU through pinned memory."""

@@ -26,7 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import ConditioningError, GenerationCancelled
-from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
+from engine.request import (
+    CancelFn,
+    GenerationRequest,
+    GenerationResult,
+    LongRequest,
+    ProgressFn,
+    WindowFn,
+)
 from engine.resample import resample
 
 MELODY_LOWEST_MIDI = 43  # salience bin 0; bin k = MIDI 43 + k
@@ -383,12 +390,28 @@ class PreviewEngine:
         self.frame_rate_hz = frame_rate_hz
         self.segment_seconds = segment_seconds
 
+    def generate_long(
+        self,
+        request: LongRequest,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+        on_window: WindowFn | None = None,
+    ) -> GenerationResult:
+        """The windows joined into one request and synthesised at once: the preview has no
+        segment limit, so a long render has no seams at all (one window as far as `on_window`
+        and `progress` are concerned)."""
+        if on_window is not None:
+            on_window(0, 1)
+        return self.generate(request.joined(self.frame_rate_hz), progress, should_cancel)
+
     def generate(
         self,
         request: GenerationRequest,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
     ) -> GenerationResult:
+        """Any length of music in one synthesis (the segment is only what the bridge plans
+        windows for)."""
         began = time.perf_counter()
         sr = self.sample_rate
         n_samples = int(round(request.duration_seconds * sr))

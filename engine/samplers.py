@@ -1,14 +1,21 @@
 """ODE samplers for flow matching: integrate dz/dt = v(z, t) from t = 0 (noise) to t = 1 (data).
 
-Every sampler has the signature `(velocity_fn, z0, *, steps, progress=None, should_cancel=None)
--> z1`, calls `progress(step, total)` with a total known before the first step, and polls
-`should_cancel()` between steps (raising GenerationCancelled). `velocity_fn(z, t)` gets t as a
-one-element tensor.
+Every sampler has the signature `(velocity_fn, z0, *, steps, progress=None, should_cancel=None,
+known=None) -> z1`, calls `progress(step, total)` with a total known before the first step, and
+polls `should_cancel()` between steps (raising GenerationCancelled). `velocity_fn(z, t)` gets t as
+a one-element tensor.
+
+`known` (a `KnownFrames`) makes the solve a continuation: the frames it marks are held on the
+flow-matching path towards given latents, z_t = (1 - (1 - sigma) t) z0 + t z_known with the same
+noise z0, at the start and after every step (and at a midpoint's half step), so only the other
+frames integrate freely and the marked ones end on z_known (within sigma |z0|). The network sees
+the known frames exactly where training put clean data at time t.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -22,6 +29,35 @@ DOPRI5_END_TIME = 1.0 - 1e-5
 
 DOPRI5_PROGRESS_UNITS = 1000
 """dopri5 reports progress in thousandths of the flow time (its step count is not known ahead)."""
+
+
+FLOW_SIGMA = 1e-5
+"""sigma of the training path z_t = (1 - (1 - sigma) t) z0 + t z1."""
+
+
+@dataclass(frozen=True)
+class KnownFrames:
+    """Frames whose end state is given: `mask` [T] (True = known) and `latents` [B, T, F] (only
+    the masked frames are read), both on the sampler's device."""
+
+    mask: torch.Tensor
+    latents: torch.Tensor
+
+    def hold(self, z: torch.Tensor, t: torch.Tensor | float, z0: torch.Tensor) -> torch.Tensor:
+        """z with the known frames put on their path at time t."""
+        on_path = (1 - (1 - FLOW_SIGMA) * t) * z0 + t * self.latents.to(z.dtype)
+        return torch.where(self.mask[None, :, None], on_path, z)
+
+    def velocity(self, v: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
+        """v with the known frames moving along their path (its constant time derivative)."""
+        along = self.latents.to(v.dtype) - (1 - FLOW_SIGMA) * z0
+        return torch.where(self.mask[None, :, None], along, v)
+
+
+def _hold(
+    known: KnownFrames | None, z: torch.Tensor, t: torch.Tensor | float, z0: torch.Tensor
+) -> torch.Tensor:
+    return z if known is None else known.hold(z, t, z0)
 
 
 def _check_cancel(should_cancel: CancelFn | None) -> None:
@@ -53,6 +89,7 @@ def sample_euler(
     steps: int = 10,
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    known: KnownFrames | None = None,
 ) -> torch.Tensor:
     """z_{k+1} = z_k + dt·v(z_k, t_k), dt = 1/steps; `steps` model calls.
 
@@ -61,11 +98,12 @@ def sample_euler(
     """
     _check_steps(steps)
     dt = 1 / steps
-    z = z0
     t = torch.zeros(1, device=z0.device)
+    z = _hold(known, z0, t, z0)
     for _ in _fixed_steps(steps, progress, should_cancel):
         z = z + dt * velocity_fn(z, t)
         t = t + dt
+        z = _hold(known, z, t, z0)
     return z
 
 
@@ -76,6 +114,7 @@ def sample_midpoint(
     steps: int = 10,
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    known: KnownFrames | None = None,
 ) -> torch.Tensor:
     """Explicit midpoint (2nd order): z_{k+1} = z_k + dt·v(z_k + dt/2·v(z_k, t_k), t_k + dt/2).
 
@@ -83,11 +122,11 @@ def sample_midpoint(
     """
     _check_steps(steps)
     dt = 1 / steps
-    z = z0
+    z = _hold(known, z0, 0.0, z0)
     for step in _fixed_steps(steps, progress, should_cancel):
         t = torch.full((1,), step * dt, device=z0.device)
-        half = z + (dt / 2) * velocity_fn(z, t)
-        z = z + dt * velocity_fn(half, t + dt / 2)
+        half = _hold(known, z + (dt / 2) * velocity_fn(z, t), t + dt / 2, z0)
+        z = _hold(known, z + dt * velocity_fn(half, t + dt / 2), t + dt, z0)
     return z
 
 
@@ -98,6 +137,7 @@ def sample_dopri5(
     steps: int = 10,
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    known: KnownFrames | None = None,
     rtol: float = 1e-5,
     atol: float = 1e-5,
 ) -> torch.Tensor:
@@ -108,6 +148,10 @@ def sample_dopri5(
     evaluation reports the furthest time evaluated so far, capped one unit short of the total
     (trial evaluations may reach past the accepted end), and the finished solve reports
     (total, total). Cancellation is polled at every field evaluation.
+
+    With `known`, the solver cannot be stopped after each step, so the known frames get the
+    path's own velocity instead: their trajectory is linear in t, which every Runge-Kutta stage
+    integrates exactly, and the end state is put on the path once more.
     """
     from torchdiffeq import odeint
 
@@ -121,13 +165,17 @@ def sample_dopri5(
             units = min(total - 1, max(reached, round(float(t) / DOPRI5_END_TIME * total)))
             reached = units
             progress(units, total)
-        return velocity_fn(z, t.reshape(1))
+        if known is None:
+            return velocity_fn(z, t.reshape(1))
+        return known.velocity(velocity_fn(known.hold(z, t, z0), t.reshape(1)), z0)
 
     times = torch.tensor([0.0, DOPRI5_END_TIME], device=z0.device)
-    trajectory = odeint(field, z0, times, rtol=rtol, atol=atol, method="dopri5")
+    trajectory = odeint(
+        field, _hold(known, z0, 0.0, z0), times, rtol=rtol, atol=atol, method="dopri5"
+    )
     if progress is not None:
         progress(total, total)
-    return trajectory[-1]
+    return _hold(known, trajectory[-1], DOPRI5_END_TIME, z0)
 
 
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {

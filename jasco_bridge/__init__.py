@@ -6,7 +6,8 @@ From Python::
 
     from jasco_bridge.daemon import BackgroundDaemon     # run the OSC daemon on a thread
     from jasco_bridge.engines import open_renderer       # JASCO if installed, else the preview
-    from jasco_bridge.conditioning import plan_window, build_request   # bars -> engine request
+    from jasco_bridge.conditioning import plan_render, build_request   # bars -> engine requests
+    from jasco_bridge.pipeline import render_clip        # a plan of any length -> one clip
 """
 
 from jasco_bridge.errors import BridgeError, ClipError, ProtocolError, RenderError, SessionError

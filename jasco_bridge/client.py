@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jasco_bridge import protocol
+from jasco_bridge.conditioning import MAX_RENDER_BARS
 from jasco_bridge.errors import UsageError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX
@@ -39,6 +40,7 @@ SETTING_NAMES = (
     "variations",
     "sample_rate",
     "target_lufs",
+    "context_bars",
 )
 _TOP_LEVEL = (
     "session",
@@ -221,7 +223,8 @@ class RenderSpec:
         if "start_bar" in top:
             values["start_bar"] = _whole(top["start_bar"], "start_bar", 1, 100_000)
         if top.get("bars") is not None:
-            values["bars"] = _whole(top["bars"], "bars", 1, 256)
+            # 0: to the song's last note, as in /jasco/render
+            values["bars"] = _whole(top["bars"], "bars", 0, MAX_RENDER_BARS)
         settings = _object(top.get("settings", {}), "settings", SETTING_NAMES)
         checked_settings = []
         for name, value in settings.items():

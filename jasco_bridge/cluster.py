@@ -9,7 +9,9 @@ Three parts, all on Ray (the optional `cluster` extra):
   cannot starve another producer's single render.
 - `ClusterRenderer`, the daemon's side: it satisfies `engine.request.Renderer`, so sessions,
   trimming, clip writing and replies stay on the producer's machine and only the
-  `GenerationRequest` (drum stems as arrays) and the `GenerationResult` cross the wire.
+  `GenerationRequest` (drum stems as arrays) and the `GenerationResult` cross the wire. A long
+  render's `LongRequest` goes to one worker whole: its windows continue each other's latents,
+  which stay on that worker's device.
 
 Progress is a long poll: while the worker renders, the daemon asks "what step after N?" and the
 worker answers as soon as a step ends (or after `POLL_SECONDS`, which is also how often the
@@ -37,7 +39,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import EngineError, GenerationCancelled
-from engine.request import CancelFn, GenerationRequest, GenerationResult, ProgressFn
+from engine.request import (
+    CancelFn,
+    GenerationRequest,
+    GenerationResult,
+    LongRequest,
+    ProgressFn,
+    WindowFn,
+)
 from jasco_bridge.errors import ConfigError, RenderError
 
 logger = logging.getLogger(__name__)
@@ -154,6 +163,8 @@ class _Render:
     cancel: threading.Event
     step: int = 0
     total: int = 0
+    window: int = 0
+    windows: int = 1
     finished: bool = False
 
 
@@ -204,7 +215,9 @@ class _EngineWorker:
                     self._renders.popitem(last=False)
             return render
 
-    def generate(self, token: str, request: GenerationRequest) -> tuple[str, Any, int, int]:
+    def generate(
+        self, token: str, request: GenerationRequest | LongRequest
+    ) -> tuple[str, Any, int, int]:
         """("done", result | "cancelled", message | "error", exception, step, total)."""
         render = self._render(token)
 
@@ -213,9 +226,18 @@ class _EngineWorker:
                 render.step, render.total = step, total
                 render.changed.notify_all()
 
+        def on_window(index: int, count: int) -> None:
+            with render.changed:
+                render.window, render.windows = index, count
+
         try:
             with self._one_at_a_time:
-                result = self.renderer.generate(request, progress, render.cancel.is_set)
+                if isinstance(request, LongRequest):
+                    result = self.renderer.generate_long(
+                        request, progress, render.cancel.is_set, on_window
+                    )
+                else:
+                    result = self.renderer.generate(request, progress, render.cancel.is_set)
             outcome: tuple[str, Any] = ("done", result)
         except GenerationCancelled as cancelled:
             outcome = ("cancelled", str(cancelled))
@@ -229,14 +251,17 @@ class _EngineWorker:
             render.changed.notify_all()
         return (*outcome, render.step, render.total)
 
-    def wait_progress(self, token: str, after_step: int, timeout: float) -> tuple[int, int, bool]:
-        """(step, total, finished) as soon as a step past `after_step` is done, or at `timeout`."""
+    def wait_progress(
+        self, token: str, after_step: int, timeout: float
+    ) -> tuple[int, int, bool, int, int]:
+        """(step, total, finished, window, windows) as soon as a step past `after_step` is
+        done, or at `timeout`."""
         render = self._render(token)
         with render.changed:
             render.changed.wait_for(
                 lambda: render.step > after_step or render.finished, timeout=timeout
             )
-            return render.step, render.total, render.finished
+            return render.step, render.total, render.finished, render.window, render.windows
 
     def cancel(self, token: str) -> None:
         self._render(token).cancel.set()
@@ -483,13 +508,32 @@ class ClusterRenderer:
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
     ) -> GenerationResult:
+        return self._run(request, progress, should_cancel, None)
+
+    def generate_long(
+        self,
+        request: LongRequest,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+        on_window: WindowFn | None = None,
+    ) -> GenerationResult:
+        """All windows on one worker (they continue each other's latents there)."""
+        return self._run(request, progress, should_cancel, on_window)
+
+    def _run(
+        self,
+        request: GenerationRequest | LongRequest,
+        progress: ProgressFn | None,
+        should_cancel: CancelFn | None,
+        on_window: WindowFn | None,
+    ) -> GenerationResult:
         cancelled = should_cancel or (lambda: False)
         tried: list[str] = []
         while True:
             name, worker = self._lease(tried, cancelled)
             failed = False
             try:
-                return self._render_on(worker, request, progress, cancelled)
+                return self._render_on(worker, request, progress, cancelled, on_window)
             except WorkerLost as lost:
                 failed = True
                 tried.append(name)
@@ -529,16 +573,21 @@ class ClusterRenderer:
     def _render_on(
         self,
         worker: Any,
-        request: GenerationRequest,
+        request: GenerationRequest | LongRequest,
         progress: ProgressFn | None,
         cancelled: CancelFn,
+        on_window: WindowFn | None = None,
     ) -> GenerationResult:
         ray = self._ray
         token = uuid.uuid4().hex
         reported = 0
+        window_seen = (-1, 0)
 
-        def report(step: int, total: int) -> None:
-            nonlocal reported
+        def report(step: int, total: int, window: int | None = None, windows: int = 1) -> None:
+            nonlocal reported, window_seen
+            if on_window is not None and window is not None and (window, windows) != window_seen:
+                window_seen = (window, windows)
+                on_window(window, windows)
             if progress is not None:
                 for done in range(reported + 1, step + 1):
                     progress(done, total)
@@ -553,8 +602,8 @@ class ClusterRenderer:
                 if rendering in ready:
                     kind, payload, step, total = ray.get(rendering)
                     break
-                step, total, finished = ray.get(poll)
-                report(step, total)
+                step, total, finished, window, windows = ray.get(poll)
+                report(step, total, window, windows)
                 if finished:
                     kind, payload, step, total = ray.get(rendering)
                     break

@@ -206,7 +206,8 @@ class Daemon:
             return
         except Exception as exc:  # multicast refused, name conflict, no interface ...
             self._announce(
-                f"not advertised over Bonjour ({exc}); type the address into controllers"
+                f"not advertised over Bonjour ({exc or type(exc).__name__}); type the address into "
+                "controllers"
             )
             return
         self._advertiser = advertiser

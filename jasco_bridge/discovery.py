@@ -8,6 +8,8 @@ nothing. python `zeroconf` is an optional extra (`pip install "jasco-bridge[disc
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import ipaddress
 import logging
 import re
@@ -23,6 +25,9 @@ logger = logging.getLogger(__name__)
 SERVICE_TYPE = "_osc._udp.local."
 INSTALL_HINT = 'pip install "jasco-bridge[discovery]"'
 _ANY = ("0.0.0.0", "", "::")
+# Probing and announcing take under a second on a quiet machine; zeroconf's own blocking call
+# gives up after 0.7 s, which a busy machine overruns although the record would register.
+_REGISTER_TIMEOUT_SECONDS = 15.0
 
 
 def should_advertise(host: str, enabled: bool = True) -> bool:
@@ -95,11 +100,22 @@ class Advertiser:
 
         self._zeroconf = Zeroconf(interfaces=self.interfaces or InterfaceChoice.All)
         try:
-            self._zeroconf.register_service(self.info)
+            registering = asyncio.run_coroutine_threadsafe(self._register(), self._zeroconf.loop)
+            try:
+                registering.result(timeout=_REGISTER_TIMEOUT_SECONDS)
+            except concurrent.futures.TimeoutError:
+                registering.cancel()
+                raise TimeoutError(
+                    f"the record was not registered within {_REGISTER_TIMEOUT_SECONDS:g} s"
+                ) from None
         except Exception:
             self._zeroconf.close()
             self._zeroconf = None
             raise
+
+    async def _register(self) -> None:
+        announced = await self._zeroconf.async_register_service(self.info)
+        await announced
 
     def close(self) -> None:
         if self._zeroconf is None:

@@ -5,8 +5,8 @@ with the seed it will use); it never waits for the engine. Worker threads start 
 order they were submitted and report through `on_event`, called *from a worker thread* (a server
 hands events to its loop with `loop.call_soon_threadsafe`); only jobs that never started are
 reported from the thread that cancelled them (`cancel`, `shutdown`). Every job ends with exactly
-one of "done", "error" or "cancelled"; "progress" events before that carry step/total of the
-sampler.
+one of "done", "error" or "cancelled"; "progress" events before that carry the step and total
+of the sampler over all the windows of the render, and which window is running.
 
 How many jobs render at once is the renderer's `concurrency` attribute, read once here (1 when
 it has none, as a local engine: one model on one device renders one window at a time). A
@@ -39,7 +39,7 @@ from typing import Literal
 
 from engine.errors import EngineError, GenerationCancelled
 from jasco_bridge.clips import ClipInfo
-from jasco_bridge.conditioning import BarWindow, plan_window
+from jasco_bridge.conditioning import BarWindow, RenderPlan, bars_to_song_end, plan_render
 from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import BridgeError, RenderError
 from jasco_bridge.journal import JobJournal
@@ -83,6 +83,10 @@ class JobEvent:
     fraction: float = 0.0
     clip: ClipInfo | None = None
     message: str = ""
+    step: int = 0
+    total: int = 0
+    window: int = 0  # 0-based window running, of `windows`
+    windows: int = 1
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class RenderJob:
 
     id: int
     snapshot: SessionSnapshot = field(repr=False)
-    window: BarWindow = field(repr=False)
+    plan: RenderPlan = field(repr=False)
     seed: int
     variation: int
     reply_to: object = field(default=None, repr=False)
@@ -115,6 +119,11 @@ class RenderJob:
     @property
     def session(self) -> str:
         return self.snapshot.name
+
+    @property
+    def window(self) -> BarWindow:
+        """All the bars of the job (its plan's span)."""
+        return self.plan.span
 
     @property
     def start_bar(self) -> int:
@@ -248,12 +257,22 @@ class JobQueue:
     ) -> list[RenderJob]:
         """Queue one job per variation of the session's settings; never blocks.
 
-        The bar window is checked now, so a bad range fails at once with RenderError; so does a
-        full queue. `bars=None` renders as many whole bars as fit in one clip (at most 4).
+        The bars are planned now, so a bad range fails at once with RenderError; so does a full
+        queue. `bars=None` renders as many whole bars as fit in one clip (at most 4), `bars=0`
+        to the song's last note; more bars than fit one window are a long render.
         `owner` may cancel the jobs; `token` and `reply_address` (a UDP client) are written in
         the journal, so that a restarted daemon can tell that client its job was interrupted.
         """
-        window = plan_window(snapshot.tempo_map, start_bar, bars, self.renderer.segment_seconds)
+        if bars == 0:
+            bars = bars_to_song_end(snapshot.tempo_map, start_bar, snapshot.last_beat())
+        plan = plan_render(
+            snapshot.tempo_map,
+            start_bar,
+            bars,
+            self.renderer.segment_seconds,
+            self.renderer.frame_rate_hz,
+            context_bars=snapshot.settings.context_bars,
+        )
         count = snapshot.settings.variations
         with self._lock:
             if not self._accepting:
@@ -269,7 +288,7 @@ class JobQueue:
                 RenderJob(
                     id=first + variation,
                     snapshot=snapshot,
-                    window=window,
+                    plan=plan,
                     seed=seed,
                     variation=variation,
                     reply_to=reply_to,
@@ -390,12 +409,28 @@ class JobQueue:
         return JobEvent(JobState.DONE, job.id, job.reply_to, fraction=1.0, clip=clip)
 
     def _render(self, job: RenderJob) -> ClipInfo:
+        running = [0, 1]  # the window going, and how many: set by the engine before each
+
+        def on_window(index: int, count: int) -> None:
+            running[:] = [index, count]
+
         def progress(step: int, total: int) -> None:
-            self._emit(JobEvent(JobState.RUNNING, job.id, job.reply_to, fraction=step / total))
+            self._emit(
+                JobEvent(
+                    JobState.RUNNING,
+                    job.id,
+                    job.reply_to,
+                    fraction=step / total,
+                    step=step,
+                    total=total,
+                    window=running[0],
+                    windows=running[1],
+                )
+            )
 
         clip = render_clip(
             job.snapshot,
-            job.window,
+            job.plan,
             self.opened,
             chords=self._recognise(job),
             seed=job.seed,
@@ -403,26 +438,30 @@ class JobQueue:
             job_id=job.id,
             variation=job.variation,
             progress=progress,
+            on_window=on_window,
             should_cancel=job.cancel_requested.is_set,
             timings={"queued_seconds": (job.started or self._clock()) - job.created},
             clock=self._clock,
         )
         window = job.window
         logger.info(
-            "job %s done: %s (bars %s-%s, %.2f s)",
+            "job %s done: %s (bars %s-%s, %.2f s, %d window%s)",
             job.id,
             clip.path,
             window.start_bar,
             window.end_bar,
             clip.duration_seconds,
+            len(job.plan.windows),
+            "" if len(job.plan.windows) == 1 else "s",
         )
         return clip
 
     # ---------------------------------------------------------------- helpers
 
     def _recognise(self, job: RenderJob) -> list[TimedChord]:
-        """The window's chords, recognised on the recogniser thread within the time limit."""
-        horizon = job.window.horizon_beat
+        """The render's chords (to its last window's horizon), recognised on the recogniser
+        thread within the time limit."""
+        horizon = job.plan.windows[-1].horizon_beat
         try:
             running = self._recognizer.submit(job.snapshot.chord_timeline, horizon)
         except RuntimeError:  # the queue is shutting down

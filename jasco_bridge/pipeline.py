@@ -1,9 +1,15 @@
 """One render, for the daemon's worker and the `render` command alike:
 
-    session snapshot + bar window -> condition -> engine -> trim, resample, loudness -> WAV + sidecar
+    session snapshot + render plan -> condition each window -> engine -> trim, resample,
+    loudness -> WAV + sidecar
 
-    window = plan_window(snapshot.tempo_map, start_bar, bars, opened.renderer.segment_seconds)
-    clip = render_clip(snapshot, window, opened, seed=7, out_dir="jasco-clips")
+    renderer = opened.renderer
+    plan = plan_render(snapshot.tempo_map, start_bar, bars, renderer.segment_seconds,
+                       renderer.frame_rate_hz, context_bars=snapshot.settings.context_bars)
+    clip = render_clip(snapshot, plan, opened, seed=7, out_dir="jasco-clips")
+
+A plan of one window is one `generate`; a longer one is one `generate_long` over all its windows
+(each conditioned on its own bars), and the clip is the one joined piece trimmed to the bars.
 
 The sidecar beside each WAV has one schema (docs/architecture.md lists its keys): the session as
 `SessionSnapshot.describe()` gives it, the window, what rendered it and how long it took.
@@ -24,10 +30,16 @@ from typing import Any
 import numpy as np
 
 from engine.errors import GenerationCancelled
-from engine.request import CancelFn, GenerationResult, ProgressFn
+from engine.request import CancelFn, GenerationResult, LongRequest, ProgressFn, WindowFn
 from jasco_bridge import __version__
 from jasco_bridge.clips import ClipInfo, clip_path, save_clip
-from jasco_bridge.conditioning import BarWindow, ConditionedRequest, condition
+from jasco_bridge.conditioning import (
+    BarWindow,
+    ConditionedRequest,
+    RenderPlan,
+    condition,
+    merged_chord_report,
+)
 from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import RenderError
 from jasco_bridge.session import SessionSnapshot
@@ -39,7 +51,7 @@ SIDECAR_SCHEMA = 1
 
 def render_clip(
     snapshot: SessionSnapshot,
-    window: BarWindow,
+    plan: RenderPlan,
     opened: OpenedRenderer,
     *,
     seed: int,
@@ -49,24 +61,52 @@ def render_clip(
     variation: int = 0,
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    on_window: WindowFn | None = None,
     on_conditioned: Callable[[ConditionedRequest], None] | None = None,
     timings: Mapping[str, float] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     chords: Sequence[TimedChord] | None = None,
 ) -> ClipInfo:
-    """Render `window` of `snapshot` with `seed` and write it as a clip that never replaces a file.
+    """Render the bars of `plan` from `snapshot` with `seed` and write them as one clip that
+    never replaces a file.
 
     The clip goes to `path` when given, else to `clip_path(out_dir, ...)`. `on_conditioned` sees
-    the engine request (and the chord mapping) before the engine runs; `should_cancel` is polled
-    between sampler steps. `timings` (e.g. the time a job waited) are added to the sidecar's.
-    `chords`: the window's chords when already recognised (see `conditioning.condition`).
+    the first window's engine request and the chords of the whole span before the engine runs;
+    `progress(step, total)` counts the steps of every window, `on_window(index, count)` says
+    which one starts, `should_cancel` is polled between sampler steps. `timings` (e.g. the time
+    a job waited) are added to the sidecar's. `chords`: the span's chords when already
+    recognised (see `conditioning.condition`).
     """
     renderer = opened.renderer
-    conditioned = condition(snapshot, window, renderer, opened.vocabulary, seed=seed, chords=chords)
+    window = plan.span
+    windows = [
+        condition(
+            snapshot,
+            part,
+            renderer,
+            opened.vocabulary,
+            seed=seed,
+            chords=chords,
+            duration_seconds=plan.engine_seconds(index),
+        )
+        for index, part in enumerate(plan.windows)
+    ]
+    report = merged_chord_report(plan, [part.chord_report for part in windows])
+    conditioned = ConditionedRequest(windows[0].request, report)
     if on_conditioned is not None:
         on_conditioned(conditioned)
     began = clock()
-    result = renderer.generate(conditioned.request, progress=progress, should_cancel=should_cancel)
+    if plan.is_long:
+        long_request = LongRequest(tuple(part.request for part in windows), plan.overlap_frames)
+        result = renderer.generate_long(
+            long_request, progress=progress, should_cancel=should_cancel, on_window=on_window
+        )
+    else:
+        if on_window is not None:
+            on_window(0, 1)
+        result = renderer.generate(
+            conditioned.request, progress=progress, should_cancel=should_cancel
+        )
     rendered = clock()
     if should_cancel is not None and should_cancel():
         raise GenerationCancelled("cancelled after the last sampler step; no clip was written")
@@ -85,6 +125,13 @@ def render_clip(
         "job": job_id,
         "variation": variation,
         **_render_facts(conditioned, result),
+        "windows": [
+            {
+                **plan.describe_window(index),
+                "chords": [asdict(use) for use in part.chord_report],
+            }
+            for index, part in enumerate(windows)
+        ],
         "timings": {
             **(timings or {}),
             "render_seconds": rendered - began,

@@ -25,11 +25,12 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from jasco_bridge.clips import ClipInfo
+from jasco_bridge.conditioning import MAX_RENDER_BARS
 from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX, Arg, Command, Reply, Request
 from jasco_bridge.session import DEFAULT_SESSION
-from jasco_bridge.settings import MAX_SEED, RANDOM_SEED
+from jasco_bridge.settings import MAX_CONTEXT_BARS, MAX_SEED, RANDOM_SEED
 from midi.notes import MAX_PITCH, MAX_VELOCITY
 from midi.tempo import MAX_BPM, MAX_DENOMINATOR, MAX_NUMERATOR, MIN_BPM
 
@@ -44,9 +45,7 @@ _VELOCITY = Arg("velocity", "int", "MIDI velocity", default=100, low=0, high=MAX
 _REQUIRED_VELOCITY = Arg("velocity", "int", "MIDI velocity", low=0, high=MAX_VELOCITY)
 _BPM = Arg("bpm", "float", "quarter notes per minute", low=MIN_BPM, high=MAX_BPM)
 _NUMERATOR = Arg("numerator", "int", "beats per bar", low=1, high=MAX_NUMERATOR)
-_DENOMINATOR = Arg(
-    "denominator", "int", "beat unit (1, 2, 4, 8, ...)", low=1, high=MAX_DENOMINATOR
-)
+_DENOMINATOR = Arg("denominator", "int", "beat unit (1, 2, 4, 8, ...)", low=1, high=MAX_DENOMINATOR)
 _JOB = Arg("job", "int", "job id from /jasco/ack", low=1)
 _TOKEN = Arg("token", "str", "the render's token, when it sent one", default=None)
 _START_BAR = Arg("start_bar", "int", "first bar of the clip (1-based)")
@@ -193,24 +192,27 @@ COMMANDS: tuple[Command, ...] = (
         f"Change a render setting: seed (0..{MAX_SEED}; {RANDOM_SEED} or `random` = a new "
         "random seed per render, other negative seeds are refused), steps, sampler "
         "(euler, midpoint, dopri5), cfg_all, cfg_text, variations, sample_rate (0 = engine rate), "
-        "target_lufs (0 = off).",
+        f"target_lufs (0 = off), context_bars (1..{MAX_CONTEXT_BARS}: bars each window of a long "
+        "render shares with the one before).",
         "set_setting",
         args=(Arg("name", "str", "setting name"), Arg("value", "number_or_str", "new value")),
     ),
     Command("reset", "Reset the session to its defaults.", "reset"),
     Command(
         "render",
-        "Queue a render of a bar range; one job per variation.",
+        "Queue a render of a bar range, of any length up to 10 minutes (longer than one JASCO "
+        "window: rendered window by window as one continuous clip); one job per variation.",
         "render",
         args=(
             Arg("start_bar", "int", "first bar (1-based)", default=1, low=1),
             Arg(
                 "bars",
                 "int",
-                "how many bars; default: as many whole bars as fit in one clip, at most 4",
+                "how many bars; 0 = to the song's last note; default: as many whole bars as "
+                "fit in one window, at most 4",
                 default=None,
-                low=1,
-                high=256,
+                low=0,
+                high=MAX_RENDER_BARS,
             ),
             Arg(
                 "token",
@@ -406,8 +408,16 @@ REPLIES: tuple[Reply, ...] = (
     ),
     Reply(
         "progress",
-        "A sampler step finished.",
-        (_JOB, Arg("fraction", "float", "0..1", low=0, high=1), _TOKEN),
+        "A sampler step finished (of any window of a long render).",
+        (
+            _JOB,
+            Arg("fraction", "float", "0..1 of the whole render", low=0, high=1),
+            Arg("step", "int", "steps done, over all windows"),
+            Arg("total", "int", "steps of the whole render, known before the first"),
+            Arg("window", "int", "the window running (1-based)"),
+            Arg("windows", "int", "windows in the render (1 for the preview)"),
+            _TOKEN,
+        ),
     ),
     Reply(
         "done",
@@ -654,8 +664,17 @@ def ack(
     return _tokened("ack", token, job_id, seed, variation, start_bar, bars)
 
 
-def progress(job_id: int, fraction: float, token: str | None = None) -> OscMessage:
-    return _tokened("progress", token, job_id, float(fraction))
+def progress(
+    job_id: int,
+    fraction: float,
+    step: int,
+    total: int,
+    window: int,
+    windows: int,
+    token: str | None = None,
+) -> OscMessage:
+    """`window` is 1-based here, as a musician counts."""
+    return _tokened("progress", token, job_id, float(fraction), step, total, window, windows)
 
 
 def done(

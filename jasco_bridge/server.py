@@ -1043,7 +1043,15 @@ def _bind_problem(kind: str, host: str, port: int, exc: OSError) -> str:
 def _event_message(event: JobEvent, token: str | None, bars: tuple[int, int]) -> OscMessage:
     """The reply for one job event; `bars` is the job's (start_bar, bars)."""
     if event.kind is JobState.RUNNING:
-        return protocol.progress(event.job_id, event.fraction, token)
+        return protocol.progress(
+            event.job_id,
+            event.fraction,
+            event.step,
+            event.total,
+            event.window + 1,
+            event.windows,
+            token,
+        )
     if event.kind is JobState.CANCELLED:
         return protocol.cancelled(event.job_id, token)
     if event.kind is JobState.DONE and event.clip is not None:

@@ -25,6 +25,7 @@ MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 192_000
 MIN_LUFS = -70.0
 MAX_LUFS = -1.0
+MAX_CONTEXT_BARS = 8
 
 
 def _whole(name: str, value: object, low: int, high: int, hint: str = "") -> int:
@@ -46,7 +47,8 @@ class RenderSettings:
 
     `seed=None` draws a fresh seed for every job (and reports it). `sample_rate=None` writes
     clips at the engine's rate (32 kHz for JASCO); a number resamples them to the DAW project's
-    rate. `target_lufs=None` leaves loudness alone.
+    rate. `target_lufs=None` leaves loudness alone. `context_bars` is how many bars each window
+    of a render longer than one window shares with the window before (what it continues from).
     """
 
     seed: int | None = None
@@ -57,6 +59,7 @@ class RenderSettings:
     variations: int = 1
     sample_rate: int | None = None
     target_lufs: float | None = None
+    context_bars: int = 1
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLER_NAMES:
@@ -69,6 +72,7 @@ class RenderSettings:
             "cfg_all": _number("cfg_all", self.cfg_all, 0.0, MAX_CFG),
             "cfg_text": _number("cfg_text", self.cfg_text, 0.0, MAX_CFG),
             "variations": _whole("variations", self.variations, 1, MAX_VARIATIONS),
+            "context_bars": _whole("context_bars", self.context_bars, 1, MAX_CONTEXT_BARS),
         }
         if self.seed is not None:
             hint = f"; {RANDOM_SEED} means a new random seed per render"

@@ -11,8 +11,11 @@ WAV records everything needed to render it again (--again CLIP.json).
 Clips are named like the daemon's, <out-dir>/<file>/bars002-003_<prompt>_<seed>.wav, and are
 never overwritten: when the name is taken, the next free one (..._0-2.wav) is used.
 
-One clip holds at most 10 s of music (JASCO's window). Without --bars you get as many whole
-bars as fit in 10 s, at most 4; asking for more than fits is refused with the number that does.
+A clip can be of any length up to 10 minutes (--bars 32, or --bars all: to the file's last
+note). JASCO makes 10 s at a time, so a longer clip is rendered window by window, each window a
+continuation of the one before over --context-bars shared bars, and decoded as one piece: it
+costs about the sum of its windows (16 bars at 96 bpm: 5 windows). Without --bars you get as
+many whole bars as fit in one 10 s window, at most 4.
 
 Without weights (`--engine auto`, the default) the clip is a PREVIEW from a built-in synth:
 it plays your chords, beat and drums so you can check timing, but it is not JASCO. Get the
@@ -21,6 +24,8 @@ weights with `jasco-bridge weights download`.
 examples:
   jasco-bridge render song.mid --prompt "80s synth pop, gated drums"
   jasco-bridge render song.mid --prompt "jazz trio" --track piano --start-bar 9 --bars 4
+  jasco-bridge render song.mid --prompt "synthwave" --start-bar 1 --bars 32
+  jasco-bridge render song.mid --prompt "synthwave" --bars all --context-bars 2
   jasco-bridge render song.mid --prompt "lofi" --drums loop.wav --seed 7 -o lofi.wav
   jasco-bridge render song.mid --prompt "lofi" --variations 3 --sample-rate 48000 --target-lufs -14
   jasco-bridge render song.mid --prompt "rock" --engine jasco --model ~/models/jasco-400M \\
@@ -79,7 +84,16 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--melody-track", help="melody track by name or index (melody models)")
     parser.add_argument("--start-bar", type=int, default=1, help="first bar (1-based)")
     parser.add_argument(
-        "--bars", type=int, help="number of bars; None = as many as fit in 10 s, at most 4"
+        "--bars",
+        type=_bar_count,
+        help="number of bars (any length up to 10 minutes), or 'all' = to the file's last note; "
+        "None = as many as fit in one 10 s window, at most 4",
+    )
+    parser.add_argument(
+        "--context-bars",
+        type=int,
+        help="bars each window of a long render shares with the one before; "
+        f"None = {defaults.context_bars}",
     )
     parser.add_argument(
         "--engine",
@@ -144,23 +158,45 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+ALL_BARS = "all"
+
+
+def _bar_count(text: str) -> int | str:
+    """--bars: a whole number, or 'all' (resolved once the song is read)."""
+    if text.strip().lower() == ALL_BARS:
+        return ALL_BARS
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bars must be a whole number or 'all', got {text!r}"
+        ) from None
+
+
 class ProgressBar:
-    """A one-line text bar on a terminal stream: `[#######.............]  7/20`."""
+    """A one-line text bar on a terminal stream: `[#######.............]  7/20`, with the
+    window running in a render of more than one (`window 2/5`)."""
 
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
         self.label = label
         self.stream = stream
         self.width = width
+        self.window = (0, 1)
+
+    def on_window(self, index: int, count: int) -> None:
+        self.window = (index, count)
 
     def __call__(self, step: int, total: int) -> None:
         filled = round(self.width * step / total) if total else self.width
         bar = "#" * filled + "." * (self.width - filled)
+        index, count = self.window
+        where = f" window {index + 1}/{count}" if count > 1 else ""
         stream = self.stream or sys.stderr  # looked up late: the process may swap stderr
         if stream.isatty():
             end = "\n" if step >= total else ""
-            stream.write(f"\r{self.label} [{bar}] {step}/{total}{end}")
+            stream.write(f"\r{self.label} [{bar}] {step}/{total}{where}{end}")
         else:  # a log file or a pipe: carriage returns would pile up on one line
-            stream.write(f"{self.label} [{bar}] {step}/{total}\n")
+            stream.write(f"{self.label} [{bar}] {step}/{total}{where}\n")
         stream.flush()
 
 
@@ -183,6 +219,7 @@ def _settings(args: argparse.Namespace):
         "variations": args.variations,
         "sample_rate": args.sample_rate,
         "target_lufs": args.target_lufs,
+        "context_bars": args.context_bars,
     }
     return replace(
         RenderSettings(),
@@ -217,7 +254,7 @@ def session_from_midi(args: argparse.Namespace):
 def render_file(args: argparse.Namespace) -> int:
     """Everything `render` does; `demo` calls it with the bundled file."""
     from jasco_bridge.clips import check_clip_folder
-    from jasco_bridge.conditioning import plan_window
+    from jasco_bridge.conditioning import bars_to_song_end, plan_render
     from jasco_bridge.engines import open_renderer
     from jasco_bridge.errors import UsageError
     from jasco_bridge.pipeline import notices, render_clip, variation_seeds
@@ -256,7 +293,17 @@ def render_file(args: argparse.Namespace) -> int:
         args.engine, args.model, args.device, args.precision, cluster=args.cluster
     )
     renderer = opened.renderer
-    window = plan_window(snapshot.tempo_map, start_bar, bars, renderer.segment_seconds)
+    if bars == ALL_BARS:
+        bars = bars_to_song_end(snapshot.tempo_map, start_bar, snapshot.last_beat())
+    plan = plan_render(
+        snapshot.tempo_map,
+        start_bar,
+        bars,
+        renderer.segment_seconds,
+        renderer.frame_rate_hz,
+        context_bars=snapshot.settings.context_bars,
+    )
+    window = plan.span
     # Only now that every argument is known to work: what the user should know about the engine.
     if opened.notice:
         print(opened.notice, file=sys.stderr)
@@ -274,25 +321,50 @@ def render_file(args: argparse.Namespace) -> int:
             _print_chords(conditioned.chord_report, snapshot.tempo_map)
             printed.append(True)
 
+    if plan.is_long:
+        print(_plan_text(plan, renderer.is_preview))
     for seed in variation_seeds(snapshot.settings, random.Random()):
+        bar = ProgressBar(f"{label} render")
         clip = render_clip(
             snapshot,
-            window,
+            plan,
             opened,
             seed=seed,
             out_dir=out_dir,
             path=args.output,
-            progress=ProgressBar(f"{label} render"),
+            progress=bar,
+            on_window=bar.on_window,
             on_conditioned=show_chords,
         )
         bars_text = f"bars {window.start_bar}-{window.end_bar}"
-        print(f"{label} clip ({bars_text}, seed {seed}, {clip.duration_seconds:.3f} s): {clip.path}")
+        print(
+            f"{label} clip ({bars_text}, seed {seed}, {clip.duration_seconds:.3f} s): {clip.path}"
+        )
     if renderer.is_preview:
         print(
             "this is a PREVIEW from the built-in synth, not JASCO: "
             "get JASCO with `jasco-bridge weights download`"
         )
     return 0
+
+
+def _plan_text(plan, preview: bool) -> str:
+    """The windows of a long render, one line each, before it starts."""
+    span = plan.span
+    lines = [
+        f"bars {span.start_bar}-{span.end_bar} ({span.duration_seconds:.1f} s) in "
+        f"{len(plan.windows)} windows"
+        + (" (the preview synthesises them in one pass)" if preview else "")
+        + ":"
+    ]
+    for index, window in enumerate(plan.windows):
+        shared = plan.overlap_bars(index)
+        context = f", continues {shared} bar{'s' if shared != 1 else ''}" if shared else ""
+        lines.append(
+            f"  window {index + 1}: bars {window.start_bar}-{window.end_bar} from "
+            f"{window.start_seconds:.2f} s{context}"
+        )
+    return "\n".join(lines)
 
 
 def _from_sidecar(path: Path, read):

@@ -165,7 +165,7 @@ def test_a_full_session_track_gets_a_new_scene_and_a_silent_arrangement_return_i
     assert (song.undo_steps_begun, song.undo_steps_ended) == (2, 2)
 
 
-def test_plans_snap_to_bars_cut_long_clips_and_follow_the_meter(script):
+def test_plans_snap_to_bars_keep_long_clips_whole_and_follow_the_meter(script):
     from JascoBridge.companion import PlanError, plan_render
     from JascoBridge.live_adapter import Note, SelectedClip, SongTime
 
@@ -177,7 +177,7 @@ def test_plans_snap_to_bars_cut_long_clips_and_follow_the_meter(script):
 
     long = SelectedClip("x", True, 0.0, 64.0, notes)  # 16 bars at 120 bpm = 32 s
     plan = plan_render(long, SongTime(120.0, 4, 4), 10.0)
-    assert (plan.bars, plan.clip_bars) == (5, 16)
+    assert plan.bars == 16 and plan.messages[-1] == ("/jasco/render", (1, 16))
 
     six_eight = SelectedClip("x", True, 6.0, 3.0, notes)  # a bar of 6/8 is 3 quarter notes
     plan = plan_render(six_eight, SongTime(90.0, 6, 8), 10.0)
@@ -206,7 +206,7 @@ def test_the_osc_codec_round_trips_through_the_daemons_codec(script):
 def test_nothing_selected_or_a_refused_render_shows_in_the_status_bar(
     tmp_path, script, monkeypatch
 ):
-    song = live_standin.Song(tempo=60.0)
+    song = live_standin.Song(tempo=20.0)  # a 4/4 bar lasts 12 s
     host = live_standin.CInstance(song)
     with running_daemon(tmp_path) as daemon:
         monkeypatch.setattr(script.settings, "DAEMON_PORT", daemon.server.udp_port)
@@ -217,10 +217,10 @@ def test_nothing_selected_or_a_refused_render_shows_in_the_status_bar(
         assert "nothing to cancel" in host.messages[-1]
         # A script told the window is longer than it is: the daemon's refusal reaches Live.
         monkeypatch.setattr(script.settings, "SEGMENT_SECONDS", 1000.0)
-        song.view.detail_clip = chords_clip(start_time=0.0, end_time=32.0, length=32.0)
+        song.view.detail_clip = chords_clip(start_time=0.0, end_time=8.0, length=8.0)
         surface.companion.trigger("render")
-        tick_until(surface, lambda: "renders at most" in host.messages[-1], "the refusal")
-        assert host.messages[-1].startswith("JASCO: /jasco/render: bars 1-8")
+        tick_until(surface, lambda: "longer than JASCO" in host.messages[-1], "the refusal")
+        assert host.messages[-1].startswith("JASCO: /jasco/render: bar 1 lasts 12.0 s")
         surface.disconnect()
 
 

@@ -104,8 +104,8 @@ def test_another_take_uses_a_fresh_seed_and_cancel_stops_the_last_press(tmp_path
 def test_a_refused_controller_render_shows_the_reason_as_state(tmp_path, peer):
     with running_daemon(tmp_path) as daemon:
         port = daemon.server.udp_port
-        peer.send(port, "/jasco/tempo", 40.0)
+        peer.send(port, "/jasco/tempo", 20.0)  # a 4/4 bar lasts 12 s, longer than a window
         peer.send(port, "/jasco/ctl/bars", 16.0)
         peer.send(port, "/jasco/ctl/render", 1.0)
         state = peer.expect("/jasco/ctl/state", lambda m: m.args[0].startswith("error:"))
-        assert "at most" in state.args[0]
+        assert "longer than JASCO's 10 s window" in state.args[0]

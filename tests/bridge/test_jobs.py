@@ -125,9 +125,9 @@ def test_a_full_queue_refuses_at_once_and_whole(preview, tmp_path):
 def test_a_window_that_does_not_fit_fails_at_submit(preview, tmp_path):
     queue = make_queue(preview.renderer, preview.vocabulary, tmp_path, Events())
     session = c_major_session()
-    session.set_tempo(60)
-    with pytest.raises(RenderError, match="at most 2 bars"):
-        queue.submit(session.snapshot(), 1, 4)  # 16 s > 10 s
+    session.set_tempo(20)
+    with pytest.raises(RenderError, match="bar 1 lasts 12.0 s, longer than"):
+        queue.submit(session.snapshot(), 1, 2)  # one bar: 12 s > 10 s
     assert queue.status().queued == 0
 
 

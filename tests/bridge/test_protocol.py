@@ -117,7 +117,7 @@ def test_every_reply_builder_matches_its_table_row():
     built = {
         "pong": protocol.pong(7),
         "ack": protocol.ack(3, 1234, 0, 5, 4, "t"),
-        "progress": protocol.progress(3, 0.5, "t"),
+        "progress": protocol.progress(3, 0.5, 5, 10, 1, 2, "t"),
         "done": protocol.done(3, clip, 5, 4, "t"),
         "notice": protocol.notice(3, "no prompt was set", "t"),
         "error": protocol.error(-1, "nope", "t"),
@@ -141,7 +141,7 @@ def test_every_reply_builder_matches_its_table_row():
     assert built["done"].args[1] == "/c/a.wav" and built["done"].args[6] == "/c/a.json"
     # Without a token the replies end before it: no empty placeholder.
     assert protocol.done(3, clip, 5, 4).type_tags == "isffffsii"
-    assert protocol.progress(3, 0.5).args == (3, 0.5)
+    assert protocol.progress(3, 0.5, 5, 10, 1, 2).args == (3, 0.5, 5, 10, 1, 2)
 
 
 def test_error_replies_stay_small_enough_for_one_datagram():

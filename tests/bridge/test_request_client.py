@@ -113,7 +113,7 @@ def test_a_refused_message_fails_the_request_and_cancels_its_job(tmp_path):
 def test_a_render_refused_at_once_ends_the_request_with_its_error(tmp_path):
     with running_daemon(tmp_path) as daemon:
         status, events = request(
-            {"start_bar": 1, "bars": 64, "token": "mine"}, "--port", str(daemon.server.tcp_port)
+            {"start_bar": 1, "bars": 400, "token": "mine"}, "--port", str(daemon.server.tcp_port)
         )
     assert status == 1
     assert events == [

@@ -156,13 +156,14 @@ def test_bad_arguments_get_an_error_naming_the_address(tmp_path, peer):
         assert "missing.mid" in peer.expect("/jasco/error").args[1]
 
 
-def test_a_window_longer_than_the_model_segment_is_refused_at_once(tmp_path, peer):
+def test_a_bar_longer_than_the_model_segment_is_refused_at_once(tmp_path, peer):
     with running_daemon(tmp_path) as daemon:
         port = daemon.server.udp_port
-        peer.send(port, "/jasco/tempo", 60.0)
-        peer.send(port, "/jasco/render", 1, 8)  # 32 s at 60 bpm; the preview window is 10 s
+        peer.send(port, "/jasco/tempo", 20.0)
+        peer.send(port, "/jasco/render", 1, 8)  # a bar lasts 12 s; the preview window is 10 s
         job, text = peer.expect("/jasco/error").args
         assert job == -1 and text.startswith("/jasco/render: ")
+        assert "bar 1 lasts 12.0 s" in text
 
 
 def test_variations_get_one_ack_each_with_distinct_seeds(tmp_path, peer):
@@ -502,7 +503,7 @@ def test_a_render_with_nothing_set_is_noticed_and_still_done(tmp_path, peer, cap
     text = " ".join(n[1] for n in notices)
     assert "no tempo" in text and "no chords" in text and "no prompt" in text
     finished = [r.getMessage() for r in caplog.records if "done:" in r.getMessage()]
-    assert finished == [f"job {job} done: {done.args[1]} (bars 1-1, 2.00 s)"]
+    assert finished == [f"job {job} done: {done.args[1]} (bars 1-1, 2.00 s, 1 window)"]
 
 
 def test_osc_refuses_negative_seeds_but_minus_one_and_pitched_drum_midi(tmp_path, peer):
@@ -542,7 +543,7 @@ def test_a_render_token_ends_every_reply_of_its_jobs(tmp_path, peer):
         done = peer.expect("/jasco/done", lambda m: m.args[0] == first[0])
         assert done.args[7:] == (3, 2, "ardour-17")
         progress = [m for m in peer.inbox if m.address == "/jasco/progress"]
-        assert progress and all(m.args[2] == "ardour-17" for m in progress)
-        peer.send(port, "/jasco/render", 1, 64, "too-long")  # refused at once: no job
+        assert progress and all(m.args[-1] == "ardour-17" for m in progress)
+        peer.send(port, "/jasco/render", 1, 400, "too-long")  # 800 s: refused at once, no job
         refused = peer.expect("/jasco/error")
         assert refused.args[0] == -1 and refused.args[2] == "too-long"

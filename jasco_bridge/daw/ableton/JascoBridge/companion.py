@@ -6,8 +6,8 @@ the OSC messages out. `Companion` keeps the jobs in flight and is driven by Live
 (`tick`), by MIDI triggers and by OSC triggers; it reaches Live only through `LiveAdapter`.
 
 Limits (said in the docs too): one constant tempo and meter (tempo automation and meter changes
-are not followed); a clip longer than one JASCO window renders its first bars only; a looped
-clip's notes are read once, not unrolled.
+are not followed); a looped clip's notes are read once, not unrolled. A clip of any length is
+one request: the daemon renders one longer than a JASCO window window by window, as one clip.
 """
 
 import math
@@ -31,7 +31,6 @@ class PlanError(Exception):
 class RenderPlan:
     start_bar: int
     bars: int
-    clip_bars: int  # how many bars the MIDI clip touches (more than `bars` when cut to fit)
     start_beat: float  # where the rendered audio starts
     in_arrangement: bool
     messages: tuple[tuple[str, tuple], ...]
@@ -51,14 +50,12 @@ def plan_render(clip: SelectedClip, time: SongTime, segment_seconds: float) -> R
     first_bar_index = math.floor(clip.start_beat / beats_per_bar + _EPSILON)
     bar_start = first_bar_index * beats_per_bar
     clip_end = clip.start_beat + clip.length_beats
-    clip_bars = max(1, math.ceil((clip_end - bar_start) / beats_per_bar - _EPSILON))
+    bars = max(1, math.ceil((clip_end - bar_start) / beats_per_bar - _EPSILON))
     seconds_per_bar = beats_per_bar * 60.0 / time.tempo
-    fitting = math.floor(segment_seconds / seconds_per_bar + _EPSILON)
-    if fitting < 1:
+    if seconds_per_bar > segment_seconds + _EPSILON:
         raise PlanError(
             f"one bar lasts {seconds_per_bar:.1f} s at {time.tempo:g} bpm, longer than a JASCO clip ({segment_seconds:g} s)"
         )
-    bars = min(clip_bars, fitting)
     flat: list = []
     for note in clip.notes:
         start = clip.start_beat + note.start_beat
@@ -79,7 +76,6 @@ def plan_render(clip: SelectedClip, time: SongTime, segment_seconds: float) -> R
     return RenderPlan(
         start_bar=first_bar_index + 1,
         bars=bars,
-        clip_bars=clip_bars,
         start_beat=bar_start,
         in_arrangement=clip.in_arrangement,
         messages=tuple(messages),
@@ -132,10 +128,7 @@ class Companion:
             self._link.send(address, *args)
         self._awaiting = plan
         self._sent_at = time.monotonic()
-        cut = ""
-        if plan.bars < plan.clip_bars:
-            cut = f" (first {plan.bars} of {plan.clip_bars} bars: one JASCO clip)"
-        self._live.show(f"JASCO: sent {plan.bar_text}{cut}, waiting for the daemon")
+        self._live.show(f"JASCO: sent {plan.bar_text}, waiting for the daemon")
 
     def cancel(self) -> None:
         if not self._jobs:

@@ -20,7 +20,8 @@ ANOTHER_TAKE_CC = 104
 # The audio track the clips land on (created when missing).
 TRACK_NAME = "JASCO"
 
-# One JASCO clip covers at most this many seconds; longer MIDI clips render their first bars.
+# One JASCO window covers this many seconds: a bar longer than that cannot be rendered (longer
+# clips are rendered by the daemon window by window, as one clip).
 SEGMENT_SECONDS = 10.0
 
 # Without an answer from the daemon within this many seconds, the status bar says so.
