@@ -476,10 +476,21 @@ class ClusterRenderer:
     """A `Renderer` whose `generate` runs on the cluster's workers of one engine and model.
 
     Call `generate` from a worker thread, never from an event loop: it waits for the cluster.
+    Several threads may call it at once: each call leases its own worker. `concurrency` (the
+    number of workers of this model when the daemon connected) tells the job queue how many
+    windows to send at once.
     """
 
-    def __init__(self, address: str, info: dict[str, Any], *, client: str | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        info: dict[str, Any],
+        *,
+        client: str | None = None,
+        concurrency: int = 1,
+    ) -> None:
         self.address = address
+        self.concurrency = concurrency
         self.name: str = info["engine"]
         self.is_preview: bool = info["is_preview"]
         self.sample_rate: int = info["sample_rate"]
@@ -657,7 +668,7 @@ def open_cluster(address: str, kind: str, model: str | None) -> tuple[ClusterRen
     connect(address)
     chosen, why = choose_workers(list_workers(), kind, model)
     info = chosen[0]
-    renderer = ClusterRenderer(address, info)
+    renderer = ClusterRenderer(address, info, concurrency=len(chosen))
     devices = ", ".join(f"{w['name']} on {w['node']} ({w['device']})" for w in chosen)
     notice = (
         f"rendering on the Ray cluster at {address} ({why}): {len(chosen)} worker(s): {devices}"

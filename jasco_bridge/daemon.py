@@ -4,9 +4,9 @@ startup   binds the sockets first (a busy port fails in a second, not after a mo
           loads the engine in a thread while ping and session messages already work, and
           announces the addresses and the engine, loudly when it is only the preview.
 serve     waits for SIGINT/SIGTERM (or `request_stop()`).
-shutdown  stops intake, lets the running job finish within the timeout and cancels what is left
+shutdown  stops intake, lets the running jobs finish within the timeout and cancels what is left
           (each job's client gets `/jasco/cancelled`), closes the sockets. A second Ctrl-C cancels
-          the running job at its next sampler step instead of waiting. Signal handlers are
+          the running jobs at their next sampler step instead of waiting. Signal handlers are
           restored afterwards.
 
 With `--ready-file PATH` the daemon writes `ready_document(...)` there as JSON once it is bound
@@ -237,7 +237,7 @@ class Daemon:
         self._announce("stopped")
 
     def request_stop(self) -> None:
-        """First call: stop serving. Later calls: cancel the running render now."""
+        """First call: stop serving. Later calls: cancel the running renders now."""
         self._stop_requests += 1
         if self._stop is not None:
             self._stop.set()

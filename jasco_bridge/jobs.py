@@ -1,12 +1,17 @@
-"""The render queue: one engine worker thread, jobs in order, progress and cancellation events.
+"""The render queue: engine worker threads, jobs in order, progress and cancellation events.
 
 The daemon's event loop submits jobs and gets `RenderJob`s back at once (one per variation, each
-with the seed it will use); it never waits for the engine. One worker thread renders them in
-order and reports through `on_event`, called *from the worker thread* (a server hands events to
-its loop with `loop.call_soon_threadsafe`); only jobs that never started are reported from the
-thread that cancelled them (`cancel`, `shutdown`). Every job ends with exactly one of "done",
-"error" or "cancelled"; "progress" events before that carry the step and total of the sampler
-over all the windows of the render, and which window is running.
+with the seed it will use); it never waits for the engine. Worker threads start them in the
+order they were submitted and report through `on_event`, called *from a worker thread* (a server
+hands events to its loop with `loop.call_soon_threadsafe`); only jobs that never started are
+reported from the thread that cancelled them (`cancel`, `shutdown`). Every job ends with exactly
+one of "done", "error" or "cancelled"; "progress" events before that carry the step and total
+of the sampler over all the windows of the render, and which window is running.
+
+How many jobs render at once is the renderer's `concurrency` attribute, read once here (1 when
+it has none, as a local engine: one model on one device renders one window at a time). A
+`ClusterRenderer` declares its number of workers, so the variations of one request render side
+by side on several GPUs; the queue keeps one thread per slot.
 
     queue = JobQueue(open_renderer("preview"), "clips", on_event=print)
     queue.start()
@@ -130,7 +135,7 @@ class RenderJob:
 
 
 class JobQueue:
-    """Renders submitted jobs one at a time on its own worker thread."""
+    """Renders submitted jobs on its own worker threads, `concurrency` of them at a time."""
 
     def __init__(
         self,
@@ -148,6 +153,13 @@ class JobQueue:
         clip folder); ids then continue from the last run's."""
         if max_queued < 1:
             raise RenderError(f"max_queued must be at least 1, got {max_queued}")
+        concurrency = getattr(opened.renderer, "concurrency", 1)
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise RenderError(
+                f"renderer {opened.renderer.name} declares concurrency {concurrency!r}; "
+                "it must be a whole number of at least 1"
+            )
+        self.concurrency = concurrency
         self.opened = opened
         self.renderer = opened.renderer
         self.out_dir = Path(out_dir)
@@ -159,30 +171,36 @@ class JobQueue:
         self._wakeup = threading.Condition(self._lock)
         self._queued: deque[RenderJob] = deque()
         self._jobs: dict[int, RenderJob] = {}
-        self._running: RenderJob | None = None
+        # Jobs rendering now, in the order they started (dicts keep insertion order).
+        self._running: dict[int, RenderJob] = {}
         self._finished: deque[int] = deque()
         self._journal = journal
         self._recognition_timeout = recognition_timeout_seconds
-        # One thread: a recognition given up on keeps it busy, so they can never pile up.
-        self._recognizer = concurrent.futures.ThreadPoolExecutor(1, "jasco-chords")
+        # One thread per render slot: a recognition given up on keeps its thread busy, so they
+        # can never pile up beyond that, and one job's slow chords never time out another's.
+        self._recognizer = concurrent.futures.ThreadPoolExecutor(concurrency, "jasco-chords")
         self._next_id = 1
         self._accepting = True
         self._stopping = False
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
 
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Start the worker thread (once)."""
+        """Start the worker threads (once)."""
         with self._lock:
-            if self._worker is not None:
+            if self._workers:
                 raise RenderError("the render queue is already started")
-            self._worker = threading.Thread(target=self._work, name="jasco-render", daemon=True)
-            self._worker.start()
+            self._workers = [
+                threading.Thread(target=self._work, name=f"jasco-render-{slot}", daemon=True)
+                for slot in range(self.concurrency)
+            ]
+            for worker in self._workers:
+                worker.start()
 
     def shutdown(self, timeout: float) -> None:
-        """Refuse new jobs, cancel the queued ones, give the running one `timeout` seconds to
-        finish and cancel it after that; returns when the worker has stopped."""
+        """Refuse new jobs, cancel the queued ones, give the running ones `timeout` seconds to
+        finish and cancel them after that; returns when the workers have stopped."""
         with self._lock:
             self._accepting = False
             dropped = list(self._queued)
@@ -191,37 +209,38 @@ class JobQueue:
                 self._finish(job, JobState.CANCELLED, "the daemon is shutting down")
         for job in dropped:
             self._emit(JobEvent(JobState.CANCELLED, job.id, job.reply_to, message=job.message))
-        worker = self._worker
-        if worker is None:
+        if not self._workers:
             self._recognizer.shutdown(wait=False)
             return
-        worker_done = self._wait_until_idle(timeout)
+        self._wait_until_idle(timeout)
         with self._lock:
-            if not worker_done and self._running is not None:
+            for job in self._running.values():
                 logger.warning(
-                    "job %s did not finish within %.1f s: cancelling it", self._running.id, timeout
+                    "job %s did not finish within %.1f s: cancelling it", job.id, timeout
                 )
-                self._running.cancel_requested.set()
+                job.cancel_requested.set()
             self._stopping = True
             self._wakeup.notify_all()
-        worker.join(CANCEL_GRACE_SECONDS)
+        # One grace period for all: the cancelled jobs stop side by side.
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        for worker in self._workers:
+            worker.join(max(deadline - time.monotonic(), 0.0))
         self._recognizer.shutdown(wait=False, cancel_futures=True)
-        if worker.is_alive():
+        if any(worker.is_alive() for worker in self._workers):
             logger.error(
                 "the engine ignored cancellation for %.0f s; leaving its thread behind",
                 CANCEL_GRACE_SECONDS,
             )
 
-    def _wait_until_idle(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for the running job to end; True when nothing runs."""
+    def _wait_until_idle(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the running jobs to end."""
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._wakeup:
-            while self._running is not None:
+            while self._running:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return False
+                    return
                 self._wakeup.wait(left)
-        return True
 
     # ---------------------------------------------------------------- requests from the loop
 
@@ -312,7 +331,7 @@ class JobQueue:
             if job is None:
                 raise RenderError(
                     f"there is no job {job_id}; job ids come from /jasco/ack "
-                    "(/jasco/status shows the running one)"
+                    "(/jasco/status shows the oldest running one)"
                 )
             check_job_owner(job.owner, by, job_id)
             if job.state is JobState.RUNNING:
@@ -326,14 +345,20 @@ class JobQueue:
         return True
 
     def status(self) -> QueueStatus:
+        """`running` is the job rendering longest when several render at once (see `running`)."""
         with self._lock:
-            running = self._running.id if self._running is not None else None
+            running = next(iter(self._running), None)
             return QueueStatus(
                 state="rendering" if running is not None else "idle",
                 queued=len(self._queued),
                 running=running,
                 engine="preview" if self.renderer.is_preview else self.renderer.name,
             )
+
+    def running(self) -> list[int]:
+        """The ids of the jobs rendering now, the one that started first first."""
+        with self._lock:
+            return list(self._running)
 
     def job(self, job_id: int) -> RenderJob | None:
         """A job by id (queued, running or finished), for inspection."""
@@ -352,12 +377,12 @@ class JobQueue:
                 job = self._queued.popleft()
                 job.state = JobState.RUNNING
                 job.started = self._clock()
-                self._running = job
+                self._running[job.id] = job
             if self._journal is not None:
                 self._journal.running(job.id)
             event = self._run_safely(job)
             with self._lock:
-                self._running = None
+                del self._running[job.id]
                 self._finish(job, event.kind, event.message, event.clip)
                 self._wakeup.notify_all()
             self._emit(event)

@@ -468,12 +468,13 @@ REPLIES: tuple[Reply, ...] = (
     Reply("cancelled", "A job was cancelled.", (_JOB, _TOKEN)),
     Reply(
         "status",
-        "Answer to /jasco/status.",
+        "Answer to /jasco/status. When several jobs render at once (on a cluster), running is "
+        "the one that started first.",
         (
             Arg("state", "str", "idle, rendering or loading"),
             Arg("queued", "int", "jobs waiting"),
             Arg("engine", "str", "jasco or preview; none while loading"),
-            Arg("running", "int", "id of the running job, -1 if none"),
+            Arg("running", "int", "id of the running job (the oldest of several), -1 if none"),
         ),
     ),
     Reply(

@@ -232,7 +232,7 @@ class BridgeServer:
                 )
 
     async def close(self, timeout_seconds: float | None = None) -> None:
-        """Stop intake, let the running job finish (or cancel it after the timeout), close sockets."""
+        """Stop intake, let the running jobs finish (or cancel them after the timeout), close sockets."""
         timeout = (
             self.config.shutdown_timeout_seconds if timeout_seconds is None else timeout_seconds
         )
@@ -264,11 +264,10 @@ class BridgeServer:
             log.flush()
 
     def cancel_running(self) -> None:
-        """Cancel the job being rendered now, if any (a forced shutdown)."""
+        """Cancel the jobs being rendered now, if any (a forced shutdown)."""
         if self._queue is None:
             return
-        running = self._queue.status().running
-        if running is not None:
+        for running in self._queue.running():
             try:
                 self._queue.cancel(running)
             except BridgeError as exc:

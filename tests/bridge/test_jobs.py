@@ -13,6 +13,7 @@ import soundfile
 from jasco_bridge.engines import OpenedRenderer, open_renderer
 from jasco_bridge.errors import RenderError
 from jasco_bridge.jobs import JobEvent, JobQueue, JobState, QueueStatus
+from jasco_bridge.journal import JOURNAL_NAME, JobJournal
 from jasco_bridge.session import Session
 from tests.bridge.support import WAIT_SECONDS, Events, FakeRenderer
 
@@ -358,3 +359,55 @@ def test_without_a_bar_count_a_job_takes_the_whole_bars_that_fit(tmp_path, previ
     session.set_tempo(50)  # 4.8 s a bar: only two fit
     (job,) = queue.submit(session.snapshot(), start_bar=3)
     assert job.bars == 2
+
+
+class TwoAtOnceRenderer(FakeRenderer):
+    """A renderer that, like a cluster of two workers, may render two windows at once."""
+
+    concurrency = 2
+
+
+def test_a_renderer_declaring_concurrency_two_renders_two_jobs_at_once(tmp_path, preview):
+    journal, _ = JobJournal.open(tmp_path)
+    events = Events()
+    queue = make_queue(
+        TwoAtOnceRenderer(step_seconds=0.05), preview.vocabulary, tmp_path, events, journal=journal
+    )
+    queue.start()
+    try:
+        session = c_major_session()
+        session.set_setting("steps", 200)
+        session.set_setting("variations", 3)
+        first, second, third = queue.submit(session.snapshot(), 1, 1)
+
+        def rendering(job) -> bool:
+            return any(e.kind is JobState.RUNNING for e in events.of(job.id))
+
+        events.wait_for(lambda _items: rendering(first) and rendering(second))
+        assert queue.job(third.id).state is JobState.QUEUED  # two slots, both taken
+        assert queue.running() == [first.id, second.id]
+        assert queue.status() == QueueStatus("rendering", 1, first.id, "stepper")
+
+        assert queue.cancel(first.id) is True
+        assert events.terminal(first.id).kind == "cancelled"
+        events.wait_for(lambda _items: rendering(third))  # the freed slot takes the next job
+        assert queue.job(second.id).state is JobState.RUNNING  # the other one went on
+        assert queue.running() == [second.id, third.id]
+        assert queue.status().running == second.id
+    finally:
+        queue.shutdown(timeout=0.0)
+        journal.close()
+    assert [events.terminal(j.id).kind for j in (second, third)] == ["cancelled"] * 2
+    records = [json.loads(line) for line in (tmp_path / JOURNAL_NAME).read_text().splitlines()]
+    for job in (first, second, third):
+        mine = [r["event"] for r in records if r.get("job") == job.id]
+        assert mine == ["queued", "running", "finished"], (job.id, records)
+    assert queue.running() == []
+
+
+def test_a_renderer_must_declare_a_whole_number_of_slots(tmp_path, preview):
+    renderer = FakeRenderer()
+    renderer.concurrency = 0
+    with pytest.raises(RenderError, match="concurrency 0"):
+        make_queue(renderer, preview.vocabulary, tmp_path, Events())
+    assert make_queue(preview.renderer, preview.vocabulary, tmp_path, Events()).concurrency == 1

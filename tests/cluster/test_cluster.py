@@ -171,9 +171,10 @@ def test_a_full_cluster_keeps_the_daemons_bounded_queue_refusing(ray_cluster, tm
             port = daemon.server.udp_port
             set_up_four_bars(peer, port)
             peer.send(port, "/jasco/set", "steps", 50)
-            for _ in range(3):
+            # Two render at once (one per JASCO worker), one waits, the fourth is refused.
+            for _ in range(4):
                 peer.send(port, "/jasco/render", 1, 1)
-            acks = [peer.expect("/jasco/ack").args[0] for _ in range(2)]
+            acks = [peer.expect("/jasco/ack").args[0] for _ in range(3)]
             assert "queue full" in peer.expect("/jasco/error").args[1]
             for job in acks:
                 peer.send(port, "/jasco/cancel", job)
@@ -243,6 +244,35 @@ def test_two_daemons_share_the_pool(ray_cluster, tmp_path):
     finally:
         for peer in peers:
             peer.close()
+
+
+def test_two_variations_render_at_once_on_two_workers(ray_cluster, tmp_path):
+    wait_for_workers("jasco", 2)
+    config = DaemonConfig(
+        port=0,
+        tcp_port=None,
+        out_dir=tmp_path / "clips",
+        engine="jasco",
+        model=str(GOLDEN),
+        cluster=ray_cluster.client_address,
+    )
+    peer = OscPeer()
+    try:
+        with BackgroundDaemon(config) as daemon:
+            assert any("2 worker(s)" in line for line in daemon.announced)
+            port = daemon.server.udp_port
+            set_up_four_bars(peer, port)
+            peer.send(port, "/jasco/set", "steps", 20)
+            peer.send(port, "/jasco/set", "variations", 2)
+            peer.send(port, "/jasco/render", 1, 1)
+            first, second = (peer.expect("/jasco/ack").args[0] for _ in range(2))
+            peer.expect("/jasco/done", lambda m: m.args[0] == first, timeout=WAIT_SECONDS)
+            # What came in before the first clip was done: the second was rendering meanwhile.
+            before = [m.args[0] for m in peer.inbox if m.address == "/jasco/progress"]
+            assert second in before, before
+            peer.expect("/jasco/done", lambda m: m.args[0] == second, timeout=WAIT_SECONDS)
+    finally:
+        peer.close()
 
 
 def test_render_cli_renders_on_the_cluster(ray_cluster, tmp_path, capsys):
