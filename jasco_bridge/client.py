@@ -28,6 +28,7 @@ from jasco_bridge.errors import UsageError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX
 from jasco_bridge.session import DEFAULT_SESSION
+from jasco_bridge.settings import DEFAULT_START_BAR
 
 # One bulk message stays under this many bytes, so that it also fits one UDP datagram (65507).
 MAX_MESSAGE_BYTES = 60_000
@@ -133,11 +134,9 @@ class NoteSpec:
 class RenderSpec:
     """One self-contained render request: the song's time, its chords and what to render."""
 
-    start_bar: int = 1
+    start_bar: int = DEFAULT_START_BAR
     bars: int | None = None
-    bpm: float = 120.0
-    numerator: int = 4
-    denominator: int = 4
+    tempo: tuple[float, int, int] | None = None  # (bpm, numerator, denominator); None = not sent
     tempo_changes: tuple[tuple[float, float], ...] = ()  # (at_beat, bpm)
     meter_changes: tuple[tuple[float, int, int], ...] = ()  # (at_beat, numerator, denominator)
     notes: tuple[NoteSpec, ...] = ()
@@ -160,9 +159,11 @@ class RenderSpec:
             tempo = _object(top["tempo"], "tempo", ("bpm", "numerator", "denominator"))
             if "bpm" not in tempo:
                 raise UsageError("tempo needs 'bpm' (quarter notes per minute)")
-            values["bpm"] = _number(tempo["bpm"], "tempo.bpm", 1, 999)
-            values["numerator"] = _whole(tempo.get("numerator", 4), "tempo.numerator", 1, 64)
-            values["denominator"] = _whole(tempo.get("denominator", 4), "tempo.denominator", 1, 64)
+            values["tempo"] = (
+                _number(tempo["bpm"], "tempo.bpm", 1, 999),
+                _whole(tempo.get("numerator", 4), "tempo.numerator", 1, 64),
+                _whole(tempo.get("denominator", 4), "tempo.denominator", 1, 64),
+            )
         changes = []
         for i, item in enumerate(_list(top.get("tempo_changes", []), "tempo_changes")):
             where = f"tempo_changes[{i}]"
@@ -246,10 +247,11 @@ class RenderSpec:
         def send(name: str, tags: str, *args: OscArg) -> OscMessage:
             return OscMessage(base + name, args, tags)
 
-        out = [
-            send("reset", ""),
-            send("tempo", "dii", self.bpm, self.numerator, self.denominator),
-        ]
+        out = [send("reset", "")]
+        # Without a tempo the session keeps none of its own, so a chord file brings its tempo
+        # map (else the daemon's 120 bpm 4/4 applies).
+        if self.tempo is not None:
+            out.append(send("tempo", "dii", *self.tempo))
         out += [send("meter/change", "dii", *change) for change in self.meter_changes]
         out += [send("tempo/change", "dd", *change) for change in self.tempo_changes]
         out += _bulk(base + "chords/notes", "ddii", _note_groups(self.notes))

@@ -428,10 +428,18 @@ class ChordUse:
     label: str  # the vocabulary's label
     index: int
     exact: bool
+    written: str | None = None  # the chord symbol as the user wrote it; None when recognised
+    spelled: str = ""  # the label with root and bass named as written (Dbmaj7 for C#maj7)
+
+    def __post_init__(self) -> None:
+        if not self.spelled:
+            object.__setattr__(self, "spelled", self.label)
 
     def __str__(self) -> str:
         arrow = "=" if self.exact else "->"
-        return f"beats {self.start_beat:g}-{self.end_beat:g}: {self.given} {arrow} {self.label}"
+        given = self.given if self.written is None else self.written
+        label = self.label if self.spelled == self.label else f"{self.label} ({self.spelled})"
+        return f"beats {self.start_beat:g}-{self.end_beat:g}: {given} {arrow} {label}"
 
 
 @dataclass(frozen=True)
@@ -452,7 +460,11 @@ def _chord_segments(
         end = min(timed.end_beat, window.horizon_beat)
         if end <= start:
             continue
-        match = vocabulary.map_chord(timed.chord)
+        match = (
+            vocabulary.map_chord(timed.chord)
+            if timed.written is None
+            else vocabulary.map_symbol(timed.written)  # keeps the user's spelling
+        )
         tempo_map = window.tempo_map
         segments.append((tempo_map.seconds_at(start), tempo_map.seconds_at(end), match.index))
         if start < window.end_beat:
@@ -464,6 +476,8 @@ def _chord_segments(
                     label=match.label,
                     index=match.index,
                     exact=match.exact,
+                    written=timed.written,
+                    spelled=match.spelled,
                 )
             )
     return segments, report

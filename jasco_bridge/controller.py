@@ -22,6 +22,7 @@ from pathlib import PurePath
 from jasco_bridge.osc import OscMessage
 from jasco_bridge.protocol_spec import PREFIX
 from jasco_bridge.replies import ReplyChannel
+from jasco_bridge.settings import DEFAULT_START_BAR
 
 CONTROL_PREFIX = "ctl/"
 
@@ -45,7 +46,7 @@ def snap_quarter(value: float) -> float:
 class ControlPanel:
     """What a controller has dialled in for one session. `bars=None` = as many as fit."""
 
-    start_bar: int = 1
+    start_bar: int = DEFAULT_START_BAR
     bars: int | None = None
     last_jobs: tuple[int, ...] = field(default=())
 

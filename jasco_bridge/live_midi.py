@@ -45,11 +45,14 @@ class LiveChordRecording:
         """One MIDI message, on the event loop."""
         for note in self.recorder.feed(message):
             try:
-                self._sessions.get().add_chord_note(
+                told = self._sessions.get().add_chord_note(
                     note.start_beat, note.duration_beats, note.pitch, note.velocity
                 )
             except (BridgeError, MidiError) as exc:
                 logger.warning("live MIDI note not recorded: %s", exc)
+                continue
+            for text in told:  # e.g. the chord symbols sent before were dropped
+                logger.info("live MIDI: %s", text)
 
     def close(self) -> None:
         if self._port is not None:

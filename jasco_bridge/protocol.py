@@ -30,7 +30,7 @@ from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX, Arg, Command, Reply, Request
 from jasco_bridge.session import DEFAULT_SESSION
-from jasco_bridge.settings import MAX_CONTEXT_BARS, MAX_SEED, RANDOM_SEED
+from jasco_bridge.settings import DEFAULT_START_BAR, MAX_CONTEXT_BARS, MAX_SEED, RANDOM_SEED
 from midi.notes import MAX_PITCH, MAX_VELOCITY
 from midi.tempo import MAX_BPM, MAX_DENOMINATOR, MAX_NUMERATOR, MIN_BPM
 
@@ -53,6 +53,8 @@ _BARS = Arg("bars", "int", "how many bars the clip covers")
 # Controllers: a button sends 1.0 on press and 0.0 on release; a bare message counts as a press.
 _PRESS = Arg("press", "float", "non-zero = pressed, 0 = released (ignored)", default=1.0)
 _CONTROLLER_REPLIES = ("ctl/progress", "ctl/state", "ctl/clip")
+# Chords of another kind dropped (the latest kind sent wins); which tempo map the bars follow.
+_CHORD_REPLIES = ("notice",)
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -122,29 +124,34 @@ COMMANDS: tuple[Command, ...] = (
         "Add one note of the chord track.",
         "add_chord_note",
         args=(_BEAT, _LENGTH, _PITCH, _VELOCITY),
+        replies=_CHORD_REPLIES,
     ),
     Command(
         "chords/notes",
         "Add many chord notes at once: a flat list of start, length, pitch, velocity.",
         "add_chord_notes",
         repeat=(_BEAT, _LENGTH, _PITCH, _REQUIRED_VELOCITY),
+        replies=_CHORD_REPLIES,
     ),
     Command(
         "chords/symbol",
         "Add a chord symbol (Cmaj7, F#m7b5, C/E, N.C.) starting at a beat.",
         "add_chord_symbol",
         args=(_BEAT, Arg("label", "str", "chord symbol")),
+        replies=_CHORD_REPLIES,
     ),
     Command(
         "chords/symbols",
         "Add many chord symbols at once: a flat list of start, label.",
         "add_chord_symbols",
         repeat=(_BEAT, Arg("label", "str", "chord symbol")),
+        replies=_CHORD_REPLIES,
     ),
     Command(
         "chords/file",
-        "Read the chords from a MIDI file on this machine (its notes are in beats); "
-        "track may name several parts, 'RH,LH' or '1,2', read as one harmony.",
+        "Read the chords from a MIDI file on this machine (its notes are in beats), and its "
+        "tempo map and meters unless the session has its own; track may name several parts, "
+        "'RH,LH' or '1,2', read as one harmony.",
         "set_chord_file",
         args=(
             Arg("path", "str", "absolute path of a .mid file"),
@@ -156,6 +163,7 @@ COMMANDS: tuple[Command, ...] = (
                 default=None,
             ),
         ),
+        replies=_CHORD_REPLIES,
         reads_file=True,
     ),
     Command(
@@ -204,7 +212,7 @@ COMMANDS: tuple[Command, ...] = (
         "window: rendered window by window as one continuous clip); one job per variation.",
         "render",
         args=(
-            Arg("start_bar", "int", "first bar (1-based)", default=1, low=1),
+            Arg("start_bar", "int", "first bar (1-based)", default=DEFAULT_START_BAR, low=1),
             Arg(
                 "bars",
                 "int",
@@ -383,6 +391,7 @@ def _in_parts(command: Command) -> tuple[Command, ...]:
             "when the parts do not hold `groups` groups (a datagram lost or refused).",
             "bulk_commit",
             args=(Arg("groups", "int", "how many groups all the parts hold together", low=0),),
+            replies=command.replies,
             runs_on="daemon",
         ),
     )
@@ -446,9 +455,15 @@ REPLIES: tuple[Reply, ...] = (
     ),
     Reply(
         "notice",
-        "Sent after the acks when a render will probably not be what you want: no tempo, "
-        "chords or prompt set, or bars after the song's last note. The job still runs.",
-        (_JOB, Arg("message", "str", "what to check"), _TOKEN),
+        "Sent after the acks when a render will probably not be what you want (no tempo, "
+        "chords or prompt set, or bars after the song's last note; the job still runs), and "
+        "with job -1 when a chord message changed more than it says: chords of another kind "
+        "dropped, the tempo map a chord file brought or could not bring.",
+        (
+            Arg("job", "int", "job id, or -1 for a message's notice"),
+            Arg("message", "str", "what to check"),
+            _TOKEN,
+        ),
     ),
     Reply("cancelled", "A job was cancelled.", (_JOB, _TOKEN)),
     Reply(

@@ -26,7 +26,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -617,9 +617,9 @@ class BridgeServer:
                 if request.command.runs_on == "daemon":
                     self._daemon_handlers[request.command.handler](request, channel)
                 elif request.command.reads_file:
-                    await self._read_file(loop, request)
+                    await self._read_file(loop, request, channel)
                 else:
-                    self._apply(request)
+                    self._tell(request.address, self._apply(request), channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # error boundary of the lane
@@ -627,7 +627,9 @@ class BridgeServer:
             finally:
                 lane.task_done()
 
-    async def _read_file(self, loop: asyncio.AbstractEventLoop, request: protocol.Request) -> None:
+    async def _read_file(
+        self, loop: asyncio.AbstractEventLoop, request: protocol.Request, channel: ReplyChannel
+    ) -> None:
         """A file command: the file is read on a worker thread within the time limit, and only
         then is the session changed (on the loop), so a huge file stalls no one and a read
         given up on changes nothing."""
@@ -643,7 +645,7 @@ class BridgeServer:
                 f"the file took longer than {limit:g} s to read and was given up "
                 "(file_read_timeout_seconds): send a smaller file or a faster disk's path"
             ) from None
-        apply()
+        self._tell(request.address, apply() or (), channel)
 
     # ------------------------------------------------------------------ job events (worker thread)
 
@@ -753,7 +755,7 @@ class BridgeServer:
                 f"{target.address}/begin"
             )
         method = getattr(self.sessions.get(request.session), target.handler)
-        method(tuple(pending))  # the Session applies all or nothing
+        self._tell(request.address, method(tuple(pending)) or (), channel)  # all or nothing
 
     def _on_cancel(self, request: protocol.Request, channel: ReplyChannel) -> None:
         job_id = int(request["job"])  # type: ignore[call-overload]
@@ -769,13 +771,20 @@ class BridgeServer:
             )
         return self._queue
 
-    def _apply(self, request: protocol.Request) -> None:
-        """A session command: the Session method named in the table, arguments by name."""
+    def _apply(self, request: protocol.Request) -> Sequence[str]:
+        """A session command: the Session method named in the table, arguments by name. Returns
+        what the method had to tell the producer (most methods have nothing: None)."""
         method = getattr(self.sessions.get(request.session), request.command.handler)
         if request.command.repeat:
-            method(request.groups)  # all or nothing
-        else:
-            method(**request.values)
+            return method(request.groups) or ()  # all or nothing
+        return method(**request.values) or ()
+
+    @staticmethod
+    def _tell(address: str, notices: Sequence[str], channel: ReplyChannel) -> None:
+        """A session method's notices (e.g. chords of another kind dropped), as
+        `/jasco/notice -1`."""
+        for text in notices:
+            channel.send(protocol.notice(-1, f"{address[:200]}: {text}"))
 
     def _on_render(self, request: protocol.Request, channel: ReplyChannel) -> None:
         token: str | None = request["token"]  # type: ignore[assignment]

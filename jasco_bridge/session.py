@@ -13,9 +13,12 @@ render takes an immutable `SessionSnapshot`, so later messages never change a qu
     snapshot = session.snapshot()          # what a job renders
     snapshot.chord_timeline(until_beat=16.0)
 
-Chords come from one source, in this order of precedence: chord symbols if any were given, else
-chord notes (recognised into chords with the session's tempo map), else the chosen track of a
-chord MIDI file. The session's tempo map is authoritative: a file's notes are taken in beats.
+Chords come from one source, the latest kind sent: chord symbols, chord notes (recognised into
+chords with the session's tempo map) or the chosen track of a chord MIDI file. Sending another
+kind replaces the chords held so far, and the method says so in the notices it returns (the
+daemon sends them as `/jasco/notice`). A chord file's notes are taken in beats; the file also
+brings its tempo map and meters, unless the session has an explicit one (sent as tempo, tempo
+change or meter change): `tempo_source` says which ("session", "chord file" or "default").
 
 Beat 0 is the start of the DAW timeline. A drum stem starts at beat 0 unless told otherwise.
 Chord and drum files named by path are checked and opened by `jasco_bridge.sources`.
@@ -62,6 +65,7 @@ MAX_CHORD_SYMBOLS = 4096
 MAX_TEMPO_CHANGES = 1024  # per session; a tempo map is rebuilt (O(n)) only when it is read
 MAX_METER_CHANGES = 1024
 MAX_PROMPT_CHARS = 2000
+TEMPO_SOURCES = ("session", "chord file", "default")
 # Memory budgets, in estimated bytes (what the objects below cost in CPython, measured): one
 # session may not pass MAX_SESSION_BYTES, all of them together not MAX_TOTAL_BYTES. Past the
 # total, least recently used sessions are forgotten first; the one being changed never is.
@@ -98,7 +102,8 @@ class ChordSymbol:
 class SessionSnapshot:
     """Everything a render needs from a session, frozen at the moment the render was asked for.
 
-    `tempo_given` is False while the tempo map is the 120 bpm default nobody chose.
+    `tempo_source` is "session" for a tempo map the DAW sent, "chord file" for the chord MIDI
+    file's own, "default" for the 120 bpm 4/4 nobody chose.
     """
 
     name: str
@@ -110,11 +115,17 @@ class SessionSnapshot:
     chord_file: ChordFile | None = None
     drums: Drums | None = None
     melody_notes: tuple[Note, ...] = field(default=(), repr=False)
-    tempo_given: bool = True
+    tempo_source: str = "session"
+
+    @property
+    def tempo_given(self) -> bool:
+        """False while the tempo map is the default nobody chose."""
+        return self.tempo_source != "default"
 
     @property
     def chord_source(self) -> str:
-        """Where the chords come from: "symbols", "notes", "file" or "none"."""
+        """Where the chords come from: "symbols", "notes", "file" or "none" (a `Session` holds
+        one kind at a time)."""
         if self.chord_symbols:
             return "symbols"
         if self.chord_notes:
@@ -124,7 +135,7 @@ class SessionSnapshot:
         return "none"
 
     def chord_timeline(self, until_beat: float | None = None) -> list[TimedChord]:
-        """The chords to render, in beats, from the source with the highest precedence.
+        """The chords to render, in beats, from the chord source.
 
         The last chord symbol lasts until `until_beat` (the end of the render window); without
         one it lasts one bar.
@@ -160,7 +171,7 @@ class SessionSnapshot:
                 end = until_beat
             else:
                 end = symbol.start_beat + self.tempo_map.beats_per_bar_at(symbol.start_beat)
-            timeline.append(TimedChord(symbol.start_beat, end, symbol.chord))
+            timeline.append(TimedChord(symbol.start_beat, end, symbol.chord, symbol.label))
         return timeline
 
     def describe(self) -> dict[str, Any]:
@@ -174,6 +185,7 @@ class SessionSnapshot:
                 "tempos": [[t.beat, t.bpm] for t in self.tempo_map.tempos],
                 "meters": [[m.beat, m.numerator, m.denominator] for m in self.tempo_map.meters],
             },
+            "tempo_source": self.tempo_source,
             "chord_source": self.chord_source,
             "chord_symbols": [[s.start_beat, s.label] for s in self.chord_symbols],
             "chord_notes": [
@@ -232,7 +244,7 @@ class Session:
         nobody owns it any more (`jasco_bridge.ownership`)."""
         self.owner: str | None = None
         self._set_changes(TempoMap.constant(120.0))
-        self._tempo_given = False
+        self._tempo_source = "default"
         self.prompt = ""
         self.settings = RenderSettings()
         self._chord_symbols: dict[float, ChordSymbol] = {}
@@ -248,8 +260,13 @@ class Session:
         with session_input("tempo"):
             self.set_tempo_map(TempoMap.constant(bpm, numerator, denominator))
 
-    def set_tempo_map(self, tempo_map: TempoMap) -> None:
-        """A whole tempo map at once (a MIDI file's)."""
+    def set_tempo_map(self, tempo_map: TempoMap, source: str = "session") -> None:
+        """A whole tempo map at once. `source` is where it came from (`TEMPO_SOURCES`): a
+        sidecar read back keeps the one it recorded; anything else is the session's own."""
+        if source not in TEMPO_SOURCES:
+            raise SessionError(
+                f"tempo source must be one of {', '.join(TEMPO_SOURCES)}, got {source!r}"
+            )
         _check_count(len(tempo_map.tempos), MAX_TEMPO_CHANGES, "tempo changes", "MAX_TEMPO_CHANGES")
         _check_count(len(tempo_map.meters), MAX_METER_CHANGES, "meter changes", "MAX_METER_CHANGES")
         self._check_growth(
@@ -262,7 +279,7 @@ class Session:
             )
         )
         self._set_changes(tempo_map)
-        self._tempo_given = True
+        self._tempo_source = source
 
     def _set_changes(self, tempo_map: TempoMap) -> None:
         self._tempos = {t.beat: t for t in tempo_map.tempos}
@@ -289,7 +306,7 @@ class Session:
             self._check_growth(CHANGE_BYTES)
         self._tempos[change.beat] = change
         self._built_map = None
-        self._tempo_given = True
+        self._tempo_source = "session"
 
     def add_meter_change(self, at_beat: float, numerator: int, denominator: int) -> None:
         """From `at_beat`, which must be a bar line, bars are `numerator/denominator`."""
@@ -304,7 +321,7 @@ class Session:
             insort(self._meter_beats, meter.beat)
         self._meters[meter.beat] = meter
         self._built_map = None
-        self._tempo_given = True
+        self._tempo_source = "session"
 
     def _check_on_bar_line(self, meter: TimeSignature) -> None:
         """One bisect: bar lines after a meter change fall every bar of it, so only the change
@@ -325,26 +342,61 @@ class Session:
     # -- chords
 
     def clear_chords(self) -> None:
-        """Forget chord symbols, chord notes and the chord file."""
+        """Forget chord symbols, chord notes and the chord file (a tempo map the file brought
+        stays: bars do not move under the producer's feet)."""
         self._chord_symbols.clear()
         self._chord_notes.clear()
         self._chord_file = None
 
+    def _switch_chords_to(self, kind: str) -> list[str]:
+        """Make room for chords of `kind`: the latest kind sent wins, so chords of another kind
+        are dropped, and a notice says what was dropped."""
+        held = self._chord_kind()
+        if held in ("none", kind):
+            return []
+        dropped = {
+            "symbols": f"the {len(self._chord_symbols)} chord symbols sent before are",
+            "notes": f"the {len(self._chord_notes)} chord notes sent before are",
+            "file": f"the chord file {self._chord_file.path if self._chord_file else ''} is",
+        }[held]
+        self.clear_chords()
+        return [
+            f"the chords now come from the chord {kind}; {dropped} dropped "
+            "(the latest kind of chords sent wins)"
+        ]
+
+    def _chord_kind(self) -> str:
+        """The kind of chords held: "symbols", "notes", "file" or "none" (one at a time)."""
+        if self._chord_symbols:
+            return "symbols"
+        if self._chord_notes:
+            return "notes"
+        return "none" if self._chord_file is None else "file"
+
     def add_chord_note(
         self, start_beat: float, length_beats: float, pitch: int, velocity: int = 100
-    ) -> None:
-        self.add_chord_notes([(start_beat, length_beats, pitch, velocity)])
+    ) -> list[str]:
+        return self.add_chord_notes([(start_beat, length_beats, pitch, velocity)])
 
-    def add_chord_notes(self, groups: Sequence[NoteGroup]) -> None:
-        """Add (start_beat, length_beats, pitch, velocity) groups; all or nothing."""
-        self._add_notes(self._chord_notes, _notes(groups, "chord notes"), "chord notes")
+    def add_chord_notes(self, groups: Sequence[NoteGroup]) -> list[str]:
+        """Add (start_beat, length_beats, pitch, velocity) groups; all or nothing. Returns the
+        notices for the producer (chords of another kind dropped)."""
+        notes = _notes(groups, "chord notes")
+        # Checked before anything is dropped: a refused list changes nothing.
+        held = len(self._chord_notes) if self._chord_kind() == "notes" else 0
+        self._check_room(held + len(notes), "chord notes")
+        self._check_growth(NOTE_BYTES * len(notes))
+        notices = self._switch_chords_to("notes")
+        self._chord_notes.extend(notes)
+        return notices
 
-    def add_chord_symbol(self, start_beat: float, label: str) -> None:
+    def add_chord_symbol(self, start_beat: float, label: str) -> list[str]:
         """A chord symbol (`Cmaj7`, `F#m7b5`, `C/E`, `N.C.`); one at the same beat is replaced."""
-        self.add_chord_symbols([(start_beat, label)])
+        return self.add_chord_symbols([(start_beat, label)])
 
-    def add_chord_symbols(self, groups: Sequence[SymbolGroup]) -> None:
-        """Add (start_beat, label) groups; all or nothing."""
+    def add_chord_symbols(self, groups: Sequence[SymbolGroup]) -> list[str]:
+        """Add (start_beat, label) groups; all or nothing. Returns the notices for the producer
+        (chords of another kind dropped)."""
         parsed = []
         for number, group in enumerate(groups, start=1):
             if len(group) != 2:
@@ -369,16 +421,25 @@ class Session:
                 "(MAX_CHORD_SYMBOLS); send /jasco/chords/clear first"
             )
         self._check_growth(SYMBOL_BYTES * (len(merged) - len(self._chord_symbols)))
+        notices = self._switch_chords_to("symbols")  # only drops other kinds than symbols
         self._chord_symbols = merged
+        return notices
 
-    def set_chord_file(self, path: str | os.PathLike[str], track: str | int | None = None) -> None:
-        """Take chords from a MIDI file's track (by name or 0-based index; None = choose)."""
-        self.read_file("set_chord_file", {"path": path, "track": track})()
+    def set_chord_file(
+        self, path: str | os.PathLike[str], track: str | int | None = None
+    ) -> list[str]:
+        """Take chords from a MIDI file's track (by name or 0-based index; None = choose), and
+        its tempo map and meters unless the session has its own. Returns the notices for the
+        producer: which tempo map the bars follow, and chords of another kind dropped."""
+        return self.read_file("set_chord_file", {"path": path, "track": track})() or []
 
-    def read_file(self, command: str, values: Mapping[str, Any]) -> Callable[[], None]:
+    def read_file(
+        self, command: str, values: Mapping[str, Any]
+    ) -> Callable[[], list[str] | None]:
         """The slow half of a file command (`set_chord_file`, `set_drums_file`): check and read
         the file, touching nothing of the session, so it may run on a worker thread and be
-        abandoned after a time limit. Returns the quick half, which changes the session."""
+        abandoned after a time limit. Returns the quick half, which changes the session (and
+        returns the command's notices, if any)."""
         if command == "set_chord_file":
             chord_file = open_chord_file(values["path"], values.get("track"), self.read_roots)
             return lambda: self._use_chord_file(chord_file)
@@ -387,10 +448,24 @@ class Session:
             return lambda: self.set_drums(drums)
         raise SessionError(f"{command} does not read a file")
 
-    def _use_chord_file(self, chord_file: ChordFile) -> None:
+    def _use_chord_file(self, chord_file: ChordFile) -> list[str]:
         self._check_growth(NOTE_BYTES * (len(chord_file.track.notes) - self._file_notes()))
+        notices: list[str] = []
+        # The tempo first: refused (too many changes), it leaves the chords as they were.
+        if self._tempo_source != "session":
+            self.set_tempo_map(chord_file.tempo_map, source="chord file")
+            notices.append(f"the bars follow the chord file's tempo map: {chord_file.tempo_map}")
+        # As a musician reads them: a file stores tempos in microseconds per beat (92.00001).
+        elif str(chord_file.tempo_map) != str(self.tempo_map):
+            notices.append(
+                f"the bars follow the session's tempo map ({self.tempo_map}), not the chord "
+                f"file's ({chord_file.tempo_map}); to use the file's, send /jasco/reset "
+                "before the file"
+            )
+        notices[:0] = self._switch_chords_to("file")
         self._chord_file = chord_file
         logger.info("session %s: chords from %s, %s", self.name, chord_file.path, chord_file.reason)
+        return notices
 
     # -- drums and melody
 
@@ -425,13 +500,17 @@ class Session:
         self._melody_notes.clear()
 
     def _add_notes(self, target: list[Note], notes: list[Note], what: str) -> None:
-        if len(target) + len(notes) > MAX_NOTES:
+        self._check_room(len(target) + len(notes), what)
+        self._check_growth(NOTE_BYTES * len(notes))
+        target.extend(notes)
+
+    @staticmethod
+    def _check_room(count: int, what: str) -> None:
+        if count > MAX_NOTES:
             raise SessionError(
                 f"a session holds at most {MAX_NOTES} {what} (MAX_NOTES); send the matching "
                 "clear message first or send fewer notes"
             )
-        self._check_growth(NOTE_BYTES * len(notes))
-        target.extend(notes)
 
     # -- memory
 
@@ -504,7 +583,7 @@ class Session:
             chord_file=self._chord_file,
             drums=self._drums,
             melody_notes=tuple(self._melody_notes),
-            tempo_given=self._tempo_given,
+            tempo_source=self._tempo_source,
         )
 
 
@@ -525,20 +604,27 @@ def session_from_sidecar(document: Mapping[str, Any]) -> Session:
     `seed` it rendered with): files named in it are opened again, checked as on the first time."""
     try:
         session = Session(document["session"])
+        session.set_prompt(document["prompt"])
+        # Only the chords that were rendered (sidecars from before "the latest kind wins" may
+        # list other kinds too), and the tempo map after them: the one recorded, from where
+        # it came, even if a chord file has changed since.
+        source = document["chord_source"]
+        if source == "symbols":
+            session.add_chord_symbols(document["chord_symbols"])
+        if source == "notes":
+            session.add_chord_notes(document["chord_notes"])
+        chord_file = document["chord_file"]
+        if source == "file" and chord_file is not None:
+            session.set_chord_file(chord_file["path"], chord_file["requested_track"])
         tempo = document["tempo_map"]
         with session_input("the sidecar's tempo map"):
             session.set_tempo_map(
                 TempoMap(
                     tuple(TempoChange(beat, bpm) for beat, bpm in tempo["tempos"]),
                     tuple(TimeSignature(b, n, d) for b, n, d in tempo["meters"]),
-                )
+                ),
+                source=document.get("tempo_source", "session"),
             )
-        session.set_prompt(document["prompt"])
-        session.add_chord_symbols(document["chord_symbols"])
-        session.add_chord_notes(document["chord_notes"])
-        chord_file = document["chord_file"]
-        if chord_file is not None:
-            session.set_chord_file(chord_file["path"], chord_file["requested_track"])
         drums = document["drums"]
         if drums is not None:
             session.set_drums_file(drums["path"], drums["start_beat"])

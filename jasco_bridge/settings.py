@@ -1,4 +1,5 @@
-"""`RenderSettings`: how a session renders, and the one home of those defaults and limits.
+"""`RenderSettings`: how a session renders, and the one home of those defaults and limits
+(with `DEFAULT_START_BAR`, where a render starts when not told).
 
 OSC `/jasco/set`, the `render` command's options and the library all build a `RenderSettings`,
 so none of them can disagree about a range:
@@ -16,6 +17,7 @@ from engine.request import SAMPLER_NAMES
 from jasco_bridge.errors import SessionError
 from midi.checks import is_finite_number
 
+DEFAULT_START_BAR = 1  # a render without a start bar begins on the song's first bar (1-based)
 MAX_STEPS = 200
 MAX_VARIATIONS = 16
 MAX_CFG = 20.0

@@ -31,7 +31,7 @@ from midi.drums import DrumHit, drum_hits
 from midi.notes import NoteTrack
 from midi.smf import MidiSong, read_midi_file
 from midi.tempo import TempoMap
-from midi.tracks import choose_chord_track
+from midi.tracks import TrackChoice, choose_chord_track
 
 MAX_AUDIO_BYTES = 200 * 1024 * 1024
 # A header's claims are checked before anything is allocated for them: a window buffer is
@@ -124,19 +124,31 @@ def checked_file(
 
 @dataclass(frozen=True)
 class ChordFile:
-    """A chord MIDI file and the track chosen from it (notes in beats)."""
+    """A chord MIDI file, the part (or parts combined as one harmony) chosen from it, and the
+    file's own tempo map and meters (the session decides whether to use them)."""
 
     path: Path
     requested_track: str | int | None
-    track: NoteTrack = field(repr=False)
-    reason: str
+    choice: TrackChoice = field(repr=False)
+    tempo_map: TempoMap = field(repr=False)
+
+    @property
+    def track(self) -> NoteTrack:
+        """The notes to recognise: the chosen part, or the union of the combined parts."""
+        return self.choice.track
+
+    @property
+    def reason(self) -> str:
+        return self.choice.reason
 
     def describe(self) -> dict[str, Any]:
-        """Plain JSON values for a clip's sidecar."""
+        """Plain JSON values for a clip's sidecar: `track` names the chosen part, or every
+        combined part (``tracks 1 'RH' + 2 'LH'``), and `parts` lists them one by one."""
         return {
             "path": str(self.path),
             "requested_track": self.requested_track,
-            "track": self.track.label,
+            "track": self.choice.label,
+            "parts": [part.label for part in self.choice.parts],
             "reason": self.reason,
         }
 
@@ -150,7 +162,7 @@ def open_chord_file(
     song = _read_song(checked, "chord MIDI")
     with session_input(f"chord MIDI file {checked}"):
         choice = choose_chord_track(song, track)
-    return ChordFile(checked, track, choice.track, choice.reason)
+    return ChordFile(checked, track, choice, song.tempo_map)
 
 
 # ---------------------------------------------------------------------------------------------

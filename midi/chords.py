@@ -372,11 +372,16 @@ def _symbol_addition(degree: str, row: Quality) -> str:
 
 @dataclass(frozen=True)
 class TimedChord:
-    """A chord held from `start_beat` to `end_beat` (quarter notes from the song start); None = no chord."""
+    """A chord held from `start_beat` to `end_beat` (quarter notes from the song start); None = no chord.
+
+    `written` is the chord symbol as the user wrote it (``Dbmaj9/F``), kept so that reports can
+    spell the chord their way; None for a recognised chord.
+    """
 
     start_beat: float
     end_beat: float
     chord: Chord | None
+    written: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("start_beat", "end_beat"):
@@ -393,6 +398,8 @@ class TimedChord:
             )
         if self.chord is not None and not isinstance(self.chord, Chord):
             raise ChordSymbolError(f"TimedChord.chord must be a Chord or None, got {self.chord!r}")
+        if self.written is not None and not isinstance(self.written, str):
+            raise ChordSymbolError(f"TimedChord.written must be text or None, got {self.written!r}")
 
     @property
     def length_beats(self) -> float:

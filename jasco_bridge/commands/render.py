@@ -75,14 +75,16 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
 
     Render settings default to None here: unset means RenderSettings' own default, the one
     the daemon uses too."""
-    from jasco_bridge.settings import MAX_SEED, RenderSettings
+    from jasco_bridge.settings import DEFAULT_START_BAR, MAX_SEED, RenderSettings
 
     defaults = RenderSettings()
     parser.add_argument(
         "--track", help="chord track by name or index; None = the most chord-like track"
     )
     parser.add_argument("--melody-track", help="melody track by name or index (melody models)")
-    parser.add_argument("--start-bar", type=int, default=1, help="first bar (1-based)")
+    parser.add_argument(
+        "--start-bar", type=int, default=DEFAULT_START_BAR, help="first bar (1-based)"
+    )
     parser.add_argument(
         "--bars",
         type=_bar_count,
@@ -238,8 +240,7 @@ def session_from_midi(args: argparse.Namespace):
     path = Path(args.file).expanduser().absolute()
     song = read_midi_file(path)
     session = Session(slugify(path.stem, 64, fallback="song"))
-    session.set_tempo_map(song.tempo_map)
-    session.set_chord_file(path, _track_key(args.track))
+    session.set_chord_file(path, _track_key(args.track))  # brings the file's tempo map too
     session.set_prompt(args.prompt)
     if args.melody_track is not None:
         session.set_melody_track(choose_chord_track(song, _track_key(args.melody_track)).track)
@@ -387,7 +388,9 @@ def _print_chords(report: Sequence, tempo_map) -> None:
     for use in report:
         arrow = "=" if use.exact else "->"
         where = tempo_map.position_at(use.start_beat)
-        print(f"  {str(where):<18} {use.given:>10} {arrow} {use.label}")
+        given = use.given if use.written is None else use.written
+        label = use.label if use.spelled == use.label else f"{use.label} ({use.spelled})"
+        print(f"  {str(where):<18} {given:>10} {arrow} {label}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """`jasco-bridge render`, `demo`, `weights` and `doctor` on real files."""
 
+import argparse
 import io
 import json
 from pathlib import Path
@@ -8,11 +9,17 @@ import numpy as np
 import pytest
 import soundfile
 
+from jasco_bridge import protocol
 from jasco_bridge.cli import main
+from jasco_bridge.client import RenderSpec
+from jasco_bridge.commands.render import add_arguments
+from jasco_bridge.controller import ControlPanel
+from jasco_bridge.osc import message
+from jasco_bridge.settings import DEFAULT_START_BAR
 from midi.notes import Note, NoteTrack
 from midi.smf import MidiSong, write_midi_file
 from midi.tempo import TempoMap
-from tests.bridge.support import run_cli
+from tests.bridge.support import run_cli, running_daemon
 
 SR = 32000
 
@@ -325,3 +332,15 @@ def test_the_engine_notice_comes_only_after_the_arguments_are_checked(tmp_path, 
     midi = write_song(tmp_path / "song.mid", bpm=20.0)
     assert main(["render", str(midi), "--prompt", "x", "--bars", "2"]) == 2
     assert "no JASCO weights found" not in capsys.readouterr().err
+
+
+def test_a_render_without_a_start_bar_starts_on_the_one_default_everywhere(tmp_path, peer):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args(["song.mid"]).start_bar == DEFAULT_START_BAR
+    assert protocol.parse_request(message("/jasco/render"))["start_bar"] == DEFAULT_START_BAR
+    assert RenderSpec.from_json({}).start_bar == DEFAULT_START_BAR
+    assert ControlPanel().start_bar == DEFAULT_START_BAR
+    with running_daemon(tmp_path) as daemon:
+        peer.send(daemon.server.udp_port, "/jasco/render")
+        assert peer.expect("/jasco/ack").args[3] == DEFAULT_START_BAR

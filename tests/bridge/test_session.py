@@ -112,21 +112,40 @@ def test_chord_notes_are_recognised_with_the_session_tempo_map():
     assert timeline[0].chord.pitch_classes == frozenset({0, 4, 7})
 
 
-def test_symbols_win_over_notes_which_win_over_a_file(tmp_path):
+def test_the_latest_kind_of_chords_sent_wins_and_says_what_it_dropped(tmp_path):
     path = write_song(tmp_path / "chords.mid", [chord_track("Piano", [9, 9, 2, 2])])
     session = Session()
-    session.set_chord_file(str(path))
-    assert session.snapshot().chord_source == "file"
-    assert roots(session.chord_timeline())[0] == 9
-    session.add_chord_note(0.0, 4.0, 55)
-    session.add_chord_notes(triad(7, 0.0)[1:])  # G B D with the first G already there
-    assert session.snapshot().chord_source == "notes"
+    assert session.add_chord_symbols([(0.0, "Eb"), (4.0, "Ab")]) == []
+    assert session.add_chord_symbol(8.0, "Bb") == []  # more of the same kind add up
+    assert roots(session.chord_timeline(12.0)) == [3, 8, 10]
+    told = session.add_chord_note(0.0, 4.0, 55)
+    assert len(told) == 1 and "chord notes" in told[0] and "3 chord symbols" in told[0]
+    assert session.add_chord_notes(triad(7, 0.0)[1:]) == []  # G B D with the G already there
+    snapshot = session.snapshot()
+    assert snapshot.chord_source == "notes" and snapshot.chord_symbols == ()
     assert roots(session.chord_timeline())[0] == 7
-    session.add_chord_symbol(0.0, "Eb")
+    told = session.set_chord_file(str(path))
+    assert any("chord file" in text and "3 chord notes" in text for text in told)
+    assert session.snapshot().chord_source == "file" and session.snapshot().chord_notes == ()
+    assert roots(session.chord_timeline())[0] == 9
+    told = session.add_chord_symbol(0.0, "Eb")
+    assert len(told) == 1 and str(path) in told[0]
     assert session.snapshot().chord_source == "symbols"
+    assert session.snapshot().chord_file is None
     assert roots(session.chord_timeline(4.0)) == [3]
     session.clear_chords()
     assert session.snapshot().chord_source == "none"
+
+
+def test_a_refused_chord_list_drops_nothing():
+    session = Session()
+    session.add_chord_symbol(0.0, "C")
+    with pytest.raises(SessionError, match="pitch"):
+        session.add_chord_notes([(0.0, 1.0, 60, 90), (1.0, 1.0, 200, 90)])
+    with pytest.raises(SessionError, match="at most"):
+        session.add_chord_notes([(0.0, 1.0, 60, 90)] * 20_001)
+    assert session.snapshot().chord_source == "symbols"
+    assert roots(session.chord_timeline(4.0)) == [0]
 
 
 def test_a_chord_file_is_read_in_beats_whatever_its_own_tempo(tmp_path):
@@ -135,11 +154,69 @@ def test_a_chord_file_is_read_in_beats_whatever_its_own_tempo(tmp_path):
         tmp_path / "slow.mid", [chord_track("Keys", [0, 5])], tempo_map=TempoMap.constant(60)
     )
     session = Session()
-    session.set_chord_file(str(path))
+    session.set_tempo(120)
+    told = session.set_chord_file(str(path))
+    assert told == [
+        "the bars follow the session's tempo map (120 bpm 4/4), not the chord file's "
+        "(60 bpm 4/4); to use the file's, send /jasco/reset before the file"
+    ]
+    assert session.snapshot().tempo_source == "session"
     timeline = [t for t in session.chord_timeline() if t.chord is not None]
     assert [t.chord.root for t in timeline][:2] == [0, 5]
     assert timeline[1].start_beat == pytest.approx(4.0)
     assert session.snapshot().tempo_map.seconds_at(4.0) == pytest.approx(2.0)
+
+
+def waltz_file(tmp_path, name: str = "waltz.mid"):
+    """Chords in 3/4 at 92 bpm with a meter change to 4/4 at bar 9 (beat 24)."""
+    tempo_map = TempoMap.constant(92, 3, 4).with_time_signature(24.0, 4, 4)
+    return write_song(tmp_path / name, [chord_track("Keys", [0, 5, 7, 0])], tempo_map=tempo_map)
+
+
+def test_a_chord_file_brings_its_tempo_map_and_meters_when_the_session_has_none(tmp_path):
+    path = waltz_file(tmp_path)
+    session = Session()
+    assert session.snapshot().tempo_source == "default"
+    told = session.set_chord_file(str(path))
+    assert told == ["the bars follow the chord file's tempo map: 92 bpm 3/4; 4/4 from bar 9"]
+    snapshot = session.snapshot()
+    assert snapshot.tempo_source == "chord file" and snapshot.tempo_given
+    assert snapshot.tempo_map.bar_window(9, 2) == (24.0, 32.0)  # 3/4 before, 4/4 after
+    assert snapshot.tempo_map.seconds_at(24.0) == pytest.approx(24 * 60 / 92)
+    # A later file brings its own; clearing or replacing the chords keeps the map.
+    other = write_song(
+        tmp_path / "fast.mid", [chord_track("Keys", [0])], tempo_map=TempoMap.constant(140)
+    )
+    session.set_chord_file(str(other))
+    assert session.snapshot().tempo_map.bpm_at(0.0) == pytest.approx(140, abs=0.01)
+    session.add_chord_symbol(0.0, "C")
+    session.clear_chords()
+    assert session.snapshot().tempo_map.bpm_at(0.0) == pytest.approx(140, abs=0.01)
+    assert session.snapshot().tempo_source == "chord file"
+
+
+def test_an_explicit_tempo_wins_over_a_chord_file_before_or_after_it(tmp_path):
+    path = waltz_file(tmp_path)
+    before = Session()
+    before.add_meter_change(0.0, 6, 8)  # any explicit tempo message counts
+    before.set_chord_file(str(path))
+    assert before.snapshot().tempo_map == TempoMap.constant(120, 6, 8)
+    assert before.snapshot().tempo_source == "session"
+    after = Session()
+    after.set_chord_file(str(path))
+    after.set_tempo(100)
+    assert after.snapshot().tempo_map == TempoMap.constant(100)
+    assert after.snapshot().tempo_source == "session"
+    added = Session()
+    added.set_chord_file(str(path))
+    added.add_tempo_change(12.0, 60)  # a change is added to the file's map
+    tempo_map = added.snapshot().tempo_map
+    assert (tempo_map.bpm_at(0.0), tempo_map.bpm_at(12.0)) == pytest.approx((92, 60))
+    assert tempo_map.beats_per_bar_at(0.0) == 3
+    assert added.snapshot().tempo_source == "session"
+    added.reset()
+    added.set_chord_file(str(path))
+    assert added.snapshot().tempo_source == "chord file"
 
 
 def test_notes_with_bad_values_name_the_field():

@@ -156,8 +156,20 @@ def test_a_chord_file_describes_itself_in_plain_json(tmp_path):
         "path": str(path),
         "requested_track": 1,
         "track": chord_file.track.label,
+        "parts": [chord_file.track.label],
         "reason": chord_file.reason,
     }
+
+
+def test_a_combined_track_choice_names_every_part_it_combines(tmp_path):
+    path = write_song(
+        tmp_path / "hands.mid",
+        [chord_track("RH", [0, 5]), chord_track("LH", [0, 5], channel=1)],
+    )
+    document = json.loads(json.dumps(open_chord_file(str(path), track="RH,LH").describe()))
+    assert document["track"] == "tracks 1 'RH' + 2 'LH'"
+    assert document["parts"] == ["track 1 'RH' channel 1", "track 2 'LH' channel 2"]
+    assert "as one harmony" in document["reason"]
 
 
 # ---------------------------------------------------------------------------- drums
