@@ -29,6 +29,8 @@ from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX
 from jasco_bridge.session import DEFAULT_SESSION
 from jasco_bridge.settings import DEFAULT_START_BAR
+from midi.notes import MAX_PITCH, MAX_VELOCITY
+from midi.tempo import MAX_BPM, MAX_DENOMINATOR, MAX_NUMERATOR, MIN_BPM
 
 # One bulk message stays under this many bytes, so that it also fits one UDP datagram (65507).
 MAX_MESSAGE_BYTES = 60_000
@@ -125,8 +127,8 @@ class NoteSpec:
         return cls(
             _number(item["start_beat"], f"{path}.start_beat", 0),
             _number(item["length_beats"], f"{path}.length_beats", 0),
-            _whole(item["pitch"], f"{path}.pitch", 0, 127),
-            _whole(item.get("velocity", 100), f"{path}.velocity", 1, 127),
+            _whole(item["pitch"], f"{path}.pitch", 0, MAX_PITCH),
+            _whole(item.get("velocity", 100), f"{path}.velocity", 0, MAX_VELOCITY),
         )
 
 
@@ -160,9 +162,9 @@ class RenderSpec:
             if "bpm" not in tempo:
                 raise UsageError("tempo needs 'bpm' (quarter notes per minute)")
             values["tempo"] = (
-                _number(tempo["bpm"], "tempo.bpm", 1, 999),
-                _whole(tempo.get("numerator", 4), "tempo.numerator", 1, 64),
-                _whole(tempo.get("denominator", 4), "tempo.denominator", 1, 64),
+                _number(tempo["bpm"], "tempo.bpm", MIN_BPM, MAX_BPM),
+                _whole(tempo.get("numerator", 4), "tempo.numerator", 1, MAX_NUMERATOR),
+                _whole(tempo.get("denominator", 4), "tempo.denominator", 1, MAX_DENOMINATOR),
             )
         changes = []
         for i, item in enumerate(_list(top.get("tempo_changes", []), "tempo_changes")):
@@ -171,7 +173,7 @@ class RenderSpec:
             changes.append(
                 (
                     _number(change.get("beat"), f"{where}.beat", 0),
-                    _number(change.get("bpm"), f"{where}.bpm", 1, 999),
+                    _number(change.get("bpm"), f"{where}.bpm", MIN_BPM, MAX_BPM),
                 )
             )
         values["tempo_changes"] = tuple(changes)
@@ -182,8 +184,8 @@ class RenderSpec:
             meters.append(
                 (
                     _number(meter.get("beat"), f"{where}.beat", 0),
-                    _whole(meter.get("numerator"), f"{where}.numerator", 1, 64),
-                    _whole(meter.get("denominator"), f"{where}.denominator", 1, 64),
+                    _whole(meter.get("numerator"), f"{where}.numerator", 1, MAX_NUMERATOR),
+                    _whole(meter.get("denominator"), f"{where}.denominator", 1, MAX_DENOMINATOR),
                 )
             )
         values["meter_changes"] = tuple(meters)

@@ -198,3 +198,20 @@ def test_a_cancel_file_stops_the_running_job(tmp_path):
         rest = [json.loads(line) for line in process.stdout]
         assert process.wait(WAIT_SECONDS) == 1
     assert "cancelled" in rest[0]["message"] and str(first["job"]) in rest[0]["message"]
+
+
+def test_the_request_takes_the_same_limits_as_the_osc_table():
+    from midi.notes import MAX_VELOCITY
+    from midi.tempo import MAX_BPM, MAX_NUMERATOR
+
+    # The largest values the daemon accepts pass the client too, and one more is refused by both.
+    edge = {"tempo": {"bpm": MAX_BPM, "numerator": MAX_NUMERATOR}, "symbols": []}
+    for sent in RenderSpec.from_json(edge).messages("t"):
+        if sent.address == "/jasco/tempo":
+            protocol.parse_request(sent)
+    quiet = [{"start_beat": 0, "length_beats": 1, "pitch": 60, "velocity": 0}]
+    assert RenderSpec.from_json({"notes": quiet})
+    with pytest.raises(UsageError, match="tempo.bpm"):
+        RenderSpec.from_json({"tempo": {"bpm": MAX_BPM + 1}})
+    with pytest.raises(UsageError, match="velocity"):
+        RenderSpec.from_json({"notes": [{**quiet[0], "velocity": MAX_VELOCITY + 1}]})
