@@ -170,11 +170,18 @@ def test_a_full_cluster_keeps_the_daemons_bounded_queue_refusing(ray_cluster, tm
         with BackgroundDaemon(config) as daemon:
             port = daemon.server.udp_port
             set_up_four_bars(peer, port)
-            peer.send(port, "/jasco/set", "steps", 50)
-            # Two render at once (one per JASCO worker), one waits, the fourth is refused.
-            for _ in range(4):
+            peer.send(port, "/jasco/set", "steps", 200)
+            # Two render at once (one per JASCO worker), one waits, the fourth is refused. Each
+            # of the first two is seen running before the next is sent, so the count is exact.
+            acks = []
+            for _ in range(2):
                 peer.send(port, "/jasco/render", 1, 1)
-            acks = [peer.expect("/jasco/ack").args[0] for _ in range(3)]
+                job = peer.expect("/jasco/ack").args[0]
+                peer.expect("/jasco/progress", lambda m, job=job: m.args[0] == job)
+                acks.append(job)
+            peer.send(port, "/jasco/render", 1, 1)
+            acks.append(peer.expect("/jasco/ack").args[0])
+            peer.send(port, "/jasco/render", 1, 1)
             assert "queue full" in peer.expect("/jasco/error").args[1]
             for job in acks:
                 peer.send(port, "/jasco/cancel", job)
