@@ -30,7 +30,14 @@ from jasco_bridge.errors import ProtocolError
 from jasco_bridge.osc import OscArg, OscMessage
 from jasco_bridge.protocol_spec import PREFIX, Arg, Command, Reply, Request
 from jasco_bridge.session import DEFAULT_SESSION
-from jasco_bridge.settings import DEFAULT_START_BAR, MAX_CONTEXT_BARS, MAX_SEED, RANDOM_SEED
+from jasco_bridge.settings import (
+    DEFAULT_START_BAR,
+    MAX_CFG,
+    MAX_CONTEXT_BARS,
+    MAX_SEED,
+    MAX_STEPS,
+    RANDOM_SEED,
+)
 from midi.notes import MAX_PITCH, MAX_VELOCITY
 from midi.tempo import MAX_BPM, MAX_DENOMINATOR, MAX_NUMERATOR, MIN_BPM
 
@@ -270,7 +277,7 @@ COMMANDS: tuple[Command, ...] = (
         "ctl/bars",
         "Fader/encoder: how many bars, snapped to whole bars; 0 = as many as fit in one clip.",
         "ctl_set",
-        args=(Arg("value", "float", "bars, any float (snapped)", low=0, high=256),),
+        args=(Arg("value", "float", "bars, any float (snapped)", low=0, high=MAX_RENDER_BARS),),
         replies=("ctl/state",),
         runs_on="daemon",
     ),
@@ -278,7 +285,7 @@ COMMANDS: tuple[Command, ...] = (
         "ctl/seed",
         "Fader/encoder: the seed, snapped to a whole number; below 0 = a new random seed each time.",
         "ctl_set",
-        args=(Arg("value", "float", "seed (snapped)", low=-1, high=2**31 - 1),),
+        args=(Arg("value", "float", "seed (snapped)", low=-1, high=MAX_SEED),),
         replies=("ctl/state",),
         runs_on="daemon",
     ),
@@ -286,7 +293,7 @@ COMMANDS: tuple[Command, ...] = (
         "ctl/steps",
         "Fader/encoder: sampler steps, snapped to a whole number.",
         "ctl_set",
-        args=(Arg("value", "float", "steps (snapped)", low=0.5, high=200),),
+        args=(Arg("value", "float", "steps (snapped)", low=0.5, high=MAX_STEPS),),
         replies=("ctl/state",),
         runs_on="daemon",
     ),
@@ -295,7 +302,7 @@ COMMANDS: tuple[Command, ...] = (
         "Fader/encoder: classifier-free guidance (cfg_all), snapped to quarter steps so the "
         "default 1.25 stays reachable.",
         "ctl_set",
-        args=(Arg("value", "float", "guidance (snapped to 0.25)", low=0, high=20),),
+        args=(Arg("value", "float", "guidance (snapped to 0.25)", low=0, high=MAX_CFG),),
         replies=("ctl/state",),
         runs_on="daemon",
     ),
