@@ -21,7 +21,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from engine.request import PRECISIONS
+from jasco_bridge.commands.render import add_precision_option
 from jasco_bridge.config import DEFAULT_OUT_DIR, ENGINE_KINDS
 
 HELP = "render a bundled chord progression (works without weights, as a preview)"
@@ -45,12 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", help="torch device for JASCO; None = CUDA when present, else CPU"
     )
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
-    )
+    add_precision_option(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="folder for the clip")
 

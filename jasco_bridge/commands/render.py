@@ -70,6 +70,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """`--precision`, the same for every command that opens JASCO."""
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
+    )
+
+
 def add_render_options(parser: argparse.ArgumentParser) -> None:
     """Every option but the file, the prompt and where clips go; `demo` uses their defaults.
 
@@ -115,12 +125,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
         metavar="ray://HOST:PORT",
         help="render on the workers of this Ray cluster; None = render here",
     )
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
-    )
+    add_precision_option(parser)
     parser.add_argument(
         "--seed",
         type=int,

@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from engine.request import PRECISIONS
+from jasco_bridge.commands.render import add_precision_option
 from jasco_bridge.config import (
     DEFAULT_OUT_DIR,
     DEFAULT_PORT,
@@ -137,12 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default=None, help="torch device, e.g. cuda, cpu; %(default)s = the best one"
     )
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
-    )
+    add_precision_option(parser)
     parser.add_argument(
         "--cluster",
         default=None,
@@ -167,7 +162,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(replaced atomically; removed on shutdown), so a script that starts --port 0 "
         "needs no log parsing",
     )
-
 
     audio = parser.add_argument_group(
         "audio (audition with /jasco/play, drum takes with /jasco/drums/record)"
