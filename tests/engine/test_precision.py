@@ -77,6 +77,8 @@ def test_int8_projection_is_within_two_percent_of_the_float_one():
             error = (ours.float() - exact).norm() / exact.norm()
             quiet = (ours[1:].float() - exact[1:]).norm() / exact[1:].norm()
             assert error < bound and quiet < bound
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert projection(x).dtype == torch.bfloat16  # as a float projection would be
         unbiased = Int8Linear(linear.weight)
         assert torch.equal(unbiased(-x), -unbiased(x))  # symmetric levels
 
