@@ -90,10 +90,15 @@ def use_reduced_weights(network: FlowMatchingTransformer, dtype: torch.dtype) ->
 
 
 def use_int8_weights(network: FlowMatchingTransformer) -> None:
-    """Quantise the layers' projections to int8 (engine.quant), in place; as in
-    `use_reduced_weights`, everything else keeps its float32 weights."""
+    """Quantise the layers' projections to int8 (engine.quant), in place. The cross-attention
+    keys and values (a few text positions) are stored in bf16 as under `use_reduced_weights`;
+    everything else keeps its float32 weights."""
     for layer in network.transformer.layers:
         layer.self_attn.use_int8_projections(cross=False)
         layer.cross_attention.use_int8_projections(cross=True)
         layer.linear1 = Int8Linear.from_linear(layer.linear1)
         layer.linear2 = Int8Linear.from_linear(layer.linear2)
+        cross = layer.cross_attention
+        for param in (cross.in_proj_weight, cross.in_proj_bias):
+            if param is not None:
+                param.data = param.data.to(torch.bfloat16)

@@ -70,11 +70,12 @@ class Attention(nn.Module):
         attention, the queries of cross attention (`cross`), whose keys and values over a few
         text positions keep their float weights; and the output projection."""
         weight, bias = self.in_proj_weight, self.in_proj_bias
+        dim = weight.shape[1]
         if cross:
-            dim = weight.shape[1]
             self.query_int8 = Int8Linear(weight[:dim], None if bias is None else bias[:dim])
         else:
             self.packed_int8 = Int8Linear(weight, bias)
+            weight.data = weight.data.new_empty(0, dim)  # the int8 copy is the one used now
         self.out_proj = Int8Linear.from_linear(self.out_proj)
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
