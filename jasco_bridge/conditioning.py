@@ -400,8 +400,9 @@ def _bar_too_long(tempo_map: TempoMap, bar: int, segment_seconds: float) -> Rend
 def merged_chords(
     plan: RenderPlan, per_window: Sequence[Sequence[TimedChord]]
 ) -> tuple[TimedChord, ...]:
-    """The chords of the whole span from each window's: what a window shares with the one
-    before is taken from the one before, a chord running across a window start is one."""
+    """The chords of the whole span from each window's (placed in the vocabulary, as
+    `condition` returns them): what a window shares with the one before is taken from the one
+    before, a chord running across a window start is one."""
     merged: list[TimedChord] = []
     for index, chords in enumerate(per_window):
         from_beat = plan.windows[index - 1].end_beat if index else -math.inf
@@ -413,20 +414,13 @@ def merged_chords(
             last = merged[-1] if merged else None
             if (
                 last is not None
-                and _same_mapping(last, timed)
+                and (last.match.index, last.harte) == (timed.match.index, timed.harte)
                 and abs(last.end_beat - timed.start_beat) < 1e-9
             ):
                 merged[-1] = replace(last, end_beat=timed.end_beat)
             else:
                 merged.append(timed)
     return tuple(merged)
-
-
-def _same_mapping(a: TimedChord, b: TimedChord) -> bool:
-    """The same chord given, landing on the same vocabulary label."""
-    index_a = a.match.index if a.match is not None else None
-    index_b = b.match.index if b.match is not None else None
-    return (index_a, a.harte) == (index_b, b.harte)
 
 
 def _heard_chords(
