@@ -60,6 +60,7 @@ from engine.flow_model import FlowMatchingTransformer
 from engine.jasco import JascoEngine, resolve_device
 from engine.precision import PRECISIONS, resolve_precision
 from engine.preview import PreviewEngine, synthesize_drums
+from engine.quant import Int8Linear
 from engine.request import SAMPLER_NAMES, GenerationRequest, LongRequest
 from engine.text import T5Encoder
 from jasco_bridge.wav import encode_bwf_wav
@@ -304,7 +305,9 @@ def run_shape(shape: str, args: argparse.Namespace, device: torch.device) -> Non
     engine = random_engine(shape, device, args.precision)
     if args.compile:
         engine.compile_network()
-    params = sum(p.numel() for p in engine.network.parameters()) / 1e6
+    # int8 projections hold their weights as buffers, not parameters.
+    int8 = sum(m.values.numel() for m in engine.network.modules() if isinstance(m, Int8Linear))
+    params = (sum(p.numel() for p in engine.network.parameters()) + int8) / 1e6
     print(
         f"\n{shape}: transformer {params:.1f} M parameters, built in "
         f"{time.perf_counter() - built:.1f} s; device {device}, precision "

@@ -20,6 +20,7 @@ from torch import nn
 
 from engine.config import JascoConfig
 from engine.layers import TimeMLP, TransformerStack
+from engine.quant import Int8Linear
 
 
 class FlowMatchingTransformer(nn.Module):
@@ -86,3 +87,13 @@ def use_reduced_weights(network: FlowMatchingTransformer, dtype: torch.dtype) ->
             attention.out_proj.to(dtype)
         layer.linear1.to(dtype)
         layer.linear2.to(dtype)
+
+
+def use_int8_weights(network: FlowMatchingTransformer) -> None:
+    """Quantise the layers' projections to int8 (engine.quant), in place; as in
+    `use_reduced_weights`, everything else keeps its float32 weights."""
+    for layer in network.transformer.layers:
+        layer.self_attn.use_int8_projections(cross=False)
+        layer.cross_attention.use_int8_projections(cross=True)
+        layer.linear1 = Int8Linear.from_linear(layer.linear1)
+        layer.linear2 = Int8Linear.from_linear(layer.linear2)

@@ -39,7 +39,7 @@ from engine.conditions import ConditionInputs, ConditionProvider, PreparedCondit
 from engine.config import MELODY_BINS, JascoConfig, parse_xp_cfg
 from engine.drums import DrumSeparator, prepare_drum_stem
 from engine.errors import CheckpointError, ConditioningError, DeviceError, GenerationCancelled
-from engine.flow_model import FlowMatchingTransformer, use_reduced_weights
+from engine.flow_model import FlowMatchingTransformer, use_int8_weights, use_reduced_weights
 from engine.guidance import TermKind, guided, plan_cfg_terms
 from engine.precision import Precision, resolve_precision
 from engine.request import (
@@ -137,7 +137,9 @@ class JascoEngine:
     ) -> None:
         self.config = config
         self.network = network.to(device).eval().requires_grad_(False)
-        if precision.is_reduced:
+        if precision.name == "int8":
+            use_int8_weights(self.network)
+        elif precision.is_reduced:
             use_reduced_weights(self.network, precision.dtype)
         self.provider = provider.to(device).eval().requires_grad_(False)
         self.codec = codec.to(device).eval().requires_grad_(False)
@@ -304,11 +306,11 @@ class JascoEngine:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents [B, T, F] -> audio [B, samples], float32.
 
-        Under bf16 the decoder's convolutions run in bf16 too (0.64x the fp32 time on a CPU with
-        native bf16, 49 dB SNR: benchmarks/bench_decode.py); fp16 keeps it in fp32, where its
-        narrow range could overflow the decoder's activations.
+        Under bf16 (and int8) the decoder's convolutions run in bf16 too (0.64x the fp32 time on
+        a CPU with native bf16, 49 dB SNR: benchmarks/bench_decode.py); fp16 keeps it in fp32,
+        where its narrow range could overflow the decoder's activations.
         """
-        bf16 = self.precision.name == "bf16"
+        bf16 = self.precision.dtype == torch.bfloat16
         autocast = self._autocast() if bf16 else nullcontext()
         with torch.inference_mode(), autocast:
             return self.codec.decode(self.unnormalise(latents.float()))[:, 0].float()

@@ -29,7 +29,7 @@ WindowFn = Callable[[int, int], None]
 
 SAMPLER_NAMES = ("euler", "midpoint", "dopri5")
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 """The network's arithmetic a renderer can be opened with (engine.precision resolves `auto`)."""
 
 

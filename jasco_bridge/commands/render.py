@@ -79,7 +79,8 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32",
+        help="JASCO's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32; "
+        "int8 (CPUs with bf16 and VNNI, only on request) is faster and less exact",
     )
 
 

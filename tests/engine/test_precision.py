@@ -7,7 +7,9 @@ import torch
 from engine.cache import LruCache
 from engine.errors import DeviceError
 from engine.jasco import JascoEngine, resolve_device
-from engine.precision import native_bf16_flags, resolve_precision
+from engine.layers import attend
+from engine.precision import native_bf16_flags, native_int8_flags, resolve_precision
+from engine.quant import Int8Linear
 from engine.request import GenerationRequest
 
 CPU = torch.device("cpu")
@@ -20,6 +22,8 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2\n")
     assert native_bf16_flags(cpuinfo) == ()
     assert native_bf16_flags(tmp_path / "missing") == ()
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512_bf16 avx512_vnni\n")
+    assert native_int8_flags(cpuinfo) == ("avx512_vnni",)
 
 
 @pytest.mark.parametrize(
@@ -40,8 +44,53 @@ def test_auto_is_bf16_only_where_the_cpu_runs_it_natively(requested, flags, name
 def test_impossible_precisions_are_device_errors():
     with pytest.raises(DeviceError, match="fp16 is not supported on the CPU"):
         resolve_precision("fp16", CPU, cpu_bf16_flags=())
-    with pytest.raises(DeviceError, match="auto, fp32, bf16, fp16"):
+    with pytest.raises(DeviceError, match="auto, fp32, bf16, fp16, int8"):
         resolve_precision("double", CPU)
+
+
+def test_int8_is_only_on_request_and_only_where_the_cpu_runs_it():
+    both = {"cpu_bf16_flags": ("avx512_bf16",), "cpu_int8_flags": ("avx512_vnni",)}
+    assert resolve_precision("auto", CPU, **both).name == "bf16"
+    int8 = resolve_precision("int8", CPU, **both)
+    assert (int8.name, int8.dtype) == ("int8", torch.bfloat16)
+    assert "avx512_vnni" in int8.reason
+    with pytest.raises(DeviceError, match="no int8 instructions: use auto"):
+        resolve_precision("int8", CPU, cpu_bf16_flags=("avx512_bf16",), cpu_int8_flags=())
+    with pytest.raises(DeviceError, match="no bf16 or int8 instructions"):
+        resolve_precision("int8", CPU, cpu_bf16_flags=(), cpu_int8_flags=())
+    with pytest.raises(DeviceError, match="int8 is a CPU precision: on cuda"):
+        resolve_precision("int8", torch.device("cuda"))
+
+
+def test_int8_projection_is_within_two_percent_of_the_float_one():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(256, 96, bias=True)
+    x = torch.randn(3, 40, 256)
+    x[0, 0] *= 50  # one loud frame gets its own scale and does not flatten the others
+    projection = Int8Linear.from_linear(linear)
+    assert projection.values.dtype == torch.int8
+    with torch.inference_mode():
+        exact = linear(x)
+        for dtype, bound in ((torch.float32, 0.02), (torch.bfloat16, 0.025)):
+            ours = projection(x.to(dtype))
+            assert ours.dtype == dtype and ours.shape == (3, 40, 96)
+            error = (ours.float() - exact).norm() / exact.norm()
+            quiet = (ours[1:].float() - exact[1:]).norm() / exact[1:].norm()
+            assert error < bound and quiet < bound
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert projection(x).dtype == torch.bfloat16  # as a float projection would be
+        unbiased = Int8Linear(linear.weight)
+        assert torch.equal(unbiased(-x), -unbiased(x))  # symmetric levels
+
+
+def test_cpu_attention_in_bf16_matches_the_fused_kernel():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 50, 16) for _ in range(3))
+    exact = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(attend(q, k, v), exact)  # fp32: the fused kernel itself
+    ours = attend(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert ours.dtype == torch.bfloat16
+    assert (ours.float() - exact).norm() / exact.norm() < 0.01
 
 
 def test_an_unavailable_mps_names_the_devices_that_exist(monkeypatch):
@@ -88,6 +137,24 @@ def test_bf16_keeps_norms_in_fp32_and_stays_close_to_fp32(golden_dir, fp32_engin
     ours = bf16.generate(request(seed=5))
     reference = fp32_engine.generate(request(seed=5))
     assert (ours.precision, reference.precision) == ("bf16", "fp32")
+    assert ours.audio.dtype == np.float32 and np.isfinite(ours.audio).all()
+    error = np.linalg.norm(ours.audio - reference.audio) / np.linalg.norm(reference.audio)
+    assert 0 < error < 0.05
+
+
+@pytest.mark.skipif(
+    not (native_bf16_flags() and native_int8_flags()), reason="this CPU has no native bf16/int8"
+)
+def test_int8_renders_close_to_fp32(golden_dir, fp32_engine):
+    int8 = JascoEngine.from_pretrained(golden_dir, device="cpu", precision="int8")
+    layer = int8.network.transformer.layers[0]
+    assert isinstance(layer.linear1, Int8Linear) and isinstance(
+        layer.self_attn.out_proj, Int8Linear
+    )
+    assert layer.norm1.weight.dtype == torch.float32
+    ours = int8.generate(request(seed=5))
+    reference = fp32_engine.generate(request(seed=5))
+    assert ours.precision == "int8"
     assert ours.audio.dtype == np.float32 and np.isfinite(ours.audio).all()
     error = np.linalg.norm(ours.audio - reference.audio) / np.linalg.norm(reference.audio)
     assert 0 < error < 0.05
