@@ -50,8 +50,8 @@ def compare(engines: dict[str, JascoEngine], request, steps: int, label: str) ->
     for name, engine in engines.items():
         inputs = engine.request_inputs(request)
         terms = plan_cfg_terms(request.cfg_all, request.cfg_text)
-        prepared = engine.prepare_conditions(engine.condition_rows([inputs], terms))
-        field = engine.velocity_field(prepared, terms)
+        prepared = engine.prepare_conditions([inputs], terms)
+        field = engine.velocity_field(prepared)
         z0 = engine.initial_noise(request.seed)
         probe = engine.initial_noise(request.seed + 1)
         with torch.inference_mode():

@@ -1,5 +1,6 @@
 """Conditions: what one CFG row carries, how each guidance term nulls it, and the provider that
-turns a batch of rows into the tensors the flow model consumes (computed once per render).
+turns the rows of every term into the tensors the flow model consumes (once per render), kept
+with the terms' weights as `PreparedConditions`: all the guided velocity needs.
 
 Null values, as the model was trained on them:
 
@@ -18,7 +19,7 @@ drum codes, ...) are for inspection: register forward hooks on `provider.conditi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -35,7 +36,7 @@ from engine.config import (
 )
 from engine.drums import DrumsConditioner
 from engine.errors import ConditioningError
-from engine.guidance import CfgTerm
+from engine.guidance import TERM_KINDS, TermKind
 from engine.text import T5Encoder, TextConditioner
 
 
@@ -69,10 +70,13 @@ class ConditionInputs:
 
 @dataclass(frozen=True)
 class PreparedConditions:
-    """Condition tensors for N rows, ready for every velocity evaluation of one render."""
+    """Condition tensors for the N = terms x B rows of one render's CFG batch (term-major: the
+    B rows of the first term, then of the next), ready for every velocity evaluation, and each
+    term's weight in the guided sum (in batch order)."""
 
     text: torch.Tensor  # [N, S, D]
     temporal: tuple[torch.Tensor, ...]  # chords [N, T, 16], drums [N, T, 2], (melody [N, T, 16])
+    weights: tuple[float, ...]
 
 
 def null_conditions(
@@ -95,16 +99,20 @@ def null_conditions(
 
 
 def rows_for_terms(
-    inputs: Sequence[ConditionInputs], terms: Sequence[CfgTerm], config: JascoConfig
+    inputs: Sequence[ConditionInputs], kinds: Iterable[TermKind], config: JascoConfig
 ) -> list[ConditionInputs]:
-    """Term-major CFG batch: [term 1 rows 1..B, term 2 rows 1..B, ...]."""
+    """Term-major CFG batch: [term 1 rows 1..B, term 2 rows 1..B, ...]; `kinds` may be the
+    kind -> weight plan of `plan_cfg_terms`."""
     everything = (TEXT_CONDITION, CHORDS_CONDITION, DRUMS_CONDITION, MELODY_CONDITION)
     dropped = {"all": (), "text": config.text_cfg_drops, "null": everything}
-    return [
-        null_conditions(row, dropped[term.kind], config.null_chord_index)
-        for term in terms
-        for row in inputs
-    ]
+    rows = []
+    for kind in kinds:
+        if kind not in dropped:
+            raise ConditioningError(
+                f"guidance term kind must be one of {', '.join(TERM_KINDS)}, got {kind!r}"
+            )
+        rows += [null_conditions(row, dropped[kind], config.null_chord_index) for row in inputs]
+    return rows
 
 
 class ChordsConditioner(nn.Module):
@@ -153,9 +161,14 @@ class ConditionProvider(nn.Module):
         self.conditioners = nn.ModuleDict(conditioners)
 
     def forward(
-        self, rows: Sequence[ConditionInputs], text_encoder: T5Encoder
+        self,
+        inputs: Sequence[ConditionInputs],
+        terms: Mapping[TermKind, float],
+        text_encoder: T5Encoder,
     ) -> PreparedConditions:
-        """Run every conditioner once on the whole CFG batch."""
+        """Run every conditioner once on the whole CFG batch: the B rows of `inputs` under each
+        guidance term of `terms` (kind -> weight, in batch order)."""
+        rows = rows_for_terms(inputs, terms, self.config)
         frames = self.config.frames
         device = next(self.parameters()).device
         text = self.conditioners[TEXT_CONDITION]([row.text for row in rows], text_encoder)
@@ -169,7 +182,9 @@ class ConditionProvider(nn.Module):
         if MELODY_CONDITION in self.conditioners:
             salience = _collate_melody(rows, frames, device)
             temporal.append(self.conditioners[MELODY_CONDITION](salience))
-        return PreparedConditions(text=text, temporal=tuple(temporal))
+        return PreparedConditions(
+            text=text, temporal=tuple(temporal), weights=tuple(terms.values())
+        )
 
 
 def _collate_chords(

@@ -2,8 +2,9 @@
 
 Pipeline of one render (B = 1 description)::
 
-    request -> ConditionInputs -> CFG rows (term-major, plan_cfg_terms)
-            -> PreparedConditions (T5, chord embedding, drum codes, melody; once per render)
+    request -> ConditionInputs -> CFG rows (term-major, one block per term of plan_cfg_terms)
+            -> PreparedConditions (T5, chord embedding, drum codes, melody, once per render;
+               with the terms' weights)
             -> z0 ~ N(0, 1) [1, T, F] from the request's seed
             -> sampler over the guided velocity (all CFG terms in one batch per step)
             -> z1 * latent_std + latent_mean -> EnCodec decoder -> 32 kHz mono
@@ -15,7 +16,7 @@ Example::
 
 The network runs in the precision chosen at load (`precision="auto"`: bf16 where the device
 executes it natively, see engine.precision); `generate_variations` renders several seeds of one
-request in one batch. The lower-level methods (`condition_rows`, `prepare_conditions`,
+request in one batch. The lower-level methods (`request_inputs`, `prepare_conditions`,
 `velocity_field`, `sample`, `decode`) are public for research and for the parity check.
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +35,12 @@ from torch import nn
 
 from engine.checkpoint import load_compression_file, load_state_dict_file, load_strict
 from engine.codec import CompressionModel, encodec_config
-from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions, rows_for_terms
+from engine.conditions import ConditionInputs, ConditionProvider, PreparedConditions
 from engine.config import MELODY_BINS, JascoConfig, parse_xp_cfg
 from engine.drums import DrumSeparator, prepare_drum_stem
 from engine.errors import CheckpointError, ConditioningError, DeviceError, GenerationCancelled
 from engine.flow_model import FlowMatchingTransformer, use_int8_weights, use_reduced_weights
-from engine.guidance import CfgTerm, guided, plan_cfg_terms
+from engine.guidance import TermKind, guided, plan_cfg_terms
 from engine.precision import Precision, resolve_precision
 from engine.request import (
     CancelFn,
@@ -247,17 +248,14 @@ class JascoEngine:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.precision.dtype)
 
-    def condition_rows(
-        self, inputs: Sequence[ConditionInputs], terms: Sequence[CfgTerm]
-    ) -> list[ConditionInputs]:
-        """The term-major CFG batch for B rows of inputs."""
-        return rows_for_terms(inputs, terms, self.config)
-
-    def prepare_conditions(self, rows: Sequence[ConditionInputs]) -> PreparedConditions:
-        """Run every conditioner once over the CFG batch (float32 in every precision: it runs
-        once per render, and the drum codes are a nearest-neighbour choice)."""
+    def prepare_conditions(
+        self, inputs: Sequence[ConditionInputs], terms: Mapping[TermKind, float]
+    ) -> PreparedConditions:
+        """Run every conditioner once over the CFG batch of B rows of inputs under `terms`
+        (`plan_cfg_terms`), float32 in every precision: it runs once per render, and the drum
+        codes are a nearest-neighbour choice."""
         with torch.inference_mode():
-            return self.provider(rows, self.text_encoder)
+            return self.provider(inputs, terms, self.text_encoder)
 
     def model_velocity(self, prepared: PreparedConditions) -> VelocityFn:
         """The raw batched field v(z [N, T, F], t) -> [N, T, F] under these conditions."""
@@ -269,9 +267,9 @@ class JascoEngine:
 
         return velocity
 
-    def velocity_field(self, prepared: PreparedConditions, terms: Sequence[CfgTerm]) -> VelocityFn:
+    def velocity_field(self, prepared: PreparedConditions) -> VelocityFn:
         """The guided field v(z [B, T, F], t) -> [B, T, F]."""
-        return guided(self.model_velocity(prepared), list(terms))
+        return guided(self.model_velocity(prepared), prepared.weights)
 
     def sample(
         self,
@@ -440,11 +438,11 @@ class JascoEngine:
             # before the conditioners: T5 and drum encoding cost as much as a few steps
             raise GenerationCancelled("generation cancelled before it started")
         terms = plan_cfg_terms(request.cfg_all, request.cfg_text)
-        prepared = self.prepare_conditions(self.condition_rows([inputs] * len(seeds), terms))
+        prepared = self.prepare_conditions([inputs] * len(seeds), terms)
         conditioned = time.perf_counter()
         z0 = torch.cat([self.initial_noise(seed) for seed in seeds])  # [B, T, F]
         z1 = self.sample(
-            self.velocity_field(prepared, terms),
+            self.velocity_field(prepared),
             z0,
             sampler=request.sampler,
             steps=request.steps,
@@ -505,7 +503,7 @@ class JascoEngine:
             if on_window is not None:
                 on_window(index, len(request.windows))
             terms = plan_cfg_terms(window.cfg_all, window.cfg_text)
-            prepared = self.prepare_conditions(self.condition_rows([row], terms))
+            prepared = self.prepare_conditions([row], terms)
             z0 = torch.randn(shape, generator=generator).to(self.device)
             overlap = request.overlap_frames[index]
             known = None
@@ -522,7 +520,7 @@ class JascoEngine:
                     progress(done + step, total_steps)
 
             z1 = self.sample(
-                self.velocity_field(prepared, terms),
+                self.velocity_field(prepared),
                 z0,
                 sampler=window.sampler,
                 steps=window.steps,

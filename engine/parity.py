@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from engine.checkpoint import load_state_dict_file
-from engine.conditions import ConditionInputs, PreparedConditions
+from engine.conditions import ConditionInputs, PreparedConditions, rows_for_terms
 from engine.config import (
     CHORDS_CONDITION,
     DRUMS_CONDITION,
@@ -37,14 +37,18 @@ from engine.config import (
 )
 from engine.drums import DrumEncoding, prepare_drum_stem
 from engine.errors import EngineError
-from engine.guidance import CfgTerm, plan_cfg_terms
+from engine.guidance import TermKind, plan_cfg_terms
 from engine.jasco import JascoEngine
 from engine.weights import STATE_DICT_FILE
 
 DEFAULT_FLOAT_ATOL = 1e-5
 """Tolerance for float tensors the manifest gives none for (time embedding, drum latents)."""
 
-_TERM_KINDS = {"AllCFGTerm": "all", "TextCFGTerm": "text", "NullCFGTerm": "null"}
+_TERM_KINDS: dict[str, TermKind] = {
+    "AllCFGTerm": "all",
+    "TextCFGTerm": "text",
+    "NullCFGTerm": "null",
+}
 
 
 @dataclass(frozen=True)
@@ -120,12 +124,13 @@ def _base_inputs(engine: JascoEngine, manifest: dict, inputs: dict) -> list[Cond
     ]
 
 
-def _terms_of(spec: dict) -> list[CfgTerm]:
-    return [CfgTerm(_TERM_KINDS[term["term"]], float(term["weight"])) for term in spec["cfg_terms"]]
+def _terms_of(spec: dict) -> dict[TermKind, float]:
+    """The reference's guidance terms, kind -> weight in its batch order."""
+    return {_TERM_KINDS[term["term"]]: float(term["weight"]) for term in spec["cfg_terms"]}
 
 
 def _coefficients(spec: dict) -> tuple[float, float]:
-    weights = {_TERM_KINDS[term["term"]]: float(term["weight"]) for term in spec["cfg_terms"]}
+    weights = _terms_of(spec)
     if "all" in weights or "text" in weights:
         return weights.get("all", 0.0), weights.get("text", 0.0)
     # Only a null term survived: the reference's pruning never does that, so the manifest is off.
@@ -145,10 +150,11 @@ def _representative_rows(spec: dict, count: int) -> list[int]:
 
 
 def collect_conditions(
-    engine: JascoEngine, rows: Sequence[ConditionInputs]
+    engine: JascoEngine, inputs: Sequence[ConditionInputs], terms: Mapping[TermKind, float]
 ) -> tuple[PreparedConditions, dict[str, torch.Tensor]]:
-    """Prepare `rows` through the engine, and the intermediate tensors under the names the
-    reference's golden files use (tokens, masks, chord frames, drum codes and latents ...).
+    """Prepare the CFG batch of `inputs` under `terms` through the engine, and the intermediate
+    tensors under the names the reference's golden files use (tokens, masks, chord frames, drum
+    codes and latents ...).
 
     The conditioners' inputs and outputs are caught by forward hooks; tokens, masks and
     lengths are what the engine's tokenizer and collation give for the same rows.
@@ -191,10 +197,11 @@ def collect_conditions(
         if name in conditioners
     ]
     try:
-        prepared = engine.prepare_conditions(rows)
+        prepared = engine.prepare_conditions(inputs, terms)
     finally:
         for handle in handles:
             handle.remove()
+    rows = rows_for_terms(inputs, terms, engine.config)
     ids, mask = engine.text_encoder.tokenize([row.text for row in rows], torch.device("cpu"))
     collected["tokenized.description.input_ids"] = ids
     collected["tokenized.description.attention_mask"] = mask
@@ -265,19 +272,20 @@ def _setting_rows(
     golden = _load_safetensors(path)
     expected_terms = _terms_of(spec)
     terms = plan_cfg_terms(*_coefficients(spec))
+    same = list(terms.items()) == list(expected_terms.items())  # the batch order counts too
     rows = [
         ParityRow(
             file,
             "cfg terms",
             (len(expected_terms),),
-            0.0 if terms == expected_terms else None,
+            0.0 if same else None,
             0.0,
-            terms == expected_terms,
-            "" if terms == expected_terms else f"planned {terms}, reference {expected_terms}",
+            same,
+            "" if same else f"planned {terms}, reference {expected_terms}",
         )
     ]
-    prepared, collected = collect_conditions(engine, engine.condition_rows(base, terms))
-    lazy = _Recomputed(engine, prepared, collected, terms, inputs, euler_steps)
+    prepared, collected = collect_conditions(engine, base, terms)
+    lazy = _Recomputed(engine, prepared, collected, inputs, euler_steps)
     for name in spec["tensors"]:
         reference = golden.get(name)
         if reference is None:
@@ -302,21 +310,19 @@ class _Recomputed:
         engine: JascoEngine,
         prepared: PreparedConditions,
         collected: dict[str, torch.Tensor],
-        terms: list[CfgTerm],
         inputs: dict,
         euler_steps: int,
     ) -> None:
         self.engine = engine
         self.prepared = prepared
         self.collected = collected
-        self.terms = terms
         self.inputs = inputs
         self.euler_steps = euler_steps
         self._latents: torch.Tensor | None = None
 
     def _final_latents(self) -> torch.Tensor:
         if self._latents is None:
-            field = self.engine.velocity_field(self.prepared, self.terms)
+            field = self.engine.velocity_field(self.prepared)
             z0 = self.inputs["z0"].to(self.engine.device)
             self._latents = self.engine.sample(field, z0, sampler="euler", steps=self.euler_steps)
         return self._latents
@@ -357,12 +363,13 @@ class _Recomputed:
     def _v_batched(self) -> torch.Tensor:
         z, t = self._z_t()
         with torch.inference_mode():
-            return self.engine.model_velocity(self.prepared)(z.repeat(len(self.terms), 1, 1), t)
+            terms = len(self.prepared.weights)
+            return self.engine.model_velocity(self.prepared)(z.repeat(terms, 1, 1), t)
 
     def _v_combined(self) -> torch.Tensor:
         z, t = self._z_t()
         with torch.inference_mode():
-            return self.engine.velocity_field(self.prepared, self.terms)(z, t)
+            return self.engine.velocity_field(self.prepared)(z, t)
 
     def _time_embedding(self) -> torch.Tensor:
         _, t = self._z_t()

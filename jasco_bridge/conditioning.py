@@ -1,8 +1,8 @@
 """Musical time -> engine input: the one place where bars become seconds and frames.
 
     window = plan_window(snapshot.tempo_map, start_bar=5, bars=4, segment_seconds=10.0)
-    conditioned = condition(snapshot, window, renderer, vocabulary, seed=1)
-    result = renderer.generate(conditioned.request)
+    request, chords = condition(snapshot, window, renderer, vocabulary, seed=1)
+    result = renderer.generate(request)
 
 A `BarWindow` is a whole number of bars that starts on a bar line and fits in one engine segment
 (JASCO: 10 s). It is the one description of "which part of the song" from planning to the clip's
@@ -16,7 +16,7 @@ their first bar line (`lead_seconds`), so the engine can join their latents fram
 
     plan = plan_render(tempo_map, start_bar=1, bars=32, segment_seconds=10.0, frame_rate_hz=50.0)
     requests = [condition(snapshot, w, renderer, vocabulary, seed=1,
-                          duration_seconds=plan.engine_seconds(k)).request
+                          duration_seconds=plan.engine_seconds(k))[0]
                 for k, w in enumerate(plan.windows)]
     renderer.generate_long(LongRequest(tuple(requests), plan.overlap_frames))
 
@@ -24,6 +24,10 @@ Chords and melody are placed on the song clock and framed from the window's star
 gets frames, and beat times in seconds from the window's start); chord frames after the
 window's end (up to the segment's end, the window's horizon) carry the song's next chords, so
 the music runs on through the bar line instead of stopping before the cut.
+
+The chords come back as the `TimedChord`s of the window's bars, each carrying its vocabulary
+match (`TimedChord.match`): what the user gave and what the engine hears, for reports and the
+sidecar.
 """
 
 from __future__ import annotations
@@ -393,94 +397,44 @@ def _bar_too_long(tempo_map: TempoMap, bar: int, segment_seconds: float) -> Rend
     )
 
 
-def merged_chord_report(
-    plan: RenderPlan, reports: Sequence[Sequence[ChordUse]]
-) -> tuple[ChordUse, ...]:
-    """The chords of the whole span from each window's report: what a window shares with the
-    one before is taken from the one before, a chord running across a window start is one."""
-    merged: list[ChordUse] = []
-    for index, report in enumerate(reports):
+def merged_chords(
+    plan: RenderPlan, per_window: Sequence[Sequence[TimedChord]]
+) -> tuple[TimedChord, ...]:
+    """The chords of the whole span from each window's (placed in the vocabulary, as
+    `condition` returns them): what a window shares with the one before is taken from the one
+    before, a chord running across a window start is one."""
+    merged: list[TimedChord] = []
+    for index, chords in enumerate(per_window):
         from_beat = plan.windows[index - 1].end_beat if index else -math.inf
-        for use in report:
-            if use.end_beat <= from_beat:
+        for timed in chords:
+            if timed.end_beat <= from_beat:
                 continue
-            if use.start_beat < from_beat:
-                use = replace(use, start_beat=from_beat)
+            if timed.start_beat < from_beat:
+                timed = replace(timed, start_beat=from_beat)
             last = merged[-1] if merged else None
             if (
                 last is not None
-                and (last.index, last.given) == (use.index, use.given)
-                and abs(last.end_beat - use.start_beat) < 1e-9
+                and (last.match.index, last.harte) == (timed.match.index, timed.harte)
+                and abs(last.end_beat - timed.start_beat) < 1e-9
             ):
-                merged[-1] = replace(last, end_beat=use.end_beat)
+                merged[-1] = replace(last, end_beat=timed.end_beat)
             else:
-                merged.append(use)
+                merged.append(timed)
     return tuple(merged)
 
 
-@dataclass(frozen=True)
-class ChordUse:
-    """One chord inside the window: as given and as the engine will see it."""
-
-    start_beat: float
-    end_beat: float
-    given: str  # Harte label of the chord as written or recognised, `N` for no chord
-    label: str  # the vocabulary's label
-    index: int
-    exact: bool
-    written: str | None = None  # the chord symbol as the user wrote it; None when recognised
-    spelled: str = ""  # the label with root and bass named as written (Dbmaj7 for C#maj7)
-
-    def __post_init__(self) -> None:
-        if not self.spelled:
-            object.__setattr__(self, "spelled", self.label)
-
-    def __str__(self) -> str:
-        arrow = "=" if self.exact else "->"
-        given = self.given if self.written is None else self.written
-        label = self.label if self.spelled == self.label else f"{self.label} ({self.spelled})"
-        return f"beats {self.start_beat:g}-{self.end_beat:g}: {given} {arrow} {label}"
-
-
-@dataclass(frozen=True)
-class ConditionedRequest:
-    """The engine request for a window, and how its chords were mapped (for the user)."""
-
-    request: GenerationRequest
-    chord_report: tuple[ChordUse, ...]
-
-
-def _chord_segments(
+def _heard_chords(
     window: BarWindow, chords: Sequence[TimedChord], vocabulary: ChordVocabulary
-) -> tuple[list[tuple[float, float, int]], list[ChordUse]]:
-    segments: list[tuple[float, float, int]] = []
-    report: list[ChordUse] = []
+) -> list[TimedChord]:
+    """The chords the engine hears in the window's segment (from its first bar line to its
+    horizon), cut to it, each with its vocabulary match."""
+    heard: list[TimedChord] = []
     for timed in sorted(chords, key=lambda c: c.start_beat):
         start = max(timed.start_beat, window.start_beat)
         end = min(timed.end_beat, window.horizon_beat)
-        if end <= start:
-            continue
-        match = (
-            vocabulary.map_chord(timed.chord)
-            if timed.written is None
-            else vocabulary.map_symbol(timed.written)  # keeps the user's spelling
-        )
-        tempo_map = window.tempo_map
-        segments.append((tempo_map.seconds_at(start), tempo_map.seconds_at(end), match.index))
-        if start < window.end_beat:
-            report.append(
-                ChordUse(
-                    start_beat=start,
-                    end_beat=min(end, window.end_beat),
-                    given=timed.chord.harte if timed.chord is not None else "N",
-                    label=match.label,
-                    index=match.index,
-                    exact=match.exact,
-                    written=timed.written,
-                    spelled=match.spelled,
-                )
-            )
-    return segments, report
+        if end > start:
+            heard.append(vocabulary.map_timed(replace(timed, start_beat=start, end_beat=end)))
+    return heard
 
 
 def build_request(
@@ -499,13 +453,17 @@ def build_request(
     drums_sample_rate: int = 32000,
     melody_notes: Sequence[Note] = (),
     duration_seconds: float | None = None,
-) -> ConditionedRequest:
+) -> tuple[GenerationRequest, tuple[TimedChord, ...]]:
     """The engine request for `window`: chords as vocabulary indices per frame (no chord where
     none is given), the beat grid in segment seconds, the melody, and `drums_wav`: the window's
     drums, sample 0 = the segment's first sample. The request lasts the window's bars, or
-    `duration_seconds` (a long render's windows last whole frames)."""
+    `duration_seconds` (a long render's windows last whole frames).
+
+    Returned with the chords inside the window's bars, each with its vocabulary match."""
     n_frames = int(round(window.segment_seconds * renderer.frame_rate_hz))
-    segments, report = _chord_segments(window, chords, vocabulary)
+    seconds_at = window.tempo_map.seconds_at
+    heard = _heard_chords(window, chords, vocabulary)
+    segments = [(seconds_at(c.start_beat), seconds_at(c.end_beat), c.match.index) for c in heard]
     frames = chord_frames(
         segments,
         window.segment_start_seconds,
@@ -515,7 +473,6 @@ def build_request(
     )
     salience = None
     if melody_notes:
-        seconds_at = window.tempo_map.seconds_at
         notes_in_seconds = [
             (seconds_at(n.start_beat), seconds_at(n.end_beat), n.pitch)
             for n in melody_notes
@@ -544,7 +501,12 @@ def build_request(
         cfg_all=cfg_all,
         cfg_text=cfg_text,
     )
-    return ConditionedRequest(request, tuple(report))
+    in_bars = tuple(
+        replace(c, end_beat=min(c.end_beat, window.end_beat))
+        for c in heard
+        if c.start_beat < window.end_beat
+    )
+    return request, in_bars
 
 
 def condition(
@@ -556,9 +518,10 @@ def condition(
     seed: int,
     chords: Sequence[TimedChord] | None = None,
     duration_seconds: float | None = None,
-) -> ConditionedRequest:
+) -> tuple[GenerationRequest, tuple[TimedChord, ...]]:
     """The engine request for `window` of a session: its chords, drums, melody and settings
-    (exactly the window's own span of each; `duration_seconds` as in `build_request`).
+    (exactly the window's own span of each; `duration_seconds` as in `build_request`), and the
+    chords of the window's bars with their vocabulary matches.
 
     `chords`: the chord timeline when the caller has recognised it already (the render queue
     does, within a time limit, up to the end of a render's last window); by default it is taken

@@ -23,23 +23,23 @@ import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.errors import GenerationCancelled
-from engine.request import CancelFn, GenerationResult, LongRequest, ProgressFn, WindowFn
+from engine.request import (
+    CancelFn,
+    GenerationRequest,
+    GenerationResult,
+    LongRequest,
+    ProgressFn,
+    WindowFn,
+)
 from jasco_bridge import __version__
 from jasco_bridge.clips import ClipInfo, clip_path, save_clip
-from jasco_bridge.conditioning import (
-    BarWindow,
-    ConditionedRequest,
-    RenderPlan,
-    condition,
-    merged_chord_report,
-)
+from jasco_bridge.conditioning import BarWindow, RenderPlan, condition, merged_chords
 from jasco_bridge.engines import OpenedRenderer
 from jasco_bridge.errors import RenderError
 from jasco_bridge.session import SessionSnapshot
@@ -62,7 +62,7 @@ def render_clip(
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
     on_window: WindowFn | None = None,
-    on_conditioned: Callable[[ConditionedRequest], None] | None = None,
+    on_chords: Callable[[Sequence[TimedChord]], None] | None = None,
     timings: Mapping[str, float] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     chords: Sequence[TimedChord] | None = None,
@@ -70,8 +70,8 @@ def render_clip(
     """Render the bars of `plan` from `snapshot` with `seed` and write them as one clip that
     never replaces a file.
 
-    The clip goes to `path` when given, else to `clip_path(out_dir, ...)`. `on_conditioned` sees
-    the first window's engine request and the chords of the whole span before the engine runs;
+    The clip goes to `path` when given, else to `clip_path(out_dir, ...)`. `on_chords` sees the
+    chords of the whole span, each with its vocabulary match, before the engine runs;
     `progress(step, total)` counts the steps of every window, `on_window(index, count)` says
     which one starts, `should_cancel` is polled between sampler steps. `timings` (e.g. the time
     a job waited) are added to the sidecar's. `chords`: the span's chords when already
@@ -79,8 +79,10 @@ def render_clip(
     """
     renderer = opened.renderer
     window = plan.span
-    windows = [
-        condition(
+    requests: list[GenerationRequest] = []
+    window_chords: list[tuple[TimedChord, ...]] = []
+    for index, part in enumerate(plan.windows):
+        request, in_bars = condition(
             snapshot,
             part,
             renderer,
@@ -89,24 +91,21 @@ def render_clip(
             chords=chords,
             duration_seconds=plan.engine_seconds(index),
         )
-        for index, part in enumerate(plan.windows)
-    ]
-    report = merged_chord_report(plan, [part.chord_report for part in windows])
-    conditioned = ConditionedRequest(windows[0].request, report)
-    if on_conditioned is not None:
-        on_conditioned(conditioned)
+        requests.append(request)
+        window_chords.append(in_bars)
+    span_chords = merged_chords(plan, window_chords)
+    if on_chords is not None:
+        on_chords(span_chords)
     began = clock()
     if plan.is_long:
-        long_request = LongRequest(tuple(part.request for part in windows), plan.overlap_frames)
+        long_request = LongRequest(tuple(requests), plan.overlap_frames)
         result = renderer.generate_long(
             long_request, progress=progress, should_cancel=should_cancel, on_window=on_window
         )
     else:
         if on_window is not None:
             on_window(0, 1)
-        result = renderer.generate(
-            conditioned.request, progress=progress, should_cancel=should_cancel
-        )
+        result = renderer.generate(requests[0], progress=progress, should_cancel=should_cancel)
     rendered = clock()
     if should_cancel is not None and should_cancel():
         raise GenerationCancelled("cancelled after the last sampler step; no clip was written")
@@ -124,13 +123,10 @@ def render_clip(
         **snapshot.describe(),
         "job": job_id,
         "variation": variation,
-        **_render_facts(conditioned, result),
+        **_render_facts(requests[0], span_chords, result),
         "windows": [
-            {
-                **plan.describe_window(index),
-                "chords": [asdict(use) for use in part.chord_report],
-            }
-            for index, part in enumerate(windows)
+            {**plan.describe_window(index), "chords": [_chord_entry(c) for c in in_bars]}
+            for index, in_bars in enumerate(window_chords)
         ],
         "timings": {
             **(timings or {}),
@@ -166,8 +162,10 @@ def variation_seeds(settings: RenderSettings, rng: random.Random) -> list[int]:
     return seeds
 
 
-def _render_facts(conditioned: ConditionedRequest, result: GenerationResult) -> dict[str, Any]:
-    request = conditioned.request
+def _render_facts(
+    request: GenerationRequest, chords: Sequence[TimedChord], result: GenerationResult
+) -> dict[str, Any]:
+    """What rendered the clip: `request` is the first window's (the settings of every one)."""
     return {
         "preview": result.engine == "preview",
         "engine": result.engine,
@@ -178,10 +176,26 @@ def _render_facts(conditioned: ConditionedRequest, result: GenerationResult) -> 
         "precision": result.precision,
         "cfg_all": request.cfg_all,
         "cfg_text": request.cfg_text,
-        "chords": [asdict(use) for use in conditioned.chord_report],
+        "chords": [_chord_entry(c) for c in chords],
         "melody_used": request.melody_salience is not None,
         "drums_used": request.drums_wav is not None,
         "versions": library_versions(),
+    }
+
+
+def _chord_entry(timed: TimedChord) -> dict[str, Any]:
+    """One chord of the sidecar: as given (`given` its Harte label, `written` the symbol as
+    sent) and where it landed in the vocabulary."""
+    match = timed.match
+    return {
+        "start_beat": timed.start_beat,
+        "end_beat": timed.end_beat,
+        "given": timed.harte,
+        "label": match.label,
+        "index": match.index,
+        "exact": match.exact,
+        "written": timed.written,
+        "spelled": match.spelled,
     }
 
 

@@ -23,10 +23,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from midi.checks import is_finite_number, is_whole_number
 from midi.errors import ChordSymbolError
 from midi.notes import PITCH_CLASS_NAMES
+
+if TYPE_CHECKING:
+    from midi.vocabulary import VocabularyMatch
 
 # mir_eval's QUALITIES: only these may follow a colon in a label mir_eval validates.
 HARTE_SHORTHANDS = frozenset(
@@ -375,13 +379,16 @@ class TimedChord:
     """A chord held from `start_beat` to `end_beat` (quarter notes from the song start); None = no chord.
 
     `written` is the chord symbol as the user wrote it (``Dbmaj9/F``), kept so that reports can
-    spell the chord their way; None for a recognised chord.
+    spell the chord their way; None for a recognised chord. `match` is where the chord lands in
+    a checkpoint's vocabulary, once `ChordVocabulary.map_timed` has placed it: the same record
+    goes from recognition (or the symbols sent) to the clip's sidecar.
     """
 
     start_beat: float
     end_beat: float
     chord: Chord | None
     written: str | None = None
+    match: VocabularyMatch | None = None
 
     def __post_init__(self) -> None:
         for name in ("start_beat", "end_beat"):
@@ -400,11 +407,30 @@ class TimedChord:
             raise ChordSymbolError(f"TimedChord.chord must be a Chord or None, got {self.chord!r}")
         if self.written is not None and not isinstance(self.written, str):
             raise ChordSymbolError(f"TimedChord.written must be text or None, got {self.written!r}")
+        if self.match is not None:
+            # Imported here: the vocabulary module builds on this one.
+            from midi.vocabulary import VocabularyMatch
+
+            if not isinstance(self.match, VocabularyMatch):
+                raise ChordSymbolError(
+                    f"TimedChord.match must be a VocabularyMatch or None, got {self.match!r}"
+                )
 
     @property
     def length_beats(self) -> float:
         return self.end_beat - self.start_beat
 
+    @property
+    def harte(self) -> str:
+        """The chord's Harte label (`C#:maj9/3`), `N` for no chord."""
+        return "N" if self.chord is None else self.chord.harte
+
     def __str__(self) -> str:
         name = "N.C." if self.chord is None else self.chord.symbol
-        return f"{name} from beat {self.start_beat:g} to {self.end_beat:g}"
+        where = f"from beat {self.start_beat:g} to {self.end_beat:g}"
+        if self.match is None:
+            return f"{name} {where}"
+        match = self.match
+        arrow = "=" if match.exact else "->"
+        label = match.label if match.spelled == match.label else f"{match.label} ({match.spelled})"
+        return f"{self.written or name} {where} {arrow} {label}"

@@ -37,6 +37,7 @@ from midi.checks import is_finite_number, is_whole_number
 from midi.chords import (
     QUALITIES,
     Chord,
+    TimedChord,
     degree_number,
     degree_semitones,
     pitch_class_name,
@@ -283,6 +284,13 @@ class ChordVocabulary:
         if spelled != match.label:
             reason = reason.replace(f"is {match.label}", f"is {match.label} ({spelled})")
         return replace(match, given=text, spelled=spelled, reason=reason)
+
+    def map_timed(self, timed: TimedChord) -> TimedChord:
+        """`timed` with its `match`: the written symbol's (keeping the user's spelling) where
+        there is one, else the chord's."""
+        if timed.written is None:
+            return replace(timed, match=self.map_chord(timed.chord))
+        return replace(timed, match=self.map_symbol(timed.written))
 
     def _match(self, chord: Chord | None) -> VocabularyMatch:
         if chord is None:

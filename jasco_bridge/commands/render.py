@@ -41,10 +41,13 @@ import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from engine.request import PRECISIONS, SAMPLER_NAMES
 from jasco_bridge.config import DEFAULT_OUT_DIR, ENGINE_KINDS
+
+if TYPE_CHECKING:
+    from midi.chords import TimedChord
 
 HELP = "render bars of a MIDI file to a WAV clip (JASCO, or a preview without weights)"
 
@@ -323,9 +326,9 @@ def render_file(args: argparse.Namespace) -> int:
     label = "PREVIEW" if renderer.is_preview else "JASCO"
     printed: list[bool] = []
 
-    def show_chords(conditioned) -> None:
+    def show_chords(chords: Sequence[TimedChord]) -> None:
         if not printed:  # the same for every variation
-            _print_chords(conditioned.chord_report, snapshot.tempo_map)
+            _print_chords(chords, snapshot.tempo_map)
             printed.append(True)
 
     if plan.is_long:
@@ -341,7 +344,7 @@ def render_file(args: argparse.Namespace) -> int:
             path=args.output,
             progress=bar,
             on_window=bar.on_window,
-            on_conditioned=show_chords,
+            on_chords=show_chords,
         )
         bars_text = f"bars {window.start_bar}-{window.end_bar}"
         print(
@@ -386,16 +389,17 @@ def _from_sidecar(path: Path, read):
     return read(document), document["start_bar"], document["bars"]
 
 
-def _print_chords(report: Sequence, tempo_map) -> None:
-    if not report:
+def _print_chords(chords: Sequence[TimedChord], tempo_map) -> None:
+    if not chords:
         print("chords: none in these bars (JASCO will follow the prompt alone)")
         return
     print("chords (given -> JASCO label; = where the label is exact):")
-    for use in report:
-        arrow = "=" if use.exact else "->"
-        where = tempo_map.position_at(use.start_beat)
-        given = use.given if use.written is None else use.written
-        label = use.label if use.spelled == use.label else f"{use.label} ({use.spelled})"
+    for timed in chords:
+        match = timed.match
+        arrow = "=" if match.exact else "->"
+        where = tempo_map.position_at(timed.start_beat)
+        given = timed.harte if timed.written is None else timed.written
+        label = match.label if match.spelled == match.label else f"{match.label} ({match.spelled})"
         print(f"  {str(where):<18} {given:>10} {arrow} {label}")
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from engine.errors import ConditioningError
-from engine.guidance import CfgTerm, combine_terms, guided, plan_cfg_terms
+from engine.guidance import combine_terms, guided, plan_cfg_terms
 
 
 @pytest.mark.parametrize(
@@ -22,13 +22,13 @@ from engine.guidance import CfgTerm, combine_terms, guided, plan_cfg_terms
     ],
 )
 def test_plan_matches_the_reference_table(cfg_all, cfg_text, expected):
-    assert plan_cfg_terms(cfg_all, cfg_text) == [CfgTerm(kind, w) for kind, w in expected]
+    assert list(plan_cfg_terms(cfg_all, cfg_text).items()) == expected
 
 
 def test_weights_always_sum_to_one_before_pruning():
     for cfg_all, cfg_text in [(2.0, 0.5), (0.3, 0.3), (7.0, -1.0)]:
         terms = plan_cfg_terms(cfg_all, cfg_text)
-        assert sum(t.weight for t in terms) == pytest.approx(1.0)
+        assert sum(terms.values()) == pytest.approx(1.0)
 
 
 def fields(batch=2):
@@ -41,15 +41,16 @@ def test_combination_equals_the_guidance_formula(cfg_all, cfg_text):
     v_all, v_text, v_null = fields()
     terms = plan_cfg_terms(cfg_all, cfg_text)
     by_kind = {"all": v_all, "text": v_text, "null": v_null}
-    batched = torch.cat([by_kind[t.kind] for t in terms])
+    batched = torch.cat([by_kind[kind] for kind in terms])
     expected = v_null + cfg_all * (v_all - v_null) + cfg_text * (v_text - v_null)
-    torch.testing.assert_close(combine_terms(batched, terms), expected, rtol=1e-5, atol=1e-5)
+    combined = combine_terms(batched, tuple(terms.values()))
+    torch.testing.assert_close(combined, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_a_single_term_is_returned_unweighted():
     (v,) = fields()[:1]
     terms = plan_cfg_terms(0.0, 1.0)
-    assert combine_terms(v, terms) is v
+    assert combine_terms(v, tuple(terms.values())) is v
 
 
 def test_guided_runs_every_term_in_one_batched_call():
@@ -61,7 +62,7 @@ def test_guided_runs_every_term_in_one_batched_call():
 
     terms = plan_cfg_terms(1.25, 2.5)
     z = torch.ones(2, 4, 3)
-    v = guided(model, terms)(z, torch.zeros(1))
+    v = guided(model, tuple(terms.values()))(z, torch.zeros(1))
     assert calls == [6]
     # rows 0-1 scaled by 1,2 (all), 2-3 by 3,4 (text), 4-5 by 5,6 (null)
     expected_row0 = 1.25 * 1 + 2.5 * 3 - 2.75 * 5
@@ -69,8 +70,10 @@ def test_guided_runs_every_term_in_one_batched_call():
 
 
 def test_unknown_term_kind_is_refused():
+    from engine.conditions import ConditionInputs, rows_for_terms
+
     with pytest.raises(ConditioningError, match="kind"):
-        CfgTerm("drums", 1.0)
+        rows_for_terms([ConditionInputs("a")], {"drums": 1.0}, _config(melody=False))
 
 
 def _config(melody: bool):

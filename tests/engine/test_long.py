@@ -134,8 +134,8 @@ def test_window_zero_is_a_one_window_render_and_the_whole_is_deterministic(engin
     assert torch.equal(first.joined, again.joined)
     request = THREE.windows[0]
     terms = plan_cfg_terms(request.cfg_all, request.cfg_text)
-    rows = engine.condition_rows([engine.request_inputs(request)], terms)
-    velocity = engine.velocity_field(engine.prepare_conditions(rows), terms)
+    prepared = engine.prepare_conditions([engine.request_inputs(request)], terms)
+    velocity = engine.velocity_field(prepared)
     alone = engine.sample(velocity, engine.initial_noise(request.seed), steps=request.steps)
     torch.testing.assert_close(first.windows[0], alone[:, :200], rtol=0, atol=1e-6)
 

@@ -101,7 +101,7 @@ def write_golden_folder(folder, golden_dir, golden_state):
     files = {}
     for cfg_all, cfg_text in [(3.0, 1.0), (0.0, 5.0)]:
         terms = plan_cfg_terms(cfg_all, cfg_text)
-        prepared, collected = collect_conditions(engine, engine.condition_rows(rows, terms))
+        prepared, collected = collect_conditions(engine, rows, terms)
         with torch.inference_mode():
             z_test = inputs["z_test"]
             tensors = {
@@ -119,18 +119,18 @@ def write_golden_folder(folder, golden_dir, golden_state):
             tensors["v_theta_batched_at_z_test"] = engine.model_velocity(prepared)(
                 z_test.repeat(len(terms), 1, 1), inputs["t_test"]
             )
-            tensors["v_combined_at_z_test"] = engine.velocity_field(prepared, terms)(
+            tensors["v_combined_at_z_test"] = engine.velocity_field(prepared)(
                 z_test, inputs["t_test"]
             )
-        z1 = engine.sample(engine.velocity_field(prepared, terms), inputs["z0"], steps=2)
+        z1 = engine.sample(engine.velocity_field(prepared), inputs["z0"], steps=2)
         tensors["latents_final"] = z1
         tensors["audio"] = engine.decode(z1[:1])[:, None]
         name = f"cfg_all{cfg_all}_txt{cfg_text}.safetensors"
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / name))
         files[name] = {
             "cfg_terms": [
-                {"term": _term_name(t.kind), "weight": t.weight, "batch_rows": [2 * i, 2 * i + 1]}
-                for i, t in enumerate(terms)
+                {"term": _term_name(kind), "weight": weight, "batch_rows": [2 * i, 2 * i + 1]}
+                for i, (kind, weight) in enumerate(terms.items())
             ],
             "tensors": {k: {"shape": list(v.shape)} for k, v in tensors.items()},
         }

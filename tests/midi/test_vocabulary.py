@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from midi.chords import Chord
+from midi.chords import Chord, TimedChord
 from midi.errors import ChordSymbolError, VocabularyError, VocabularyLookupError
 from midi.symbols import parse_chord_symbol
 from midi.vocabulary import (
@@ -207,6 +207,18 @@ def test_map_symbol_keeps_the_users_spelling_beside_the_label(vocabulary):
     assert vocabulary.map_symbol("Gb7").spelled == "Gb7"
     assert vocabulary.map_symbol("C#m").spelled == vocabulary.map_symbol("C#m").label
     assert vocabulary.map_symbol("N.C.").spelled == "N"
+
+
+def test_a_timed_chord_keeps_its_times_and_spelling_when_placed(vocabulary):
+    written = TimedChord(4.0, 6.0, parse_chord_symbol("Dbmaj9/F"), written="Dbmaj9/F")
+    placed = vocabulary.map_timed(written)
+    assert (placed.start_beat, placed.end_beat, placed.written) == (4.0, 6.0, "Dbmaj9/F")
+    assert placed.match == vocabulary.map_symbol("Dbmaj9/F")
+    assert str(placed) == "Dbmaj9/F from beat 4 to 6 -> C#maj7 (Dbmaj7)"
+    recognised = vocabulary.map_timed(TimedChord(0.0, 2.0, None))
+    assert recognised.match == vocabulary.map_chord(None) and recognised.harte == "N"
+    with pytest.raises(ChordSymbolError, match="VocabularyMatch"):
+        TimedChord(0.0, 2.0, None, match="C")
 
 
 def test_spelled_as_renames_root_and_bass_only_when_they_are_the_same_pitch_class():
