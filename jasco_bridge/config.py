@@ -144,7 +144,9 @@ class DaemonConfig:
                 raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
         latency = self.input_latency_ms
         if not (
-            isinstance(latency, (int, float)) and math.isfinite(latency) and -1000 <= latency <= 1000
+            isinstance(latency, (int, float))
+            and math.isfinite(latency)
+            and -1000 <= latency <= 1000
         ):
             raise ConfigError(
                 f"input_latency_ms must be -1000..1000 (jasco-bridge latency measures it), "

@@ -433,9 +433,7 @@ class Session:
         producer: which tempo map the bars follow, and chords of another kind dropped."""
         return self.read_file("set_chord_file", {"path": path, "track": track})() or []
 
-    def read_file(
-        self, command: str, values: Mapping[str, Any]
-    ) -> Callable[[], list[str] | None]:
+    def read_file(self, command: str, values: Mapping[str, Any]) -> Callable[[], list[str] | None]:
         """The slow half of a file command (`set_chord_file`, `set_drums_file`): check and read
         the file, touching nothing of the session, so it may run on a worker thread and be
         abandoned after a time limit. Returns the quick half, which changes the session (and
