@@ -91,6 +91,7 @@ def _t5_check(folder, hint: str) -> Check:
 def _device_check() -> Check:
     import torch
 
+    from engine.errors import DeviceError
     from engine.jasco import resolve_device
     from engine.precision import resolve_precision
 
@@ -103,10 +104,14 @@ def _device_check() -> Check:
         return Check("OK", "device", f"cuda: {props.name}, {memory}; {arithmetic}")
     if device.type == "mps":
         return Check("OK", "device", f"mps (Apple GPU); {arithmetic}")
+    try:
+        faster = f"; --precision int8 is faster ({resolve_precision('int8', device).reason})"
+    except DeviceError:
+        faster = ""
     return Check(
         "NOTE",
         "device",
-        f"no GPU: JASCO runs on the CPU; {arithmetic}; the preview is unaffected",
+        f"no GPU: JASCO runs on the CPU; {arithmetic}{faster}; the preview is unaffected",
     )
 
 

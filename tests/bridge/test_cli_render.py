@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from engine.precision import native_bf16_flags, native_int8_flags
 from jasco_bridge import protocol
 from jasco_bridge.cli import main
 from jasco_bridge.client import RenderSpec
@@ -344,3 +345,15 @@ def test_a_render_without_a_start_bar_starts_on_the_one_default_everywhere(tmp_p
     with running_daemon(tmp_path) as daemon:
         peer.send(daemon.server.udp_port, "/jasco/render")
         assert peer.expect("/jasco/ack").args[3] == DEFAULT_START_BAR
+
+
+@pytest.mark.skipif(
+    not (native_bf16_flags() and native_int8_flags()), reason="this CPU has no native bf16/int8"
+)
+def test_int8_is_asked_for_on_the_command_line_and_recorded_in_the_sidecar(tmp_path, golden_dir):
+    midi = write_song(tmp_path / "song.mid")
+    args = ["render", str(midi), "--prompt", "x", "--engine", "jasco", "--model", str(golden_dir)]
+    args += ["--precision", "int8", "--steps", "2", "--bars", "1", "--out-dir", str(tmp_path)]
+    assert main(args) == 0
+    (sidecar,) = tmp_path.glob("song/*.json")
+    assert json.loads(sidecar.read_text())["precision"] == "int8"
