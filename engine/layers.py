@@ -120,8 +120,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """
     if q.device.type != "cpu" or q.dtype != torch.bfloat16:
         return F.scaled_dot_product_attention(q, k, v)
-    scores = q @ k.transpose(-1, -2)
-    scores.mul_(q.shape[-1] ** -0.5)
+    # Scaled on q (T x head_dim values), not on the T x S scores; exact for 64-wide heads.
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
     return torch.softmax(scores, dim=-1) @ v
 
 
