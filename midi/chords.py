@@ -430,7 +430,5 @@ class TimedChord:
         where = f"from beat {self.start_beat:g} to {self.end_beat:g}"
         if self.match is None:
             return f"{name} {where}"
-        match = self.match
-        arrow = "=" if match.exact else "->"
-        label = match.label if match.spelled == match.label else f"{match.label} ({match.spelled})"
-        return f"{self.written or name} {where} {arrow} {label}"
+        arrow = "=" if self.match.exact else "->"
+        return f"{self.written or name} {where} {arrow} {self.match.shown}"

@@ -105,10 +105,15 @@ class VocabularyMatch:
         if not self.spelled:
             object.__setattr__(self, "spelled", self.label)
 
+    @property
+    def shown(self) -> str:
+        """The label as shown to the user: with their spelling beside it where it differs
+        (`C#maj7 (Dbmaj7)`)."""
+        return self.label if self.spelled == self.label else f"{self.label} ({self.spelled})"
+
     def __str__(self) -> str:
         mark = "" if self.exact else " (nearest)"
-        shown = self.label if self.spelled == self.label else f"{self.label} ({self.spelled})"
-        return f"{self.given} -> {shown} [{self.index}]{mark}: {self.reason}"
+        return f"{self.given} -> {self.shown} [{self.index}]{mark}: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -395,12 +395,10 @@ def _print_chords(chords: Sequence[TimedChord], tempo_map) -> None:
         return
     print("chords (given -> JASCO label; = where the label is exact):")
     for timed in chords:
-        match = timed.match
-        arrow = "=" if match.exact else "->"
+        arrow = "=" if timed.match.exact else "->"
         where = tempo_map.position_at(timed.start_beat)
         given = timed.harte if timed.written is None else timed.written
-        label = match.label if match.spelled == match.label else f"{match.label} ({match.spelled})"
-        print(f"  {str(where):<18} {given:>10} {arrow} {label}")
+        print(f"  {str(where):<18} {given:>10} {arrow} {timed.match.shown}")
 
 
 def run(args: argparse.Namespace) -> int:
